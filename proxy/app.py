@@ -1,0 +1,35 @@
+"""The app factory: it only wires settings, shared objects and routes together."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy.cache.context import cache_ctx
+from proxy.config import Settings
+from proxy.imagegen.context import image_ctx
+from proxy.imagegen.route import prompt_image
+from proxy.keys import SECRETS, SETTINGS
+from proxy.security.auth import Secrets, resolve_secrets
+from proxy.upstream.session import http_ctx
+from proxy.web.admin import cache_delete, cache_delete_key
+from proxy.web.errors import errors_middleware
+from proxy.web.status import status
+
+
+def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware],
+        client_max_size=settings.server.max_upload_bytes + 64 * 1024,
+    )
+    app[SETTINGS] = settings
+    app[SECRETS] = secrets or resolve_secrets(settings.server)
+    app.cleanup_ctx.extend([http_ctx, cache_ctx, image_ctx])
+    add_routes(app)
+    return app
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/prompt/{description:.+}", prompt_image, name="prompt_image")
+    app.router.add_post("/cache/delete", cache_delete, name="cache_delete")
+    app.router.add_delete("/cache/{key}", cache_delete_key, name="cache_delete_key")
+    app.router.add_get("/status", status, name="status")

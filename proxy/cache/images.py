@@ -1,0 +1,91 @@
+"""The image cache as the routes see it: entries by key, a memory front, shared invalidation,
+and hit/miss counts summed over every worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, Protocol
+
+from proxy.cache.base import ByteStore
+from proxy.cache.entry import FAILURE, CacheEntry
+from proxy.cache.front import MemoryFront
+from proxy.config.cache import CacheSettings
+
+STATS_EVERY = 2.0
+
+
+class SharedGeneration(Protocol):
+    def read(self) -> int: ...
+
+    async def bump(self) -> int: ...
+
+
+class ImageCache:
+    def __init__(self, store: ByteStore, generation: SharedGeneration, settings: CacheSettings):
+        self.store = store
+        self.generation = generation
+        self.settings = settings
+        self.front: MemoryFront[CacheEntry] = MemoryFront(settings.memory_bytes, settings.memory_item_bytes)
+        self.hits = 0
+        self.misses = 0
+        self._flushed = (0, 0)
+
+    def peek(self, key: str) -> CacheEntry | None:
+        """The memory front only: no I/O, for the hot path."""
+        self.front.sync(self.generation.read())
+        return self.front.get(key)
+
+    async def get(self, key: str) -> CacheEntry | None:
+        found = self.peek(key)
+        if found is not None:
+            return found
+        raw = await self.store.get(f"img:{key}")
+        entry = CacheEntry.decode(raw) if raw is not None else None
+        if entry is not None and entry.kind != FAILURE:
+            self.front.sync(self.generation.read())
+            self.front.put(key, entry, len(entry.body) + 256)
+        return entry
+
+    async def put(self, key: str, entry: CacheEntry) -> None:
+        if entry.kind == FAILURE:
+            if self.settings.failure_ttl > 0:
+                await self.store.set(f"img:{key}", entry.encode(), ttl=self.settings.failure_ttl)
+            return
+        await self.store.set(f"img:{key}", entry.encode())
+
+    async def delete(self, key: str) -> bool:
+        deleted = await self.store.delete(f"img:{key}")
+        self.front.discard(key)
+        await self.generation.bump()
+        return deleted
+
+    def count(self, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+
+    async def flush_counts(self) -> None:
+        hits, misses = self.hits, self.misses
+        done_hits, done_misses = self._flushed
+        if hits != done_hits:
+            await self.store.incr("stats:hits", hits - done_hits)
+        if misses != done_misses:
+            await self.store.incr("stats:misses", misses - done_misses)
+        self._flushed = (hits, misses)
+
+    async def run_flusher(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_EVERY)
+            with contextlib.suppress(Exception):
+                await self.flush_counts()
+
+    async def stats(self) -> dict[str, Any]:
+        await self.flush_counts()
+        store = await self.store.stats()
+        hits = int(await self.store.get("stats:hits") or 0)
+        misses = int(await self.store.get("stats:misses") or 0)
+        return {**store, "hits": hits, "misses": misses,
+                "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
+                "memory_front": {"entries": len(self.front.items), "bytes": self.front.size}}

@@ -1,0 +1,52 @@
+"""Settings are parsed once, at start-up, into frozen dataclasses.
+
+``load_settings(environ)`` reads a mapping (``os.environ`` merged over ``.env``); nothing here
+reads the environment at import time. A bad value raises ``ConfigError`` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from proxy.config.cache import CacheSettings, load_cache
+from proxy.config.env import Env
+from proxy.config.image import ImageSettings, load_image
+from proxy.config.server import ServerSettings, load_server
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    cache: CacheSettings
+    image: ImageSettings
+
+    def with_server(self, **changes: object) -> Settings:
+        return replace(self, server=replace(self.server, **changes))
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    env = Env(environ)
+    server = load_server(env)
+    return Settings(
+        server=server,
+        cache=load_cache(env, server.data_dir),
+        image=load_image(env),
+    )
+
+
+def gather_environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
+    """``.env`` in the working directory, overridden by the real environment."""
+    values: dict[str, str] = {}
+    if dotenv is not None and dotenv.is_file():
+        values.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    values.update(os.environ)
+    return values
+
+
+__all__ = ["CacheSettings", "ImageSettings", "ServerSettings", "Settings", "gather_environment",
+           "load_settings"]

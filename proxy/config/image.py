@@ -1,0 +1,171 @@
+"""The image route: backends, prompt LLM, safety rewrite, Pollinations fallback, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from proxy.config.env import Env
+from proxy.errors import ConfigError
+from proxy.upstream.backend import BackendSpec, normalise_base
+
+DEFAULT_POLLINATIONS = "https://image.pollinations.ai"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class UpstreamTimeouts:
+    connect: float = 5.0
+    backend: float = 60.0
+    llm: float = 20.0
+    fetch_max_bytes: int = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    threshold: int = 3
+    cooldown: float = 30.0
+    max_cooldown: float = 600.0
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    enabled: bool = False
+    url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    model: str = "gpt-4.1-mini"
+    optimize_template: str = ""
+    de_nsfw_enabled: bool = False
+    de_nsfw_template: str = ""
+    de_nsfw_max_attempts: int = 2
+
+    @property
+    def backend(self) -> BackendSpec | None:
+        if not self.url:
+            return None
+        return BackendSpec(url=self.url, token=self.token, name="llm", model=self.model)
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    backends: tuple[BackendSpec, ...] = ()
+    blocked_retry_attempts: int = 2
+    llm: LLMSettings = LLMSettings()
+    pollinations_url: str = DEFAULT_POLLINATIONS
+    pollinations_fallback: bool = True
+    pollinations_is_pool: bool = False
+    timeouts: UpstreamTimeouts = UpstreamTimeouts()
+    breaker: BreakerSettings = BreakerSettings()
+    max_prompt_length: int = 2000
+    min_side: int = 64
+    max_side: int = 2048
+    default_width: int = 1024
+    default_height: int = 1024
+    default_seed: int = 42
+
+
+def load_image(env: Env) -> ImageSettings:
+    urls = [normalise_base(u) for u in env.list("BACKEND_API_URLS")]
+    pollinations = normalise_base(env.str("POLLINATIONS_URL", DEFAULT_POLLINATIONS))
+    return ImageSettings(
+        backends=_backends(env, urls),
+        blocked_retry_attempts=env.int("BLOCKED_RETRY_ATTEMPTS", 2, lo=1, hi=100),
+        llm=_llm(env),
+        pollinations_url=pollinations,
+        pollinations_fallback=env.bool("POLLINATIONS_FALLBACK", True),
+        pollinations_is_pool=not urls,
+        timeouts=UpstreamTimeouts(
+            connect=env.float("UPSTREAM_CONNECT_TIMEOUT", 5.0, lo=0.1, hi=120),
+            backend=env.float("BACKEND_TIMEOUT", 60.0, lo=0.1, hi=900),
+            llm=env.float("LLM_TIMEOUT", 20.0, lo=0.1, hi=300),
+            fetch_max_bytes=env.int("FETCH_MAX_BYTES", 25 * 1024 * 1024, lo=1024),
+        ),
+        breaker=BreakerSettings(
+            threshold=env.int("BREAKER_THRESHOLD", 3, lo=1, hi=1000),
+            cooldown=env.float("BREAKER_COOLDOWN", 30.0, lo=0.0, hi=86400),
+            max_cooldown=env.float("BREAKER_MAX_COOLDOWN", 600.0, lo=0.0, hi=86400),
+        ),
+        max_prompt_length=env.int("MAX_PROMPT_LENGTH", 2000, lo=1, hi=100_000),
+        max_side=env.int("MAX_IMAGE_SIDE", 2048, lo=64, hi=16384),
+        default_width=env.int("DEFAULT_WIDTH", 1024, lo=64, hi=16384),
+        default_height=env.int("DEFAULT_HEIGHT", 1024, lo=64, hi=16384),
+    )
+
+
+def _backends(env: Env, urls: list[str]) -> tuple[BackendSpec, ...]:
+    weights = _keyed(env, "BACKEND_WEIGHTS", urls, (int,))
+    tokens = _keyed(env, "TOKEN_MAP", urls, (str,))
+    models = _keyed(env, "MODEL_MAP", urls, (dict,))
+    if any(w < 0 for w in weights.values()) or (urls and not any(weights.get(u, 1) for u in urls)):
+        raise ConfigError("BACKEND_WEIGHTS", "weights must be >= 0 and not all 0", "give positive integers")
+    fallback_token = env.opt("AUTH_TOKEN")
+    return tuple(
+        BackendSpec(
+            url=url,
+            weight=weights.get(url, 1),
+            token=tokens.get(url, fallback_token),
+            model_map={str(k): str(v) for k, v in models.get(url, {}).items()},
+        )
+        for url in urls
+    )
+
+
+def _keyed(env: Env, name: str, urls: list[str], kinds: tuple[type, ...]) -> dict:
+    raw = env.json(name, {}, dict)
+    out = {}
+    for key, value in raw.items():
+        url = normalise_base(key)
+        if url not in urls:
+            raise ConfigError(name, f"names {url!r}, which is not in BACKEND_API_URLS",
+                              "use the same URLs as BACKEND_API_URLS")
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise ConfigError(name, f"the value for {url!r} has the wrong type",
+                              f"give a {kinds[0].__name__} per URL")
+        out[url] = value
+    return out
+
+
+def _llm(env: Env) -> LLMSettings:
+    enabled = env.bool("LLM_OPTIMIZATION_ENABLED", False)
+    de_nsfw = env.bool("DE_NSFW_ENABLED", False)
+    url = env.opt("LLM_OPTIMIZATION_API_URL")
+    if (enabled or de_nsfw) and not url:
+        var = "LLM_OPTIMIZATION_ENABLED" if enabled else "DE_NSFW_ENABLED"
+        raise ConfigError(var, "needs an LLM but LLM_OPTIMIZATION_API_URL is empty",
+                          "set LLM_OPTIMIZATION_API_URL to an OpenAI-compatible base URL")
+    return LLMSettings(
+        enabled=enabled,
+        url=normalise_base(url) if url else None,
+        token=env.opt("LLM_OPTIMIZATION_TOKEN"),
+        model=env.str("LLM_OPTIMIZATION_MODEL", "gpt-4.1-mini"),
+        optimize_template=_template(env, "LLM_OPTIMIZATION", "prompt-template.txt") if enabled else "",
+        de_nsfw_enabled=de_nsfw,
+        de_nsfw_template=_template(env, "DE_NSFW", "safe-prompt-template.txt") if de_nsfw else "",
+        de_nsfw_max_attempts=env.int("DE_NSFW_MAX_ATTEMPTS", 2, lo=0, hi=20),
+    )
+
+
+def _template(env: Env, prefix: str, shipped: str) -> str:
+    """File named by ``{prefix}_TEMPLATE_FILE``, else ``{prefix}_TEMPLATE``, else the shipped file."""
+    var = f"{prefix}_TEMPLATE_FILE"
+    path = env.opt(var)
+    if path:
+        try:
+            text = Path(path).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(var, f"cannot read {path!r} ({exc.strerror})",
+                              "point it at a readable file") from None
+    else:
+        text = (env.raw(f"{prefix}_TEMPLATE") or "").replace("\\n", "\n")
+        if not text:
+            text = _shipped(shipped)
+    if "{ORIGINAL_PROMPT}" not in text:
+        raise ConfigError(var, "the template has no {ORIGINAL_PROMPT} placeholder", "add {ORIGINAL_PROMPT}")
+    return text
+
+
+def _shipped(name: str) -> str:
+    for candidate in (Path.cwd() / name, REPO_ROOT / name):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    return ""

@@ -1,0 +1,49 @@
+"""Where and how Iris listens, and where it keeps its data."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxy.config.env import Env
+from proxy.errors import ConfigError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    data_dir: Path = Path("data")
+    log_level: str = "INFO"
+    log_format: str = "text"
+    access_log: bool = True
+    access_key: str | None = None
+    admin_token: str | None = None
+    request_deadline: float = 90.0
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+
+def load_server(env: Env) -> ServerSettings:
+    level = env.str("LOG_LEVEL", "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError("LOG_LEVEL", f"{level!r} is not a level", f"use one of {', '.join(LOG_LEVELS)}")
+    log_format = env.str("LOG_FORMAT", "text").lower()
+    if log_format not in ("text", "json"):
+        raise ConfigError("LOG_FORMAT", f"{log_format!r} is not a format", "use text or json")
+    return ServerSettings(
+        host=env.str("HOST", "127.0.0.1"),
+        port=env.int("PORT", 8080, lo=0, hi=65535),
+        workers=env.int("WORKERS", os.cpu_count() or 1, lo=1, hi=256),
+        data_dir=Path(env.str("DATA_DIR", "./data")).expanduser(),
+        log_level=level,
+        log_format=log_format,
+        access_log=env.bool("ACCESS_LOG", True),
+        access_key=env.opt("PROXY_ACCESS_KEY"),
+        admin_token=env.opt("ADMIN_TOKEN"),
+        request_deadline=env.float("REQUEST_DEADLINE", 90.0, lo=1.0, hi=3600.0),
+        max_upload_bytes=env.int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, lo=1024),
+    )

@@ -1,0 +1,2 @@
+"""The image route: GET /prompt/{description} -> cache -> prompt LLM -> pool -> safety rewrite ->
+Pollinations fallback -> cache."""

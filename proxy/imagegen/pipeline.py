@@ -1,0 +1,123 @@
+"""The generation pipeline for one cache miss:
+
+1. prompt enhancement (optional, never fatal);
+2. the weighted pool, until a backend answers with a real image or enough refuse the content;
+3. after refusals, the safety rewrite and another pass, up to DE_NSFW_MAX_ATTEMPTS times;
+4. the Pollinations fallback with the most promising prompt.
+It returns a cache entry: the image, or a failure naming every stage (kept only briefly)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from proxy.cache.entry import CacheEntry, failure_entry, image_entry
+from proxy.config.image import ImageSettings
+from proxy.errors import UpstreamFailed
+from proxy.imagegen.inspect import image_type
+from proxy.imagegen.params import ImageRequest
+from proxy.imagegen.prompts import PromptLLM
+from proxy.upstream.backend import BackendSpec
+from proxy.upstream.errors import PoolExhausted, PoolRefused, UpstreamError
+from proxy.upstream.openai import ImageJob, OpenAIClient
+from proxy.upstream.pollinations import PollinationsClient
+from proxy.upstream.pool import BackendPool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Attempt:
+    """What happened so far to one request: the prompt to try next and the failed stages."""
+
+    prompt: str
+    failures: list[str]
+    refused: bool = False
+
+
+class ImagePipeline:
+    def __init__(self, cfg: ImageSettings, pool: BackendPool, fallback: BackendSpec | None,
+                 openai: OpenAIClient, pollinations: PollinationsClient, prompts: PromptLLM):
+        self.cfg = cfg
+        self.pool = pool
+        self.fallback = fallback
+        self.openai = openai
+        self.pollinations = pollinations
+        self.prompts = prompts
+
+    async def generate(self, req: ImageRequest) -> CacheEntry:
+        attempt = Attempt(prompt=await self._first_prompt(req), failures=[])
+        for stage in self._stages(req, attempt):
+            result = await stage
+            if result is not None:
+                return result
+        message = "every stage failed: " + " | ".join(attempt.failures)
+        log.warning("generation failed for %s: %s", req.key()[:12], message)
+        return failure_entry(UpstreamFailed.status, UpstreamFailed.code, message)
+
+    def _stages(self, req: ImageRequest, attempt: Attempt):
+        yield self._pool_pass(req, attempt, "backends")
+        if self.prompts.can_rewrite:
+            for n in range(self.prompts.settings.de_nsfw_max_attempts):
+                if not attempt.refused:
+                    break
+                yield self._rewrite_pass(req, attempt, n + 1)
+        if self.fallback is not None:
+            yield self._fallback(req, attempt)
+
+    async def _first_prompt(self, req: ImageRequest) -> str:
+        wanted = self.prompts.can_enhance if req.enhance is None else req.enhance and self.prompts.can_enhance
+        return await self.prompts.enhance(req.prompt) if wanted else req.prompt
+
+    async def _pool_pass(self, req: ImageRequest, attempt: Attempt, stage: str) -> CacheEntry | None:
+        job = self._job(req, attempt.prompt)
+        try:
+            data, mime, backend = await self.pool.run(
+                lambda spec: self._generate_on(spec, job, req), max_refusals=self.cfg.blocked_retry_attempts)
+        except PoolRefused as exc:
+            attempt.refused = True
+            attempt.failures.append(f"{stage}: refused ({exc.reason})")
+            return None
+        except PoolExhausted as exc:
+            attempt.refused = False
+            attempt.failures.append(f"{stage}: {exc.reason}")
+            return None
+        return image_entry(data, mime, prompt=req.prompt, used_prompt=attempt.prompt,
+                           backend=backend, stage=stage)
+
+    async def _rewrite_pass(self, req: ImageRequest, attempt: Attempt, n: int) -> CacheEntry | None:
+        safer = await self.prompts.rewrite(attempt.prompt)
+        if safer is None:
+            attempt.refused = False
+            attempt.failures.append(f"safety rewrite {n}: the LLM gave no prompt")
+            return None
+        attempt.prompt = safer
+        return await self._pool_pass(req, attempt, f"rewrite {n}")
+
+    async def _fallback(self, req: ImageRequest, attempt: Attempt) -> CacheEntry | None:
+        assert self.fallback is not None
+        job = self._job(req, attempt.prompt)
+        try:
+            data, mime, backend = await self._generate_on(self.fallback, job, req)
+        except UpstreamError as exc:
+            attempt.failures.append(f"fallback: {exc.describe()}")
+            return None
+        return image_entry(data, mime, prompt=req.prompt, used_prompt=attempt.prompt,
+                           backend=backend, stage="fallback")
+
+    def _job(self, req: ImageRequest, prompt: str) -> ImageJob:
+        return ImageJob(prompt=prompt, width=req.width, height=req.height, model=req.model,
+                        seed=req.seed, negative_prompt=req.negative_prompt)
+
+    async def _generate_on(self, spec: BackendSpec, job: ImageJob,
+                           req: ImageRequest) -> tuple[bytes, str, str]:
+        if spec.kind == "pollinations":
+            data = await self.pollinations.generate_image(spec, job, req.passthrough)
+        else:
+            data, url = await self.openai.generate_image(spec, job)
+            if data is None and url is not None:
+                data = await self.pollinations.fetch(url, label=spec.label)
+        assert data is not None
+        mime = await asyncio.get_running_loop().run_in_executor(None, image_type, data, spec.label)
+        return data, mime, spec.label

@@ -1,0 +1,24 @@
+"""Typed keys for the objects the app shares; each is opened and closed in a cleanup context."""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+
+from proxy.cache.base import ByteStore
+from proxy.cache.entry import CacheEntry
+from proxy.cache.flight import SingleFlight
+from proxy.cache.images import ImageCache
+from proxy.config import Settings
+from proxy.imagegen.pipeline import ImagePipeline
+from proxy.security.auth import Secrets
+from proxy.upstream.breaker import Breaker
+
+SETTINGS = web.AppKey("settings", Settings)
+SECRETS = web.AppKey("secrets", Secrets)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+STORE = web.AppKey("store", ByteStore)
+IMAGE_CACHE = web.AppKey("image_cache", ImageCache)
+FLIGHT = web.AppKey("flight", SingleFlight[CacheEntry])
+BREAKER = web.AppKey("breaker", Breaker)
+PIPELINE = web.AppKey("pipeline", ImagePipeline)

@@ -1,0 +1,1 @@
+"""Who may do what: keys and tokens, generated secrets, limits and the blacklist."""

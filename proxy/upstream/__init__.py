@@ -1,0 +1,1 @@
+"""Talking to upstream services: the weighted backend pool, its circuit breaker and the clients."""

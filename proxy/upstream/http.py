@@ -1,0 +1,69 @@
+"""Shared HTTP helpers: one timeout policy, capped reads, and errors that never leak secrets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import orjson
+
+from proxy.upstream.errors import UpstreamError
+
+
+def timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect)
+
+
+@asynccontextmanager
+async def request(session: aiohttp.ClientSession, method: str, url: str, *, label: str,
+                  limits: aiohttp.ClientTimeout, **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+    """``session.request`` whose failures all become ``UpstreamError`` with a safe reason."""
+    try:
+        async with session.request(method, url, timeout=limits, allow_redirects=True, **kwargs) as resp:
+            yield resp
+    except TimeoutError:
+        raise UpstreamError("timed out", backend=label) from None
+    except aiohttp.ClientResponseError as exc:
+        raise UpstreamError(f"HTTP {exc.status}", backend=label) from None
+    except (aiohttp.ClientError, OSError) as exc:
+        raise UpstreamError(f"connection failed ({type(exc).__name__})", backend=label) from None
+
+
+async def read_capped(resp: aiohttp.ClientResponse, cap: int, *, label: str) -> bytes:
+    """The body, or ``UpstreamError`` once it passes ``cap`` bytes (checked as it streams)."""
+    if resp.content_length is not None and resp.content_length > cap:
+        raise UpstreamError(f"answer larger than {cap} bytes", backend=label)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in resp.content.iter_chunked(256 * 1024):
+            size += len(chunk)
+            if size > cap:
+                raise UpstreamError(f"answer larger than {cap} bytes", backend=label)
+            chunks.append(chunk)
+    except (aiohttp.ClientError, asyncio.IncompleteReadError) as exc:
+        raise UpstreamError(f"connection broke ({type(exc).__name__})", backend=label) from None
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes, *, label: str) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamError("answer is not JSON", backend=label) from None
+
+
+def bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+async def get_bytes(session: aiohttp.ClientSession, url: str, *, label: str, total: float,
+                    connect: float, cap: int) -> bytes:
+    """GET ``url``: the body, capped and timed; an HTTP error status is an ``UpstreamError``."""
+    async with request(session, "GET", url, label=label, limits=timeout(total, connect)) as resp:
+        if resp.status >= 400:
+            raise UpstreamError(f"HTTP {resp.status}", backend=label)
+        return await read_capped(resp, cap, label=label)

@@ -1,0 +1,122 @@
+"""An OpenAI-compatible client: image generation and chat completions, over the shared session."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from proxy.config.image import UpstreamTimeouts
+from proxy.upstream import http
+from proxy.upstream.backend import BackendSpec, api_url
+from proxy.upstream.errors import Refusal, UpstreamError
+
+REFUSAL_CODES = frozenset({
+    "content_policy_violation", "moderation_blocked", "content_filter", "contentfilter",
+    "responsibleaipolicyviolation", "safety_violation", "image_generation_user_error",
+    "prompt_blocked", "nsfw",
+})
+REFUSAL_WORDS = ("content policy", "content_policy", "safety system", "moderation", "safety filter",
+                 "responsible ai", "nsfw", "content filter")
+JSON_CAP = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    prompt: str
+    width: int
+    height: int
+    model: str | None
+    seed: int | None
+    negative_prompt: str | None = None
+
+
+def refusal_in(status: int, payload: Any) -> bool:
+    """Only a content-policy decision counts as a refusal, never any 400 by itself."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, str):
+        error = {"message": error}
+    if not isinstance(error, dict):
+        return False
+    fields = [str(error.get(k) or "").lower() for k in ("code", "type", "param")]
+    if any(f.replace(" ", "_") in REFUSAL_CODES for f in fields if f):
+        return True
+    message = str(error.get("message") or "").lower()
+    return status in (400, 403, 422, 451) and any(word in message for word in REFUSAL_WORDS)
+
+
+class OpenAIClient:
+    def __init__(self, session: aiohttp.ClientSession, timeouts: UpstreamTimeouts):
+        self.session = session
+        self.timeouts = timeouts
+
+    async def post_json(self, spec: BackendSpec, path: str, payload: dict[str, Any], *,
+                        total: float) -> Any:
+        headers = {"Content-Type": "application/json", **http.bearer(spec.token)}
+        async with http.request(self.session, "POST", api_url(spec.url, path), label=spec.label,
+                                limits=http.timeout(total, self.timeouts.connect),
+                                json=payload, headers=headers) as resp:
+            body = await http.read_capped(resp, JSON_CAP, label=spec.label)
+            status = resp.status
+        data = _maybe_json(body)
+        if refusal_in(status, data):
+            raise Refusal("refused by content policy", backend=spec.label)
+        if status >= 400:
+            raise UpstreamError(f"HTTP {status}", backend=spec.label)
+        if data is None:
+            raise UpstreamError("answer is not JSON", backend=spec.label)
+        return data
+
+    async def generate_image(self, spec: BackendSpec, job: ImageJob) -> tuple[bytes | None, str | None]:
+        """``(bytes, None)`` for ``b64_json`` answers, ``(None, url)`` for ``url`` answers."""
+        payload: dict[str, Any] = {"prompt": job.prompt, "n": 1, "size": f"{job.width}x{job.height}"}
+        model = spec.map_model(job.model)
+        if model:
+            payload["model"] = model
+        if job.seed is not None:
+            payload["seed"] = job.seed
+        if job.negative_prompt:
+            payload["negative_prompt"] = job.negative_prompt
+        data = await self.post_json(spec, "images/generations", payload, total=self.timeouts.backend)
+        return _image_from(data, spec.label)
+
+    async def chat(self, spec: BackendSpec, messages: list[dict[str, Any]], *, total: float,
+                   **extra: Any) -> str:
+        payload = {"model": spec.model, "messages": messages, **extra}
+        data = await self.post_json(spec, "chat/completions", payload, total=total)
+        try:
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise UpstreamError("answer has no choices[0].message.content", backend=spec.label) from None
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if not isinstance(content, str) or not content.strip():
+            raise UpstreamError("empty answer", backend=spec.label)
+        return content
+
+
+def _maybe_json(body: bytes) -> Any:
+    try:
+        return http.parse_json(body, label="")
+    except UpstreamError:
+        return None
+
+
+def _image_from(data: Any, label: str) -> tuple[bytes | None, str | None]:
+    try:
+        item = data["data"][0]
+    except (KeyError, IndexError, TypeError):
+        raise UpstreamError("answer has no data[0]", backend=label) from None
+    if not isinstance(item, dict):
+        raise UpstreamError("data[0] is not an object", backend=label)
+    if isinstance(item.get("b64_json"), str):
+        try:
+            return base64.b64decode(item["b64_json"], validate=True), None
+        except (binascii.Error, ValueError):
+            raise UpstreamError("b64_json is not base64", backend=label) from None
+    if isinstance(item.get("url"), str) and item["url"].startswith(("http://", "https://")):
+        return None, item["url"]
+    raise UpstreamError("data[0] has neither b64_json nor an http url", backend=label)

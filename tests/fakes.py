@@ -1,0 +1,138 @@
+"""Fake upstreams: real aiohttp servers on 127.0.0.1 speaking the providers' wire formats.
+
+Each fake keeps a log of the requests it got, and a script of behaviours that tests change."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from PIL import Image
+
+
+def png(width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg(width: int = 64, height: int = 48, color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "JPEG", quality=80)
+    return out.getvalue()
+
+
+REFUSAL = {"error": {"code": "content_policy_violation", "type": "invalid_request_error",
+                     "message": "Your request was rejected as a result of our safety system."}}
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    query: dict[str, str]
+
+
+@dataclass
+class FakeImageBackend:
+    """An OpenAI-compatible ``/v1/images/generations`` endpoint (and ``/files/`` for url answers).
+
+    ``mode``: b64 | url | refuse | error500 | bad400 | garbage | notimage | notimage_url | slow."""
+
+    mode: str = "b64"
+    image: bytes = field(default_factory=png)
+    delay: float = 0.0
+    calls: list[Seen] = field(default_factory=list)
+    base: str = ""
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/images/generations", self.generate)
+        app.router.add_get("/files/{name}", self.file)
+        return app
+
+    async def generate(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.calls.append(Seen(request.method, request.path, dict(request.headers), body, dict(request.query)))
+        if self.delay or self.mode == "slow":
+            await asyncio.sleep(self.delay or 30)
+        mode = self.mode
+        if mode == "refuse":
+            return web.json_response(REFUSAL, status=400)
+        if mode == "bad400":
+            return web.json_response({"error": {"message": "size must be one of 1024x1024", "code": None}},
+                                     status=400)
+        if mode == "error500":
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        if mode == "garbage":
+            return web.Response(text="<html>not json</html>", content_type="text/html")
+        if mode == "notimage":
+            return web.json_response({"data": [{"b64_json": base64.b64encode(b"hello").decode()}]})
+        if mode in ("url", "notimage_url"):
+            name = "img.png" if mode == "url" else "text.txt"
+            return web.json_response({"data": [{"url": f"{self.base}/files/{name}"}]})
+        return web.json_response({"data": [{"b64_json": base64.b64encode(self.image).decode()}]})
+
+    async def file(self, request: web.Request) -> web.Response:
+        if request.match_info["name"] == "img.png":
+            return web.Response(body=self.image, content_type="image/png")
+        return web.Response(text="this is not an image", content_type="image/png")
+
+
+@dataclass
+class FakeLLM:
+    """``/v1/chat/completions`` answering ``<prompt>{prefix} {original}</prompt>``.
+
+    ``mode``: ok | notags | error500 | slow."""
+
+    mode: str = "ok"
+    prefix: str = "enhanced:"
+    delay: float = 0.0
+    calls: list[Seen] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        return app
+
+    async def chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls.append(Seen(request.method, request.path, dict(request.headers), body, dict(request.query)))
+        if self.delay or self.mode == "slow":
+            await asyncio.sleep(self.delay or 30)
+        if self.mode == "error500":
+            return web.json_response({"error": {"message": "down"}}, status=500)
+        content = body["messages"][-1]["content"]
+        original = content.split("<<", 1)[-1].split(">>", 1)[0] if "<<" in content else content
+        text = f"{self.prefix} {original}" if self.mode != "notags" else f"Sure! {original}"
+        answer = f"Here you go: <prompt>{text}</prompt>" if self.mode != "notags" else text
+        return web.json_response({"choices": [{"message": {"role": "assistant", "content": answer}}]})
+
+
+@dataclass
+class FakePollinations:
+    """``GET /prompt/{prompt}`` answering an image (or ``mode`` error500 | notimage)."""
+
+    mode: str = "ok"
+    image: bytes = field(default_factory=lambda: png(color=(0, 200, 0)))
+    calls: list[Seen] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/prompt/{prompt:.+}", self.prompt)
+        return app
+
+    async def prompt(self, request: web.Request) -> web.Response:
+        self.calls.append(Seen(request.method, request.match_info["prompt"], dict(request.headers), None,
+                               dict(request.query)))
+        if self.mode == "error500":
+            return web.Response(status=500, text="down")
+        if self.mode == "notimage":
+            return web.Response(text="rate limited", content_type="image/jpeg")
+        return web.Response(body=self.image, content_type="image/jpeg")
