@@ -17,6 +17,7 @@ from proxy.config.cache import CacheSettings, load_cache
 from proxy.config.env import Env
 from proxy.config.image import ImageSettings, load_image
 from proxy.config.server import ServerSettings, load_server
+from proxy.config.vision import VisionSettings, load_vision
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Settings:
     server: ServerSettings
     cache: CacheSettings
     image: ImageSettings
+    vision: VisionSettings
 
     def with_server(self, **changes: object) -> Settings:
         return replace(self, server=replace(self.server, **changes))
@@ -36,6 +38,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         server=server,
         cache=load_cache(env, server.data_dir),
         image=load_image(env),
+        vision=load_vision(env, server.data_dir),
     )
 
 
@@ -48,5 +51,5 @@ def gather_environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
     return values
 
 
-__all__ = ["CacheSettings", "ImageSettings", "ServerSettings", "Settings", "gather_environment",
-           "load_settings"]
+__all__ = ["CacheSettings", "ImageSettings", "ServerSettings", "Settings", "VisionSettings",
+           "gather_environment", "load_settings"]
