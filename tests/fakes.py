@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,13 @@ from PIL import Image
 def png(width: int = 8, height: int = 8, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def noise_png(width: int, height: int) -> bytes:
+    """An image that does not compress: for tests that need real sizes."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(out, "PNG")
     return out.getvalue()
 
 
@@ -50,6 +58,7 @@ class FakeImageBackend:
     delay: float = 0.0
     calls: list[Seen] = field(default_factory=list)
     base: str = ""
+    accept_prefix: str | None = None  # in refuse mode, prompts starting with this are accepted
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -63,6 +72,8 @@ class FakeImageBackend:
         if self.delay or self.mode == "slow":
             await asyncio.sleep(self.delay or 30)
         mode = self.mode
+        if mode == "refuse" and self.accept_prefix and body.get("prompt", "").startswith(self.accept_prefix):
+            mode = "b64"
         if mode == "refuse":
             return web.json_response(REFUSAL, status=400)
         if mode == "bad400":
@@ -125,7 +136,7 @@ class FakePollinations:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/prompt/{prompt:.+}", self.prompt)
+        app.router.add_get(r"/prompt/{prompt:[\s\S]+}", self.prompt)
         return app
 
     async def prompt(self, request: web.Request) -> web.Response:

@@ -101,7 +101,10 @@ class SingleFlight(Generic[T]):
             await asyncio.sleep(self.lease / 3)
             await self.store.touch(lock_key, ttl=self.lease)
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 5.0) -> None:
+        """Let flights finish publishing (answers may already be out), then cancel stragglers."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=grace)
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -1,0 +1,167 @@
+"""The cache: single flight, whole entries only, persistence, the size bound, shared invalidation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from proxy.app import create_app
+from proxy.cache.disk import DiskStore
+from proxy.cache.entry import CacheEntry, image_entry
+from proxy.cache.flight import SingleFlight
+from proxy.cache.front import Generation
+from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
+from tests.fakes import FakeImageBackend, noise_png
+
+Q = f"key={ACCESS_KEY}"
+
+
+async def test_forty_identical_concurrent_misses_cost_one_backend_call(iris, backend):
+    backend.delay = 0.3
+    client = await iris(BACKEND_API_URLS=backend.url)
+    responses = await asyncio.gather(*(client.get(f"/prompt/same?{Q}") for _ in range(40)))
+    bodies = {await r.read() for r in responses}
+    assert [r.status for r in responses] == [200] * 40
+    assert bodies == {backend.image}
+    assert len(backend.calls) == 1
+
+
+async def test_concurrent_misses_share_the_same_error(iris, backend):
+    backend.mode = "error500"
+    backend.delay = 0.2
+    client = await iris(BACKEND_API_URLS=backend.url, POLLINATIONS_FALLBACK="false")
+    responses = await asyncio.gather(*(client.get(f"/prompt/broken?{Q}") for _ in range(10)))
+    assert {r.status for r in responses} == {502}
+    assert len({(await r.json())["error"]["message"] for r in responses}) == 1
+    assert len(backend.calls) == 1
+
+
+async def test_restart_keeps_the_cache(aiohttp_client, settings_for, backend):
+    settings = settings_for(BACKEND_API_URLS=backend.url)
+    first = await aiohttp_client(create_app(settings))
+    assert (await first.get(f"/prompt/keep?{Q}")).status == 200
+    await first.close()
+    second = await aiohttp_client(create_app(settings))
+    resp = await second.get(f"/prompt/keep?{Q}")
+    assert resp.headers["X-Cache"] == "HIT"
+    assert await resp.read() == backend.image
+    assert len(backend.calls) == 1
+
+
+async def test_a_reader_racing_a_writer_never_sees_a_partial_entry(tmp_path):
+    writer_store = DiskStore(tmp_path / "c", 10**9)
+    reader_store = DiskStore(tmp_path / "c", 10**9)
+    bodies = [bytes([i]) * (300_000 + i * 7919) for i in range(1, 6)]
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            body = bodies[i % len(bodies)]
+            writer_store.cache.set("img:k", image_entry(body, "image/png").encode())
+            i += 1
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        seen = 0
+        for _ in range(300):
+            raw = await reader_store.get("img:k")
+            if raw is None:
+                continue
+            entry = CacheEntry.decode(raw)
+            assert entry is not None and entry.body in bodies
+            seen += 1
+        assert seen > 0
+    finally:
+        stop.set()
+        thread.join()
+        await writer_store.close()
+        await reader_store.close()
+
+
+async def test_size_limit_evicts_least_recently_used(iris, serve, data_dir):
+    big = FakeImageBackend(image=noise_png(200, 200))  # about 120 kB
+    await serve(big)
+    client = await iris(BACKEND_API_URLS=big.url, CACHE_SIZE_LIMIT=str(1024 * 1024), CACHE_MEMORY_BYTES="0")
+    for i in range(60):
+        await client.get(f"/prompt/p{i}?{Q}")
+    status = await (await client.get("/status", headers={"X-Admin-Token": ADMIN_TOKEN})).json()
+    assert status["cache"]["bytes"] <= 1.5 * 1024 * 1024
+    first = await client.get(f"/prompt/p0?{Q}")
+    assert first.headers["X-Cache"] == "MISS"  # the oldest went first
+    last = await client.get(f"/prompt/p59?{Q}")
+    assert last.headers["X-Cache"] == "HIT"
+
+
+async def test_single_flight_across_two_workers_sharing_a_directory(tmp_path):
+    """Two stores on one directory stand for two worker processes: one produce between them."""
+    stores = [DiskStore(tmp_path / "c", 10**9) for _ in range(2)]
+    flights = [SingleFlight(s, lease=1.0, poll=0.01) for s in stores]
+    produced = 0
+
+    async def produce() -> CacheEntry:
+        nonlocal produced
+        produced += 1
+        await asyncio.sleep(0.2)
+        return image_entry(b"img", "image/png")
+
+    def lookup(store: DiskStore):
+        async def read() -> CacheEntry | None:
+            raw = await store.get("img:k")
+            return CacheEntry.decode(raw) if raw else None
+        return read
+
+    def publish(store: DiskStore):
+        async def write(entry: CacheEntry) -> None:
+            await store.set("img:k", entry.encode())
+        return write
+
+    results = await asyncio.gather(*(
+        flights[i % 2].do("k", produce, lookup(stores[i % 2]), publish(stores[i % 2])) for i in range(10)))
+    assert produced == 1
+    assert {r.body for r in results} == {b"img"}
+    for store in stores:
+        await store.close()
+
+
+async def test_a_dead_lock_holder_is_taken_over(tmp_path):
+    store = DiskStore(tmp_path / "c", 10**9)
+    await store.add("flight:k", b"someone-who-died", ttl=0.5)  # a worker died holding the lock
+    flight = SingleFlight(store, lease=0.5, poll=0.01)
+
+    async def produce() -> CacheEntry:
+        return image_entry(b"fresh", "image/png")
+
+    async def lookup() -> CacheEntry | None:
+        return None
+
+    async def publish(entry: CacheEntry) -> None:
+        return None
+
+    result = await asyncio.wait_for(flight.do("k", produce, lookup, publish), 5)
+    assert result.body == b"fresh"
+    await store.close()
+
+
+async def test_generation_counter_is_shared_through_the_file(tmp_path):
+    a, b = Generation(tmp_path / "gen"), Generation(tmp_path / "gen")
+    assert a.read() == b.read() == 0
+    await asyncio.gather(*(a.bump() for _ in range(20)), *(b.bump() for _ in range(20)))
+    assert a.read() == b.read() == 40
+    a.close()
+    b.close()
+
+
+async def test_delete_through_one_app_is_seen_by_another(aiohttp_client, settings_for, backend):
+    """Two apps on one DATA_DIR stand for two workers with their own memory fronts."""
+    settings = settings_for(BACKEND_API_URLS=backend.url)
+    one = await aiohttp_client(create_app(settings))
+    two = await aiohttp_client(create_app(settings))
+    await one.get(f"/prompt/gone?{Q}")
+    assert (await two.get(f"/prompt/gone?{Q}")).headers["X-Cache"] == "HIT"  # now in two's memory
+    resp = await one.post("/cache/delete", json={"description": "gone"}, headers={"X-Admin-Token": ADMIN_TOKEN})
+    assert resp.status == 200
+    again = await two.get(f"/prompt/gone?{Q}")
+    assert again.headers["X-Cache"] == "MISS"
+    assert len(backend.calls) == 2

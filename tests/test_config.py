@@ -1,0 +1,127 @@
+"""Settings: defaults, errors that name the variable and the fix, .env, the shipped example."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from proxy.config import gather_environment, load_settings
+from proxy.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_need_nothing():
+    settings = load_settings({})
+    assert settings.server.host == "127.0.0.1"
+    assert settings.server.port == 8080
+    assert settings.server.data_dir == Path("data")
+    assert settings.cache.directory == Path("data/cache")
+    assert settings.cache.size_limit == 10 * 1000**3
+    assert settings.image.pollinations_is_pool
+    assert settings.image.pollinations_url == "https://image.pollinations.ai"
+    assert settings.image.blocked_retry_attempts == 2
+    assert settings.image.llm.de_nsfw_max_attempts == 2
+    assert settings.image.llm.model == "gpt-4.1-mini"
+
+
+def test_contract_variables_are_honoured():
+    settings = load_settings({
+        "PORT": "9001", "CACHE_DIR": "/tmp/x", "BLOCKED_RETRY_ATTEMPTS": "5", "DE_NSFW_MAX_ATTEMPTS": "4",
+        "DE_NSFW_ENABLED": "true", "LLM_OPTIMIZATION_API_URL": "http://l", "DE_NSFW_TEMPLATE": "x {ORIGINAL_PROMPT}",
+        "BACKEND_API_URLS": "http://a/v1/, http://b", "TOKEN_MAP": '{"http://a/v1": "sk-aaa"}', "AUTH_TOKEN": "sk-fff",
+        "BACKEND_WEIGHTS": '{"http://b/": 3}', "MODEL_MAP": '{"http://b": {"x": "y"}}',
+    })
+    assert settings.server.port == 9001
+    assert settings.cache.directory == Path("/tmp/x")
+    assert settings.image.blocked_retry_attempts == 5
+    assert settings.image.llm.de_nsfw_max_attempts == 4
+    a, b = settings.image.backends
+    assert (a.url, a.token, a.weight) == ("http://a/v1", "sk-aaa", 1)
+    assert (b.url, b.token, b.weight, b.model_map) == ("http://b", "sk-fff", 3, {"x": "y"})
+    assert "sk-" not in repr(settings)
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"PORT": "eighty"}, "PORT"),
+    ({"PORT": "70000"}, "PORT"),
+    ({"WORKERS": "0"}, "WORKERS"),
+    ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+    ({"BACKEND_WEIGHTS": "{nope"}, "BACKEND_WEIGHTS"),
+    ({"BACKEND_API_URLS": "http://a", "BACKEND_WEIGHTS": '{"http://other": 1}'}, "BACKEND_WEIGHTS"),
+    ({"BACKEND_API_URLS": "http://a", "TOKEN_MAP": '{"http://a": 5}'}, "TOKEN_MAP"),
+    ({"BACKEND_API_URLS": "http://a", "MODEL_MAP": "[]"}, "MODEL_MAP"),
+    ({"LLM_OPTIMIZATION_ENABLED": "yes please"}, "LLM_OPTIMIZATION_ENABLED"),
+    ({"LLM_OPTIMIZATION_ENABLED": "true"}, "LLM_OPTIMIZATION_ENABLED"),
+    ({"DE_NSFW_ENABLED": "true", "LLM_OPTIMIZATION_API_URL": "http://l",
+      "DE_NSFW_TEMPLATE_FILE": "/no/such/file"}, "DE_NSFW_TEMPLATE_FILE"),
+    ({"LLM_OPTIMIZATION_ENABLED": "true", "LLM_OPTIMIZATION_API_URL": "http://l",
+      "LLM_OPTIMIZATION_TEMPLATE": "no placeholder"}, "LLM_OPTIMIZATION_TEMPLATE_FILE"),
+    ({"CACHE_SIZE_LIMIT": "-1"}, "CACHE_SIZE_LIMIT"),
+])
+def test_bad_values_name_the_variable_and_the_fix(env, variable):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(variable) and "Fix:" in str(caught.value)
+
+
+def test_templates_from_file_env_or_the_shipped_file(tmp_path):
+    base = {"LLM_OPTIMIZATION_ENABLED": "true", "LLM_OPTIMIZATION_API_URL": "http://l"}
+    shipped = load_settings(base).image.llm.optimize_template
+    assert shipped == (ROOT / "prompt-template.txt").read_text()
+    env = load_settings({**base, "LLM_OPTIMIZATION_TEMPLATE": r"line1\n{ORIGINAL_PROMPT}"})
+    assert env.image.llm.optimize_template == "line1\n{ORIGINAL_PROMPT}"
+    path = tmp_path / "t.txt"
+    path.write_text("from file {ORIGINAL_PROMPT}")
+    filed = load_settings({**base, "LLM_OPTIMIZATION_TEMPLATE": "x {ORIGINAL_PROMPT}",
+                           "LLM_OPTIMIZATION_TEMPLATE_FILE": str(path)})
+    assert filed.image.llm.optimize_template == "from file {ORIGINAL_PROMPT}"
+
+
+def test_shipped_templates_follow_the_contract():
+    for name in ("prompt-template.txt", "safe-prompt-template.txt"):
+        text = (ROOT / name).read_text()
+        assert "{ORIGINAL_PROMPT}" in text and "<prompt>" in text
+
+
+def test_env_example_loads_and_documents_every_setting(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    env = gather_environment()
+    load_settings({k: v for k, v in env.items() if k.isupper()})
+    documented = set()
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        name = line.lstrip("# ").split("=", 1)[0]
+        if "=" in line and name.isupper() and name.replace("_", "").isalnum():
+            documented.add(name)
+    used = set()
+    for path in (ROOT / "proxy").rglob("*.py"):
+        text = path.read_text()
+        for quote in ('"', "'"):
+            for piece in text.split("env.")[1:]:
+                call = piece.split("(", 1)
+                if len(call) == 2 and call[1].startswith(quote):
+                    used.add(call[1][1:].split(quote, 1)[0])
+    used = {u for u in used if u.isupper()}
+    missing = used - documented
+    assert not missing, f".env.example does not document {sorted(missing)}"
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("PORT=9100\nHOST=0.0.0.0\n")
+    monkeypatch.setenv("PORT", "9200")
+    settings = load_settings(gather_environment())
+    assert settings.server.port == 9200 and settings.server.host == "0.0.0.0"
+
+
+def test_bad_config_stops_startup_with_a_message(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "proxy"], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "PORT": "eighty"}, timeout=60, check=False)
+    assert result.returncode == 2
+    assert "PORT" in result.stderr and "Fix:" in result.stderr
+    assert "Traceback" not in result.stderr
