@@ -31,8 +31,9 @@ def test_defaults_need_nothing():
 def test_contract_variables_are_honoured():
     settings = load_settings({
         "PORT": "9001", "CACHE_DIR": "/tmp/x", "BLOCKED_RETRY_ATTEMPTS": "5", "DE_NSFW_MAX_ATTEMPTS": "4",
-        "DE_NSFW_ENABLED": "true", "LLM_OPTIMIZATION_API_URL": "http://l", "DE_NSFW_TEMPLATE": "x {ORIGINAL_PROMPT}",
-        "BACKEND_API_URLS": "http://a/v1/, http://b", "TOKEN_MAP": '{"http://a/v1": "sk-aaa"}', "AUTH_TOKEN": "sk-fff",
+        "DE_NSFW_ENABLED": "true", "LLM_OPTIMIZATION_API_URL": "http://l",
+        "DE_NSFW_TEMPLATE": "x {ORIGINAL_PROMPT}", "BACKEND_API_URLS": "http://a/v1/, http://b",
+        "TOKEN_MAP": '{"http://a/v1": "sk-aaa"}', "AUTH_TOKEN": "sk-fff",
         "BACKEND_WEIGHTS": '{"http://b/": 3}', "MODEL_MAP": '{"http://b": {"x": "y"}}',
     })
     assert settings.server.port == 9001

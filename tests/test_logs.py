@@ -1,0 +1,45 @@
+"""Logs carry one line a request and never a key or token."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import ClientSession, web
+
+from proxy.app import create_app
+from proxy.logs import AccessLogger, redact
+from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
+
+
+def test_redact_hides_every_secret_parameter():
+    assert redact("/prompt/a?key=abc&width=5") == "/prompt/a?key=***&width=5"
+    assert redact("/x?width=5&key=abc") == "/x?width=5&key=***"
+    assert redact("/x?authCode=zz&token=q") == "/x?authCode=***&token=***"
+    assert redact("/prompt/monkey=1") == "/prompt/monkey=1"
+
+
+async def test_access_log_and_app_logs_never_show_secrets(settings_for, backend, caplog):
+    settings = settings_for(BACKEND_API_URLS=backend.url, AUTH_TOKEN="sk-BACKEND-SECRET")
+    runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger,
+                           access_log=logging.getLogger("proxy.access"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    caplog.set_level(logging.DEBUG)
+    try:
+        async with ClientSession() as session:
+            for path in (f"/prompt/hello?key={ACCESS_KEY}", "/prompt/hello?key=wrong-guess-key",
+                         f"/prompt/%zz?key={ACCESS_KEY}"):
+                async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
+                    await resp.read()
+            async with session.get(f"http://127.0.0.1:{port}/status", headers={"X-Admin-Token": ADMIN_TOKEN}):
+                pass
+    finally:
+        await runner.cleanup()
+    text = caplog.text
+    access = [r for r in caplog.records if r.name == "proxy.access"]
+    assert len(access) == 4
+    assert "key=***" in text
+    for secret in (ACCESS_KEY, ADMIN_TOKEN, "sk-BACKEND-SECRET", "wrong-guess-key"):
+        assert secret not in text
