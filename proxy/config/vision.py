@@ -12,6 +12,9 @@ from proxy.config.env import Env
 from proxy.errors import ConfigError
 
 _PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+DEFAULT_PROMPT = ("Answer in at most 15 words, plain text, for a 24x5 character display: "
+                  "what is most important in this image?")
+STATE_BACKENDS = ("local",)
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
 
 
@@ -52,6 +55,9 @@ class VisionSettings:
     autoblock_window: float = 600.0
     autoblock_seconds: float = 3600.0
     blacklist_refresh: float = 1.0
+    state_backend: str = "local"
+    default_prompt: str = DEFAULT_PROMPT
+    max_prompt_chars: int = 2000
 
 
 def load_vision(env: Env, data_dir: Path) -> VisionSettings:
@@ -71,4 +77,14 @@ def load_vision(env: Env, data_dir: Path) -> VisionSettings:
         autoblock_window=env.float("BLACKLIST_AUTO_WINDOW", 600.0, lo=1.0),
         autoblock_seconds=env.float("BLACKLIST_AUTO_SECONDS", 3600.0, lo=1.0),
         blacklist_refresh=env.float("BLACKLIST_REFRESH", 1.0, lo=0.05, hi=60.0),
+        state_backend=_choice(env, "SECURITY_STATE", "local", STATE_BACKENDS),
+        default_prompt=env.str("VISION_DEFAULT_PROMPT", DEFAULT_PROMPT),
+        max_prompt_chars=env.int("VISION_MAX_PROMPT_CHARS", 2000, lo=1, hi=100_000),
     )
+
+
+def _choice(env: Env, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.str(name, default).lower()
+    if value not in allowed:
+        raise ConfigError(name, f"{value!r} is not known", f"use one of {', '.join(allowed)}")
+    return value
