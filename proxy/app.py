@@ -10,6 +10,10 @@ from proxy.imagegen.context import image_ctx
 from proxy.imagegen.route import prompt_image
 from proxy.keys import SECRETS, SETTINGS
 from proxy.security.auth import Secrets, resolve_secrets
+from proxy.security.context import security_ctx
+from proxy.security.middleware import blacklist_middleware
+from proxy.security.routes import add_account_routes
+from proxy.store.context import store_ctx
 from proxy.upstream.session import http_ctx
 from proxy.web.admin import cache_delete, cache_delete_key
 from proxy.web.errors import errors_middleware
@@ -18,12 +22,13 @@ from proxy.web.status import status
 
 def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[errors_middleware],
+        middlewares=[errors_middleware, blacklist_middleware],
         client_max_size=settings.server.max_upload_bytes + 64 * 1024,
     )
     app[SETTINGS] = settings
     app[SECRETS] = secrets or resolve_secrets(settings.server)
     app.cleanup_ctx.extend([http_ctx, cache_ctx, image_ctx])
+    app.cleanup_ctx.extend([store_ctx, security_ctx])
     add_routes(app)
     return app
 
@@ -33,3 +38,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/cache/delete", cache_delete, name="cache_delete")
     app.router.add_delete("/cache/{key}", cache_delete_key, name="cache_delete_key")
     app.router.add_get("/status", status, name="status")
+    add_account_routes(app)

@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommand groups that live with their feature (profiles, blacklist, ...)."""
-    return []
+    from proxy.store.cli import REGISTRARS
+
+    return [*REGISTRARS]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

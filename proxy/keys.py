@@ -12,6 +12,8 @@ from proxy.cache.images import ImageCache
 from proxy.config import Settings
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.security.auth import Secrets
+from proxy.security.guard import Guard
+from proxy.store.database import Database
 from proxy.upstream.breaker import Breaker
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -22,3 +24,5 @@ IMAGE_CACHE = web.AppKey("image_cache", ImageCache)
 FLIGHT = web.AppKey("flight", SingleFlight[CacheEntry])
 BREAKER = web.AppKey("breaker", Breaker)
 PIPELINE = web.AppKey("pipeline", ImagePipeline)
+DATABASE = web.AppKey("database", Database)
+GUARD = web.AppKey("guard", Guard)

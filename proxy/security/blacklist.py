@@ -1,0 +1,50 @@
+"""The blacklist as each server process sees it: an in-memory copy, reloaded within
+BLACKLIST_REFRESH seconds of any change (the CLI, another worker, an auto-block)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+
+from proxy.security.state import BlacklistSignal
+from proxy.store.blacklist import Network
+from proxy.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class BlacklistView:
+    def __init__(self, db: Database, signal: BlacklistSignal):
+        self.db = db
+        self.signal = signal
+        self.revision = -1
+        self.entries: list[tuple[Network, float | None]] = []
+
+    def blocked(self, address: str | None, now: float | None = None) -> bool:
+        if not self.entries or not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        now = time.time() if now is None else now
+        return any(ip in net for net, expires in self.entries if expires is None or expires > now)
+
+    async def reload(self) -> None:
+        revision = await self.signal.revision()
+        entries = await self.db.blacklist()
+        self.entries = [(ipaddress.ip_network(e.network), e.expires_at) for e in entries]
+        self.revision = revision
+
+    async def refresh_forever(self, every: float) -> None:
+        while True:
+            try:
+                if await self.signal.revision() != self.revision:
+                    await self.reload()
+            except Exception:
+                log.exception("could not reload the blacklist; keeping the last copy")
+            await asyncio.sleep(every)

@@ -1,0 +1,58 @@
+"""Rate limits, failed-login accounting and auto-blocking, over the pluggable security state."""
+
+from __future__ import annotations
+
+import logging
+
+from proxy.config.vision import Rate, VisionSettings
+from proxy.errors import RateLimited
+from proxy.security.blacklist import BlacklistView
+from proxy.security.state import SecurityState
+from proxy.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class Guard:
+    def __init__(self, settings: VisionSettings, db: Database, state: SecurityState):
+        self.settings = settings
+        self.db = db
+        self.limiter = state.limiter
+        self.sessions = state.sessions
+        self.blacklist = BlacklistView(db, state.signal)
+
+    async def limit(self, bucket: str, rate: Rate, what: str) -> None:
+        wait = await self.limiter.hit(bucket, rate)
+        if wait > 0:
+            raise RateLimited(f"too many {what}: at most {rate.count} per {rate.period:g} s",
+                              retry_after=wait)
+
+    async def auth_attempt(self, address: str) -> None:
+        """Every /auth-* attempt of an address takes from one bucket, whatever the path."""
+        await self.limit(f"auth:{address}", self.settings.rate_auth, "authentication attempts")
+
+    async def key_check_allowed(self, address: str) -> None:
+        """Before checking a key sent on another route: refused while the address's auth bucket is empty."""
+        wait = await self.limiter.wait(f"auth:{address}", self.settings.rate_auth)
+        if wait > 0:
+            raise RateLimited("too many failed authentication attempts", retry_after=wait)
+
+    async def key_failed(self, address: str, *, counted: bool) -> None:
+        """A wrong key: take from the auth bucket (unless already taken), maybe block the address."""
+        if not counted:
+            await self.limiter.hit(f"auth:{address}", self.settings.rate_auth)
+        failures = self.settings.autoblock_failures
+        if not failures:
+            return
+        window = Rate(failures, self.settings.autoblock_window)
+        if await self.limiter.hit(f"authfail:{address}", window) > 0:
+            await self.db.block(address, "auto: repeated failed logins", self.settings.autoblock_seconds)
+            await self.blacklist.reload()
+            log.warning("blocked %s for %g s after %d failed logins", address,
+                        self.settings.autoblock_seconds, failures)
+
+    async def profile_update(self, username: str) -> None:
+        await self.limit(f"profile:{username}", self.settings.rate_profile, "profile and prompt updates")
+
+    async def process(self, username: str) -> None:
+        await self.limit(f"process:{username}", self.settings.rate_process, "frames")

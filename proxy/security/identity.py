@@ -1,0 +1,54 @@
+"""Who is calling: a profile key (``Authorization: Bearer``, a ``key`` form field) or the session
+that a successful ``POST /auth-{key}`` opened for the caller's address."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy.errors import Forbidden, Unauthorized
+from proxy.security.auth import bearer_of
+from proxy.store.models import Profile
+
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def address_of(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def form_key(request: web.Request) -> str | None:
+    """The ``key`` field of a form body (read once; aiohttp keeps it for later ``post()`` calls)."""
+    if request.content_type not in _FORMS or not request.body_exists:
+        return None
+    value = (await request.post()).get("key")
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+async def authenticate(request: web.Request, key: str | None = None) -> Profile:
+    """The calling profile, or ``Unauthorized``. Pass ``key`` when the body was already read."""
+    from proxy.keys import DATABASE, GUARD
+
+    guard, db, address = request.app[GUARD], request.app[DATABASE], address_of(request)
+    given = bearer_of(request) or key or await form_key(request)
+    if given:
+        await guard.key_check_allowed(address)
+        profile = await db.profile_by_key(given)
+        if profile is None:
+            await guard.key_failed(address, counted=False)
+            raise Unauthorized("the key is not valid", code="invalid_key")
+        return profile
+    session = await guard.sessions.lookup(address)
+    if session is not None:
+        profile = await db.profile(session[0])
+        if profile is not None and profile.stamp == session[1]:
+            return profile
+    raise Unauthorized("authenticate first: POST /auth-{key} from this address, or send "
+                       "Authorization: Bearer <key>", code="auth_required")
+
+
+async def require_user(request: web.Request, username: str, key: str | None = None) -> Profile:
+    """``authenticate``, and the caller must be ``username`` (403 otherwise)."""
+    profile = await authenticate(request, key)
+    if profile.username != username:
+        raise Forbidden("you are authenticated as another user", code="wrong_user")
+    return profile

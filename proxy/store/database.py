@@ -1,0 +1,81 @@
+"""The async face of the store: every call runs on one dedicated thread owning the connection,
+so the event loop never waits on SQLite or on frame files. The CLI uses the same functions
+synchronously through ``open_context``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from proxy.config import Settings
+from proxy.security.keyring import Keyring, master_secret
+from proxy.store import activity, blacklist, frames, profiles, retention
+from proxy.store.blacklist import Entry
+from proxy.store.connection import connect
+from proxy.store.models import Profile, StoreContext
+
+T = TypeVar("T")
+
+
+def open_context(settings: Settings) -> StoreContext:
+    vision = settings.vision
+    keyring = Keyring.from_master(master_secret(vision.secret_key, settings.server.data_dir))
+    return StoreContext(connect(vision.database), keyring, vision)
+
+
+class Database:
+    def __init__(self, ctx: StoreContext):
+        self.ctx = ctx
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iris-db")
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Database:
+        return cls(await asyncio.to_thread(open_context, settings))
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(ctx, *args)`` on the database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.thread, fn, self.ctx, *args)
+
+    async def close(self) -> None:
+        await self.run(lambda ctx: ctx.conn.close())
+        self.thread.shutdown(wait=True)
+
+    async def profile_by_key(self, key: str) -> Profile | None:
+        return await self.run(profiles.by_key, key)
+
+    async def profile(self, username: str) -> Profile | None:
+        return await self.run(profiles.by_name, username)
+
+    async def provider_keys(self, username: str) -> dict[str, str]:
+        return await self.run(profiles.provider_keys, username)
+
+    async def set_provider_keys(self, username: str, keys: dict[str, str | None]) -> None:
+        await self.run(profiles.set_provider_keys, username, keys)
+
+    async def prompt(self, username: str) -> str | None:
+        return await self.run(profiles.prompt, username)
+
+    async def set_prompt(self, username: str, text: str | None) -> None:
+        await self.run(profiles.set_prompt, username, text)
+
+    async def record_activity(self, username: str, kind: str, **fields: Any) -> None:
+        await self.run(activity.record, username, kind, fields)
+
+    async def store_frame(self, username: str, jpeg_bytes: bytes, meta: dict[str, Any]) -> Path | None:
+        return await self.run(frames.store, username, jpeg_bytes, meta)
+
+    async def blacklist(self) -> list[Entry]:
+        return await self.run(blacklist.entries)
+
+    async def block(self, network: str, reason: str, ttl: float | None = None) -> str:
+        return await self.run(blacklist.add, network, reason, ttl)
+
+    async def blacklist_revision(self) -> int:
+        return await self.run(blacklist.revision)
+
+    async def sweep(self) -> retention.Swept:
+        return await self.run(retention.sweep)
