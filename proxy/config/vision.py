@@ -5,9 +5,10 @@ The cascade settings (providers, judge, thresholds, deadlines) join this datacla
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from proxy.config.cascade import CascadeSettings, load_cascade
 from proxy.config.env import Env
 from proxy.errors import ConfigError
 
@@ -58,6 +59,7 @@ class VisionSettings:
     state_backend: str = "local"
     default_prompt: str = DEFAULT_PROMPT
     max_prompt_chars: int = 2000
+    cascade: CascadeSettings = field(default_factory=CascadeSettings)
 
 
 def load_vision(env: Env, data_dir: Path) -> VisionSettings:
@@ -80,6 +82,7 @@ def load_vision(env: Env, data_dir: Path) -> VisionSettings:
         state_backend=_choice(env, "SECURITY_STATE", "local", STATE_BACKENDS),
         default_prompt=env.str("VISION_DEFAULT_PROMPT", DEFAULT_PROMPT),
         max_prompt_chars=env.int("VISION_MAX_PROMPT_CHARS", 2000, lo=1, hi=100_000),
+        cascade=load_cascade(env),
     )
 
 

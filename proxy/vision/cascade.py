@@ -1,0 +1,89 @@
+"""The confidence cascade: providers in order, each asked once, until one is confident enough.
+
+With no confident answer and several gathered, the judge decides; if it fails, the most confident
+answer wins. Failures escalate and are never the answer. Everything runs under one deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from proxy.config.cascade import CascadeSettings
+from proxy.errors import DeadlineExceeded, UpstreamFailed
+from proxy.vision.answers import Reading
+from proxy.vision.asking import Asker, Ledger
+from proxy.vision.frames import Frame
+from proxy.vision.judge import INTRO, judge_text, most_confident
+from proxy.vision.providers import Provider, judge_of, secrets_of
+from proxy.vision.task import Task
+
+MIN_CALL_TIME = 0.05
+
+
+@dataclass
+class Outcome:
+    reading: Reading
+    provider: str
+    candidates: list[tuple[str, Reading]]
+    ledger: Ledger
+    judged: bool = False
+
+
+class Cascade:
+    def __init__(self, asker: Asker, cfg: CascadeSettings):
+        self.asker = asker
+        self.cfg = cfg
+
+    async def run(self, task: Task, frame: Frame, providers: list[Provider]) -> Outcome:
+        ledger = Ledger(secrets_of(providers))
+        if not providers:
+            raise UpstreamFailed("no vision provider has a key: set one on the server or in the profile",
+                                 code="no_provider")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.deadline
+        data_url = frame.data_url()
+        candidates: list[tuple[str, Reading]] = []
+        for provider in providers:
+            remaining = deadline - loop.time()
+            if remaining < MIN_CALL_TIME:
+                ledger.note(f"deadline of {self.cfg.deadline:g} s reached, {provider.name} not asked")
+                break
+            reading = await self.asker.ask(provider, task.messages(data_url),
+                                           min(self.cfg.call_timeout, remaining), ledger)
+            if reading is None:
+                continue
+            ledger.note(f"{provider.name}: confidence {reading.confidence:.2f}")
+            candidates.append((provider.name, reading))
+            if reading.confidence >= provider.threshold:
+                return Outcome(reading, provider.name, candidates, ledger)
+        return await self._settle(task, data_url, providers, candidates, ledger, deadline - loop.time())
+
+    async def _settle(self, task: Task, data_url: str, providers: list[Provider],
+                      candidates: list[tuple[str, Reading]], ledger: Ledger, remaining: float) -> Outcome:
+        if not candidates:
+            message = "no provider answered: " + "; ".join(ledger.notes)
+            if remaining < MIN_CALL_TIME:
+                raise DeadlineExceeded(message)
+            raise UpstreamFailed(message)
+        if len(candidates) > 1:
+            judged = await self._judge(task, data_url, providers, candidates, ledger, remaining)
+            if judged is not None:
+                return judged
+        name, reading = most_confident(candidates)
+        ledger.note(f"best of {len(candidates)}: {name}")
+        return Outcome(reading, name, candidates, ledger)
+
+    async def _judge(self, task: Task, data_url: str, providers: list[Provider],
+                     candidates: list[tuple[str, Reading]], ledger: Ledger,
+                     remaining: float) -> Outcome | None:
+        judge = judge_of(self.cfg, providers)
+        if judge is None or remaining < MIN_CALL_TIME:
+            ledger.note("no time left for the judge")
+            return None
+        messages = task.messages(data_url, judge_text(task, candidates), INTRO)
+        reading = await self.asker.ask(judge, messages, min(self.cfg.call_timeout, remaining), ledger)
+        if reading is None:
+            ledger.note("judge failed")
+            return None
+        ledger.note(f"judge {judge.name}: confidence {reading.confidence:.2f}")
+        return Outcome(reading, judge.name, candidates, ledger, judged=True)

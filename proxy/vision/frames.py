@@ -1,0 +1,83 @@
+"""Checking a frame with Pillow and preparing it for the providers (run off the event loop).
+
+A frame that is already a JPEG within ``max_side`` and of a reasonable size is sent as it is (the
+glasses send 256-720 px JPEGs: re-encoding those would cost CPU and quality for nothing); anything
+else is decoded, turned upright, downscaled so its longest side is ``max_side`` and re-encoded as
+JPEG. Every frame gets a 64-bit difference hash (dHash) for spotting repeated scenes."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from proxy.config.cascade import CascadeSettings
+from proxy.errors import BadRequest, PayloadTooLarge
+
+ORIENTATION = 0x0112
+HASH_SIZE = 8
+
+
+@dataclass(frozen=True)
+class Frame:
+    jpeg: bytes
+    width: int
+    height: int
+    dhash: int
+
+    def data_url(self) -> str:
+        return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
+
+
+def prepare(data: bytes, cfg: CascadeSettings) -> Frame:
+    try:
+        image = Image.open(io.BytesIO(data))
+        width, height = image.size
+        if width * height > cfg.max_pixels:
+            raise PayloadTooLarge(f"the image has more than {cfg.max_pixels} pixels", code="too_many_pixels")
+        if _sendable(image, data, cfg):
+            return Frame(data, width, height, _dhash(image))
+        return _reencode(image, cfg)
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge(f"the image has more than {cfg.max_pixels} pixels",
+                              code="too_many_pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise BadRequest("the upload is not a readable image", code="not_an_image") from None
+
+
+def _sendable(image: Image.Image, data: bytes, cfg: CascadeSettings) -> bool:
+    """A JPEG already upright, small enough and at most 2 bits a pixel of the largest frame."""
+    return (image.format == "JPEG" and image.mode in ("RGB", "L")
+            and max(image.size) <= cfg.max_side
+            and len(data) <= cfg.max_side * cfg.max_side // 4
+            and image.getexif().get(ORIENTATION, 1) == 1)
+
+
+def _reencode(image: Image.Image, cfg: CascadeSettings) -> Frame:
+    image.draft("RGB", (cfg.max_side, cfg.max_side))
+    upright = ImageOps.exif_transpose(image).convert("RGB")
+    upright.thumbnail((cfg.max_side, cfg.max_side), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    upright.save(out, "JPEG", quality=cfg.jpeg_quality, optimize=False)
+    return Frame(out.getvalue(), upright.width, upright.height, _dhash(upright))
+
+
+def _dhash(image: Image.Image) -> int:
+    """Difference hash: 8x9 grey thumbnail, one bit a pixel for "brighter than its right neighbour"."""
+    if image.format == "JPEG":
+        image.draft("L", (HASH_SIZE * 8, HASH_SIZE * 8))
+    small = image.convert("L").resize((HASH_SIZE + 1, HASH_SIZE), Image.Resampling.BOX)
+    pixels = small.tobytes()
+    bits = 0
+    for row in range(HASH_SIZE):
+        line = pixels[row * (HASH_SIZE + 1):(row + 1) * (HASH_SIZE + 1)]
+        for left, right in itertools.pairwise(line):
+            bits = (bits << 1) | (left > right)
+    return bits
+
+
+def distance(a: int, b: int) -> int:
+    return (a ^ b).bit_count()

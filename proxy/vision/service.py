@@ -1,0 +1,63 @@
+"""The glasses' question: answer a user's frame with the cascade, unless it repeats the scene just
+answered for the same prompt (then the previous answer, with no provider call)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from proxy.config.cascade import CascadeSettings
+from proxy.vision.background import Background
+from proxy.vision.cascade import Cascade, Outcome
+from proxy.vision.dedup import DedupStore, Remembered, repeats
+from proxy.vision.frames import Frame
+from proxy.vision.providers import providers_for
+from proxy.vision.task import Task
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer: str
+    provider: str
+    confidence: float
+    calls: int
+    ai_responses: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    judged: bool = False
+    cached: bool = False
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Answer:
+        return cls(outcome.reading.answer, outcome.provider, round(outcome.reading.confidence, 3),
+                   outcome.ledger.calls, {name: r.answer for name, r in outcome.candidates},
+                   list(outcome.ledger.notes), outcome.judged)
+
+
+class VisionService:
+    def __init__(self, cascade: Cascade, dedup: DedupStore, cfg: CascadeSettings, later: Background):
+        self.cascade = cascade
+        self.dedup = dedup
+        self.cfg = cfg
+        self.later = later
+
+    async def answer(self, username: str, prompt: str, frame: Frame,
+                     own_keys: Mapping[str, str | None]) -> Answer:
+        now = time.time()
+        last = await self.dedup.recall(username)
+        if last is not None and repeats(last, prompt, frame.dhash, now, seconds=self.cfg.dedup_seconds,
+                                        max_distance=self.cfg.dedup_distance):
+            age = now - last.at
+            return replace(Answer(**last.result), calls=0, cached=True,
+                           notes=[f"same scene as {age:.0f} s ago: previous answer reused"])
+        providers = providers_for(self.cfg, username, own_keys)
+        result = Answer.of(await self.cascade.run(Task(prompt), frame, providers))
+        if self.cfg.dedup_seconds > 0:
+            remembered = Remembered(prompt, frame.dhash, time.time(), _plain(result))
+            await self.dedup.remember(username, remembered)
+        return result
+
+
+def _plain(answer: Answer) -> dict[str, Any]:
+    return asdict(answer)

@@ -1,0 +1,91 @@
+"""Frames: checked with Pillow, sent as they are when already small JPEGs, else downscaled and
+re-encoded; bad uploads are 400 or 413; near-identical scenes have near-identical hashes."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+from PIL import Image
+
+from proxy.config.cascade import CascadeSettings
+from proxy.errors import BadRequest, PayloadTooLarge
+from proxy.vision.frames import distance, prepare
+from proxy.vision.uploads import frame_from_data_url, frame_from_file
+from tests.vision_fakes import scene
+
+CFG = CascadeSettings(max_side=512, max_pixels=3_000_000)
+
+
+def test_small_jpeg_is_sent_unchanged():
+    data = scene(size=(480, 360))
+    frame = prepare(data, CFG)
+    assert frame.jpeg == data
+    assert (frame.width, frame.height) == (480, 360)
+    assert frame.data_url().startswith("data:image/jpeg;base64,")
+
+
+def test_large_or_other_formats_are_downscaled_to_jpeg():
+    for data in (scene(size=(1200, 600)), scene(size=(400, 300), fmt="PNG")):
+        frame = prepare(data, CFG)
+        with Image.open(io.BytesIO(frame.jpeg)) as image:
+            assert image.format == "JPEG"
+            assert max(image.size) <= 512
+            assert image.size == (frame.width, frame.height)
+    assert (prepare(scene(size=(1200, 600)), CFG).width) == 512
+
+
+def test_exif_rotation_is_applied():
+    image = Image.new("RGB", (300, 100), (200, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees when shown
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    frame = prepare(out.getvalue(), CFG)
+    assert (frame.width, frame.height) == (100, 300)
+
+
+@pytest.mark.parametrize("data", [b"not an image at all", scene()[:300], b"GIF89a" + b"\0" * 20])
+def test_not_an_image_is_400(data):
+    with pytest.raises(BadRequest) as caught:
+        prepare(data, CFG)
+    assert caught.value.code == "not_an_image"
+
+
+def test_pixel_cap_is_413():
+    out = io.BytesIO()
+    Image.new("L", (2000, 2000)).save(out, "PNG")
+    with pytest.raises(PayloadTooLarge):
+        prepare(out.getvalue(), CFG)
+
+
+async def test_byte_cap_is_413_before_decoding():
+    with pytest.raises(PayloadTooLarge):
+        await frame_from_file(io.BytesIO(scene()), CFG, max_bytes=1000)
+    frame = await frame_from_file(io.BytesIO(scene()), CFG, max_bytes=10**6)
+    assert frame.width == 512
+    with pytest.raises(BadRequest):
+        await frame_from_file(io.BytesIO(b""), CFG, max_bytes=1000)
+
+
+async def test_data_urls():
+    data = scene(size=(300, 200))
+    url = "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    assert (await frame_from_data_url(url, CFG, 10**6)).jpeg == data
+    assert (await frame_from_data_url(base64.b64encode(data).decode(), CFG, 10**6)).jpeg == data
+    with pytest.raises(PayloadTooLarge):
+        await frame_from_data_url(url, CFG, 1000)
+    for bad in ("data:image/png;base64,@@@@", "data:image/png;base64,aGVsbG8=", ""):
+        with pytest.raises(BadRequest):
+            await frame_from_data_url(bad, CFG, 10**6)
+
+
+def test_hash_tells_same_scene_from_another():
+    base = prepare(scene(seed=3), CFG).dhash
+    moved = prepare(scene(seed=3, shift=2), CFG).dhash
+    requality = prepare(scene(seed=3, fmt="PNG"), CFG).dhash
+    other = prepare(scene(seed=4), CFG).dhash
+    assert distance(base, moved) <= CascadeSettings().dedup_distance
+    assert distance(base, requality) <= CascadeSettings().dedup_distance
+    assert distance(base, other) > 12
