@@ -15,6 +15,8 @@ from proxy.security.middleware import blacklist_middleware
 from proxy.security.routes import add_account_routes
 from proxy.store.context import store_ctx
 from proxy.upstream.session import http_ctx
+from proxy.vision.context import vision_ctx
+from proxy.vision.routes import add_vision_routes
 from proxy.web.admin import cache_delete, cache_delete_key
 from proxy.web.errors import errors_middleware
 from proxy.web.status import status
@@ -29,6 +31,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app[SECRETS] = secrets or resolve_secrets(settings.server)
     app.cleanup_ctx.extend([http_ctx, cache_ctx, image_ctx])
     app.cleanup_ctx.extend([store_ctx, security_ctx])
+    app.cleanup_ctx.append(vision_ctx)
     add_routes(app)
     return app
 
@@ -39,3 +42,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/cache/{key}", cache_delete_key, name="cache_delete_key")
     app.router.add_get("/status", status, name="status")
     add_account_routes(app)
+    add_vision_routes(app)

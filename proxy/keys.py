@@ -15,6 +15,7 @@ from proxy.security.auth import Secrets
 from proxy.security.guard import Guard
 from proxy.store.database import Database
 from proxy.upstream.breaker import Breaker
+from proxy.vision.service import VisionService
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRETS = web.AppKey("secrets", Secrets)
@@ -26,3 +27,4 @@ BREAKER = web.AppKey("breaker", Breaker)
 PIPELINE = web.AppKey("pipeline", ImagePipeline)
 DATABASE = web.AppKey("database", Database)
 GUARD = web.AppKey("guard", Guard)
+VISION = web.AppKey("vision", VisionService)

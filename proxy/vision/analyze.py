@@ -1,0 +1,71 @@
+"""``POST /analyze``: VisionAI's web app. JSON ``{"image": "data:image/...;base64,..."}`` with
+``X-API-Key`` (a profile key or the access key); the cascade is asked for a classification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from proxy.errors import BadRequest, Unauthorized
+from proxy.keys import DATABASE, GUARD, SECRETS, SETTINGS, VISION
+from proxy.security.auth import bearer_of, same
+from proxy.security.identity import address_of
+from proxy.vision.classify import visionai_body
+from proxy.vision.providers import providers_for
+from proxy.vision.task import classification
+from proxy.vision.uploads import frame_from_data_url
+from proxy.web.responses import json_response
+
+ACCESS_KEY_USER = "@access-key"
+
+
+async def analyze(request: web.Request) -> web.Response:
+    app = request.app
+    username = await _caller(request)
+    await app[GUARD].process(username)
+    image = _image_field(await _json(request))
+    settings = app[SETTINGS]
+    frame = await frame_from_data_url(image, settings.vision.cascade, settings.server.max_upload_bytes)
+    own_keys = {} if username == ACCESS_KEY_USER else await app[DATABASE].provider_keys(username)
+    cfg = settings.vision.cascade
+    outcome = await app[VISION].cascade.run(classification(), frame, providers_for(cfg, username, own_keys))
+    body = visionai_body(outcome)
+    if username != ACCESS_KEY_USER:
+        app[VISION].later.spawn(app[DATABASE].record_activity(
+            username, "analyze", provider=outcome.provider, calls=outcome.ledger.calls,
+            confidence=round(outcome.reading.confidence, 3)), "activity row")
+    return json_response(body)
+
+
+async def _caller(request: web.Request) -> str:
+    """The profile owning the key, or ``@access-key`` for the server's access key."""
+    app = request.app
+    given = request.headers.get("X-API-Key") or bearer_of(request)
+    if not given:
+        raise Unauthorized("send X-API-Key: a profile key or the access key", code="missing_key")
+    if same(given, app[SECRETS].access_key):
+        return ACCESS_KEY_USER
+    guard, address = app[GUARD], address_of(request)
+    await guard.key_check_allowed(address)
+    profile = await app[DATABASE].profile_by_key(given)
+    if profile is None:
+        await guard.key_failed(address, counted=False)
+        raise Unauthorized("the key is not valid", code="invalid_key")
+    return profile.username
+
+
+async def _json(request: web.Request) -> Any:
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body must be JSON: {\"image\": \"data:image/...;base64,...\"}",
+                         code="invalid_json") from None
+
+
+def _image_field(body: Any) -> str:
+    image = body.get("image") if isinstance(body, dict) else None
+    if not isinstance(image, str) or not image:
+        raise BadRequest("No image provided", code="missing_image")
+    return image

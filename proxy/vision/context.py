@@ -1,0 +1,29 @@
+"""Builds the vision service: the cascade over the shared session, breakers, the dedup store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from proxy.keys import HTTP, SETTINGS, VISION
+from proxy.upstream.openai import OpenAIClient
+from proxy.vision.asking import Asker
+from proxy.vision.background import Background
+from proxy.vision.breakers import Breakers
+from proxy.vision.cascade import Cascade
+from proxy.vision.dedup import open_dedup
+from proxy.vision.service import VisionService
+
+
+async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    cfg = settings.vision.cascade
+    asker = Asker(OpenAIClient(app[HTTP], settings.image.timeouts), Breakers(settings.image.breaker),
+                  cfg.max_tokens)
+    dedup = open_dedup(settings, cfg.dedup_store)
+    service = VisionService(Cascade(asker, cfg), dedup, cfg, Background())
+    app[VISION] = service
+    yield
+    await service.later.drain()
+    await dedup.close()
