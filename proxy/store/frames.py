@@ -28,7 +28,7 @@ def store(ctx: StoreContext, username: str, jpeg: bytes, meta: dict[str, Any]) -
         (username, now, str(path.relative_to(ctx.frames_dir)), len(jpeg),
          orjson.dumps(meta, default=str).decode(), username)).rowcount
     if not inserted:
-        path.unlink(missing_ok=True)
+        remove_files(ctx, [str(path.relative_to(ctx.frames_dir))])
         return None
     return path
 
