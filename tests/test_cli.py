@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -104,3 +105,38 @@ async def test_the_iris_proxy_script_is_the_same_cli(data_dir):
     assert proc.returncode == 0, err.decode()
     assert out.decode().strip() == "no profiles"
     assert (data_dir / "iris.db").exists()
+
+
+async def test_worker_processes_share_sessions_and_limits(data_dir):
+    """Two workers behind one port: a login on one is a session on both, and guesses spread over
+    both still hit one bucket (fresh connections, so the kernel picks a worker each time)."""
+    import aiohttp
+
+    from tests.test_serve import free_port, wait_up
+
+    _, out, _ = await cli(data_dir, "profiles", "add", "alice")
+    key, port = out.strip(), free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "WORKERS": "2",
+           "DATA_DIR": str(data_dir), "POLLINATIONS_URL": "http://127.0.0.1:9", "LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", cwd=data_dir.parent, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await wait_up(f"{base}/status", proc)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
+            async with session.post(f"{base}/auth-{key}") as resp:
+                assert resp.status == 200
+            statuses = []
+            for _ in range(30):
+                async with session.get(f"{base}/prompt-alice") as resp:
+                    statuses.append(resp.status)
+            assert statuses == [200] * 30
+            guesses = []
+            for guess in range(8):
+                async with session.post(f"{base}/auth-wrong-guess-{guess:03d}") as resp:
+                    guesses.append(resp.status)
+            assert guesses == [401] * 4 + [429] * 4, "one login already took a token: 4 guesses left"
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)

@@ -220,3 +220,40 @@ async def test_repeated_failed_logins_block_the_address_for_a_while(iris):
     assert [e.network for e in entries] == ["127.0.0.1/32"] and entries[0].expires_at is not None
     await wait_until_blocked(client, False, within=3.0)
     assert (await client.post(f"/auth-{key}")).status == 200
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies():
+    from proxy.security.address import client_address, parse_networks
+
+    trusted = parse_networks(["127.0.0.1", "10.0.0.0/8"])
+    assert client_address("127.0.0.1", "203.0.113.7", trusted) == "203.0.113.7"
+    assert client_address("127.0.0.1", "198.51.100.1, 203.0.113.7, 10.1.2.3", trusted) == "203.0.113.7"
+    assert client_address("198.51.100.9", "203.0.113.7", trusted) == "198.51.100.9"
+    assert client_address("127.0.0.1", "not-an-ip", trusted) == "127.0.0.1"
+    assert client_address("127.0.0.1", "10.0.0.1, 10.0.0.2", trusted) == "10.0.0.1"
+    assert client_address("127.0.0.1", "203.0.113.7", ()) == "127.0.0.1"
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_session_bucket_and_block(iris):
+    client = await iris(TRUSTED_PROXIES="127.0.0.1", BLACKLIST_AUTO_FAILURES="0", BLACKLIST_REFRESH="0.1")
+    key = await add_profile(client, "alice")
+    phone, stranger = {"X-Forwarded-For": "203.0.113.7"}, {"X-Forwarded-For": "198.51.100.1"}
+    assert (await client.post(f"/auth-{key}", headers=phone)).status == 200
+    assert (await client.get("/prompt-alice", headers=phone)).status == 200
+    assert (await client.get("/prompt-alice", headers=stranger)).status == 401
+    for guess in range(5):
+        await client.post(f"/auth-wrong-guess-{guess:03d}", headers=stranger)
+    assert (await client.post(f"/auth-{key}", headers=stranger)).status == 429
+    assert (await client.post(f"/auth-{key}", headers=phone)).status == 200
+    await client.app[DATABASE].block("198.51.100.0/24", "test")
+    await guard_of(client).blacklist.reload()
+    assert (await client.get("/prompt-alice", headers=stranger)).status == 403
+    assert (await client.get("/prompt-alice", headers=phone)).status == 200
+
+
+async def test_without_trusted_proxies_forwarded_for_cannot_dodge_a_block(iris):
+    client = await iris(BLACKLIST_REFRESH="0.1")
+    await client.app[DATABASE].block("127.0.0.1", "test")
+    await guard_of(client).blacklist.reload()
+    resp = await client.get("/prompt-alice", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert resp.status == 403

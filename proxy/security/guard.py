@@ -6,6 +6,7 @@ import logging
 
 from proxy.config.vision import Rate, VisionSettings
 from proxy.errors import RateLimited
+from proxy.security.address import parse_networks
 from proxy.security.blacklist import BlacklistView
 from proxy.security.state import SecurityState
 from proxy.store.database import Database
@@ -20,6 +21,7 @@ class Guard:
         self.limiter = state.limiter
         self.sessions = state.sessions
         self.blacklist = BlacklistView(db, state.signal)
+        self.trusted_proxies = parse_networks(settings.trusted_proxies)
 
     async def limit(self, bucket: str, rate: Rate, what: str) -> None:
         wait = await self.limiter.hit(bucket, rate)

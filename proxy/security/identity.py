@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from proxy.errors import Forbidden, Unauthorized
+from proxy.security.address import client_address
 from proxy.security.auth import bearer_of
 from proxy.store.models import Profile
 
@@ -13,7 +14,11 @@ _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def address_of(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address (X-Forwarded-For is believed only from TRUSTED_PROXIES)."""
+    from proxy.keys import GUARD
+
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                          request.app[GUARD].trusted_proxies)
 
 
 async def form_key(request: web.Request) -> str | None:

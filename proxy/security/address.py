@@ -1,0 +1,36 @@
+"""The client's address: the peer, or, when the peer is a trusted reverse proxy (TRUSTED_PROXIES),
+the nearest address in X-Forwarded-For that is not itself a trusted proxy."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from proxy.store.blacklist import Network
+
+
+def parse_networks(items: Sequence[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+
+
+def _trusted(address: str, trusted: tuple[Network, ...]) -> bool | None:
+    """True/False, or None when ``address`` is not an IP address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return any(ip in net for net in trusted)
+
+
+def client_address(remote: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
+    peer = remote or "unknown"
+    if not trusted or not forwarded_for or not _trusted(peer, trusted):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        verdict = _trusted(hop, trusted)
+        if verdict is None:
+            return peer
+        if not verdict:
+            return hop
+    return hops[0] if hops else peer
