@@ -6,6 +6,7 @@ from aiohttp import web
 
 from proxy.cache.context import cache_ctx
 from proxy.config import Settings
+from proxy.hosting.context import hosting_ctx
 from proxy.imagegen.context import image_ctx
 from proxy.imagegen.route import prompt_image
 from proxy.keys import SECRETS, SETTINGS
@@ -29,7 +30,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     )
     app[SETTINGS] = settings
     app[SECRETS] = secrets or resolve_secrets(settings.server)
-    app.cleanup_ctx.extend([http_ctx, cache_ctx, image_ctx])
+    app.cleanup_ctx.extend([http_ctx, cache_ctx, image_ctx, hosting_ctx])
     app.cleanup_ctx.extend([store_ctx, security_ctx])
     app.cleanup_ctx.append(vision_ctx)
     add_routes(app)

@@ -10,6 +10,7 @@ from proxy.cache.entry import CacheEntry
 from proxy.cache.flight import SingleFlight
 from proxy.cache.images import ImageCache
 from proxy.config import Settings
+from proxy.hosting.stage import HostingStage
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.security.auth import Secrets
 from proxy.security.guard import Guard
@@ -25,6 +26,7 @@ IMAGE_CACHE = web.AppKey("image_cache", ImageCache)
 FLIGHT = web.AppKey("flight", SingleFlight[CacheEntry])
 BREAKER = web.AppKey("breaker", Breaker)
 PIPELINE = web.AppKey("pipeline", ImagePipeline)
+HOSTING = web.AppKey("hosting", HostingStage | None)  # None: IMAGE_HOSTING_ENABLED=false
 DATABASE = web.AppKey("database", Database)
 GUARD = web.AppKey("guard", Guard)
 VISION = web.AppKey("vision", VisionService)

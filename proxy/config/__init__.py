@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 from proxy.config.cache import CacheSettings, load_cache
 from proxy.config.env import Env
+from proxy.config.hosting import HostingSettings, load_hosting
 from proxy.config.image import ImageSettings, load_image
 from proxy.config.server import ServerSettings, load_server
 from proxy.config.vision import VisionSettings, load_vision
@@ -26,6 +27,7 @@ class Settings:
     cache: CacheSettings
     image: ImageSettings
     vision: VisionSettings
+    hosting: HostingSettings = field(default_factory=HostingSettings)
 
     def with_server(self, **changes: object) -> Settings:
         return replace(self, server=replace(self.server, **changes))
@@ -39,6 +41,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         cache=load_cache(env, server.data_dir),
         image=load_image(env),
         vision=load_vision(env, server.data_dir),
+        hosting=load_hosting(env),
     )
 
 

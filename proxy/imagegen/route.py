@@ -11,7 +11,7 @@ from aiohttp import web
 from proxy.cache.entry import FAILURE, HOSTED, CacheEntry
 from proxy.errors import DeadlineExceeded, IrisError
 from proxy.imagegen.params import ImageRequest, decode_path, parse_request
-from proxy.keys import FLIGHT, IMAGE_CACHE, PIPELINE, SECRETS, SETTINGS
+from proxy.keys import FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, SECRETS, SETTINGS
 from proxy.security.auth import require_access_key
 
 PREFIX = "/prompt/"
@@ -29,10 +29,14 @@ async def prompt_image(request: web.Request) -> web.StreamResponse:
     cache = app[IMAGE_CACHE]
     entry = cache.peek(key) or await cache.get(key)
     cache.count(entry is not None)
+    state = "HIT"
     if entry is None:
         entry = await _generate(request, req, key)
-        return _respond(request, entry, key, "MISS")
-    return _respond(request, entry, key, "HIT")
+        state = "MISS"
+    hosting = app[HOSTING]
+    if hosting is not None and hosting.wants(entry):  # a pending upload, or proxy mode
+        entry = await hosting.settle(key, entry, fresh=state == "MISS")
+    return _respond(request, entry, key, state)
 
 
 async def _generate(request: web.Request, req: ImageRequest, key: str) -> CacheEntry:
@@ -40,16 +44,18 @@ async def _generate(request: web.Request, req: ImageRequest, key: str) -> CacheE
     cache = app[IMAGE_CACHE]
     pipeline = app[PIPELINE]
     deadline = app[SETTINGS].server.request_deadline
+    hosting = app[HOSTING]
 
     async def produce() -> CacheEntry:
         try:
-            async with asyncio.timeout(deadline):
-                return await pipeline.generate(req)
+            async with asyncio.timeout(deadline) as scope:
+                entry = await pipeline.generate(req)
         except TimeoutError:
             raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
+        return entry if hosting is None else await hosting.host(key, entry, until=scope.when())
 
     async def publish(entry: CacheEntry) -> None:
-        await cache.put(key, entry)
+        await cache.put(key, entry if hosting is None else hosting.stored(entry))
 
     try:
         async with asyncio.timeout(deadline):

@@ -1,0 +1,2 @@
+"""Image hosting: generated images uploaded to sm.ms, PicGo/Chevereto or Cloudflare ImgBed, with
+the cache keeping only the hosted URL (a KV entry) once an upload succeeds."""

@@ -1,0 +1,21 @@
+"""The uploaders by ``IMAGE_HOSTING_PROVIDER`` name."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from proxy.config.hosting import HostingSettings
+from proxy.hosting.base import HttpUploader
+from proxy.hosting.cloudflare_imgbed import CloudflareImgbedUploader
+from proxy.hosting.picgo import PicgoUploader
+from proxy.hosting.smms import SmmsUploader
+
+UPLOADERS: dict[str, type[HttpUploader]] = {
+    "smms": SmmsUploader,
+    "picgo": PicgoUploader,
+    "cloudflare_imgbed": CloudflareImgbedUploader,
+}
+
+
+def make_uploader(settings: HostingSettings, session: aiohttp.ClientSession) -> HttpUploader:
+    return UPLOADERS[settings.provider](settings, session)

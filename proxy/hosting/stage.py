@@ -1,0 +1,146 @@
+"""Where hosting meets the image route.
+
+After a generation, ``host`` uploads the image (inside the route's single flight, so identical
+concurrent misses cost one upload) and turns it into a hosted entry: the cache keeps only the URL.
+When the upload fails, the image stays an ordinary cached image marked pending, the request is
+answered with its bytes, and ``settle`` retries the upload on a later request (at most once every
+``IMAGE_HOSTING_RETRY_AFTER`` seconds, in a single flight of its own). In proxy mode ``settle``
+also turns a hosted entry back into bytes, fetched from the host."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import replace
+
+import aiohttp
+
+from proxy.cache.entry import HOSTED, IMAGE, CacheEntry
+from proxy.cache.flight import SingleFlight
+from proxy.cache.images import ImageCache
+from proxy.config.hosting import HostingSettings
+from proxy.errors import UpstreamFailed
+from proxy.hosting.base import Uploader, filename_for
+from proxy.hosting.retry import upload_with_retry
+from proxy.upstream.errors import UpstreamError
+from proxy.upstream.http import get_bytes
+
+log = logging.getLogger(__name__)
+FAILED_AT = "upload_failed_at"
+MAX_DEFERRED = 10_000
+
+
+class HostingStage:
+    def __init__(self, settings: HostingSettings, uploader: Uploader, cache: ImageCache,
+                 flight: SingleFlight[CacheEntry], session: aiohttp.ClientSession, *,
+                 fetch_cap: int, deadline: float):
+        self.settings = settings
+        self.uploader = uploader
+        self.cache = cache
+        self.flight = flight
+        self.session = session
+        self.fetch_cap = fetch_cap
+        self.deadline = deadline
+        self.margin = min(1.0, deadline / 5)  # an upload gives up this long before the request does
+        self.proxy = settings.response == "proxy"
+        self.deferred: OrderedDict[str, float] = OrderedDict()  # key -> monotonic time of next try
+
+    def wants(self, entry: CacheEntry) -> bool:
+        """True when ``settle`` has work: a pending image, or a hosted one served as bytes."""
+        return entry.kind == IMAGE or (self.proxy and entry.kind == HOSTED)
+
+    async def host(self, key: str, entry: CacheEntry, *, until: float | None = None) -> CacheEntry:
+        """Upload a fresh image: a hosted entry (still holding the bytes, for this answer only),
+        or the image marked pending. Gives up at loop time ``until``; never raises."""
+        if entry.kind != IMAGE:
+            return entry
+        try:
+            async with asyncio.timeout_at(None if until is None else until - self.margin):
+                url = await upload_with_retry(
+                    self.uploader, entry.body, filename_for(key, entry.content_type), entry.content_type,
+                    attempts=self.settings.attempts, backoff=self.settings.backoff)
+        except (UpstreamError, TimeoutError) as exc:
+            reason = exc.describe() if isinstance(exc, UpstreamError) else "out of time"
+            log.warning("upload of %s to %s failed: %s; serving it from the cache", key[:12],
+                        self.uploader.name, reason)
+            await self._count("failed")
+            self._defer(key)
+            return replace(entry, meta={**entry.meta, FAILED_AT: time.time(), "upload_error": reason})
+        await self._count("done")
+        meta = {k: v for k, v in entry.meta.items() if k not in (FAILED_AT, "upload_error")}
+        return replace(entry, kind=HOSTED, meta={**meta, "url": url, "host": self.uploader.name,
+                                                 "uploaded": time.time()})
+
+    @staticmethod
+    def stored(entry: CacheEntry) -> CacheEntry:
+        """What the cache keeps: a hosted entry without its bytes (KV style)."""
+        return replace(entry, body=b"") if entry.kind == HOSTED and entry.body else entry
+
+    async def settle(self, key: str, entry: CacheEntry, *, fresh: bool = False) -> CacheEntry:
+        """The entry to answer with: a pending image from the cache (not ``fresh`` from this
+        request's flight, which just tried) is uploaded when due; in proxy mode a hosted entry
+        becomes its bytes."""
+        if entry.kind == IMAGE and not fresh and self._due(key, entry):
+            entry = await self._retry(key, entry)
+        if entry.kind == HOSTED and self.proxy:
+            return await self._bytes(entry)
+        return entry
+
+    def _due(self, key: str, entry: CacheEntry) -> bool:
+        next_try = self.deferred.get(key)
+        if next_try is not None and time.monotonic() < next_try:
+            return False
+        return time.time() - entry.meta.get(FAILED_AT, 0.0) >= self.settings.retry_after
+
+    def _defer(self, key: str) -> None:
+        self.deferred.pop(key, None)
+        self.deferred[key] = time.monotonic() + self.settings.retry_after
+        while len(self.deferred) > MAX_DEFERRED:
+            self.deferred.popitem(last=False)
+
+    async def _retry(self, key: str, entry: CacheEntry) -> CacheEntry:
+        started = time.time()
+        until = asyncio.get_running_loop().time() + self.deadline
+
+        async def lookup() -> CacheEntry | None:
+            self.cache.front.discard(key)  # another worker may have uploaded it: read the store
+            found = await self.cache.get(key)
+            if found is not None and (found.kind == HOSTED or found.meta.get(FAILED_AT, 0.0) >= started):
+                return found
+            return None
+
+        async def publish(result: CacheEntry) -> None:
+            self.cache.front.discard(key)
+            await self.cache.put(key, self.stored(result))
+
+        try:
+            async with asyncio.timeout_at(until):
+                return await self.flight.do(f"upload:{key}", lambda: self.host(key, entry, until=until),
+                                            lookup, publish)
+        except TimeoutError:
+            return entry
+
+    async def _bytes(self, entry: CacheEntry) -> CacheEntry:
+        if not entry.body:
+            try:
+                body = await get_bytes(self.session, entry.meta["url"], label=self.uploader.name,
+                                       total=self.settings.timeout,
+                                       connect=self.settings.connect_timeout, cap=self.fetch_cap)
+            except UpstreamError as exc:
+                raise UpstreamFailed(f"the image host did not serve the image ({exc.describe()})",
+                                     headers={"X-Cache": "HIT"}) from None
+            entry = replace(entry, body=body)
+        return replace(entry, kind=IMAGE)
+
+    async def _count(self, outcome: str) -> None:
+        try:
+            await self.cache.store.incr(f"stats:uploads:{outcome}")
+        except Exception:  # a counter must never fail an upload
+            log.exception("could not count an upload")
+
+    async def stats(self) -> dict[str, int]:
+        store = self.cache.store
+        return {outcome: int(await store.get(f"stats:uploads:{outcome}") or 0)
+                for outcome in ("done", "failed")}
