@@ -5,6 +5,7 @@ synchronously through ``open_context``."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -66,7 +67,14 @@ class Database:
         await self.run(activity.record, username, kind, fields)
 
     async def store_frame(self, username: str, jpeg_bytes: bytes, meta: dict[str, Any]) -> Path | None:
-        return await self.run(frames.store, username, jpeg_bytes, meta)
+        """The stored file, or None when STORE_FRAMES is off or the profile is gone. The file is
+        written off the database thread so other requests' queries do not wait for the disk."""
+        if not self.ctx.settings.store_frames:
+            return None
+        now = time.time()
+        path = await asyncio.to_thread(frames.write_file, self.ctx.frames_dir, username, jpeg_bytes, now)
+        stored = await self.run(frames.insert, username, path, len(jpeg_bytes), meta, now)
+        return path if stored else None
 
     async def blacklist(self) -> list[Entry]:
         return await self.run(blacklist.entries)

@@ -85,7 +85,7 @@ def _drop_frames(ctx: StoreContext, where: str, params: tuple[object, ...], swep
     rows = ctx.conn.execute(f"SELECT id, path, bytes FROM frames WHERE {where}", params).fetchall()
     if not rows:
         return
-    frames.remove_files(ctx, [row["path"] for row in rows])
+    frames.remove_files(ctx.frames_dir, [row["path"] for row in rows])
     with transaction(ctx.conn):
         ctx.conn.executemany("DELETE FROM frames WHERE id = ?", [(row["id"],) for row in rows])
     swept.frames += len(rows)
