@@ -11,9 +11,11 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 _SECRET_QUERY = re.compile(r"(?<=[?&])(key|token|authCode|auth_code)=[^&]*", re.IGNORECASE)
+_SECRET_PATH = re.compile(r"^/auth-[^?]*")  # POST /auth-{key}: the key is the path
 
 
 def redact(path_qs: str) -> str:
+    path_qs = _SECRET_PATH.sub("/auth-***", path_qs)
     return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", path_qs)
 
 

@@ -257,3 +257,26 @@ async def test_without_trusted_proxies_forwarded_for_cannot_dodge_a_block(iris):
     await guard_of(client).blacklist.reload()
     resp = await client.get("/prompt-alice", headers={"X-Forwarded-For": "203.0.113.7"})
     assert resp.status == 403
+
+
+async def test_no_auth_key_or_provider_key_reaches_the_logs(aiohttp_client, settings_for, caplog):
+    import logging
+
+    from aiohttp.test_utils import TestServer
+
+    from proxy.logs import AccessLogger
+
+    server = TestServer(create_app(settings_for(BLACKLIST_AUTO_FAILURES="2")))
+    await server.start_server(access_log_class=AccessLogger, access_log=logging.getLogger("tests.access"))
+    client = await aiohttp_client(server)
+    key = await add_profile(client, "alice")
+    with caplog.at_level(logging.DEBUG):
+        await client.post(f"/auth-{key}")
+        await client.post("/profile", json={"username": "alice", "api_keys": {"gemini_api_key": "AIza-SECRET"}},
+                          headers={"Authorization": f"Bearer {key}"})
+        for guess in range(4):
+            await client.post(f"/auth-wrong-guess-{guess:03d}")
+        await asyncio.sleep(0.05)
+    text = "\n".join(record.getMessage() + repr(getattr(record, "fields", "")) for record in caplog.records)
+    assert "/auth-***" in text and "blocked" in text
+    assert key not in text and "wrong-guess" not in text and "AIza-SECRET" not in text

@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy.errors import IrisError
+from proxy.logs import redact
 from proxy.web.responses import error_response
 
 log = logging.getLogger(__name__)
@@ -32,5 +33,5 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         message = exc.reason if exc.status != 413 else "the request body is too large"
         return error_response(exc.status, code, message, headers)
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.rel_url.path)
+        log.exception("unhandled error on %s %s", request.method, redact(request.rel_url.path))
         return error_response(500, "internal_error", "an internal error occurred; it has been logged")
