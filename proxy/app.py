@@ -14,6 +14,7 @@ from proxy.security.auth import Secrets, resolve_secrets
 from proxy.security.context import security_ctx
 from proxy.security.middleware import blacklist_middleware
 from proxy.security.routes import add_account_routes
+from proxy.shared.context import cooldowns_ctx, redis_ctx
 from proxy.store.context import store_ctx
 from proxy.upstream.session import http_ctx
 from proxy.vision.context import vision_ctx
@@ -33,6 +34,8 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app.cleanup_ctx.extend([http_ctx, cache_ctx, image_ctx, hosting_ctx])
     app.cleanup_ctx.extend([store_ctx, security_ctx])
     app.cleanup_ctx.append(vision_ctx)
+    app.cleanup_ctx.insert(1, redis_ctx)  # after http_ctx, before the cache needs it
+    app.cleanup_ctx.append(cooldowns_ctx)
     add_routes(app)
     return app
 

@@ -14,6 +14,7 @@ from proxy.hosting.stage import HostingStage
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.security.auth import Secrets
 from proxy.security.guard import Guard
+from proxy.shared.state import SharedRedis
 from proxy.store.database import Database
 from proxy.upstream.breaker import Breaker
 from proxy.vision.service import VisionService
@@ -26,6 +27,7 @@ IMAGE_CACHE = web.AppKey("image_cache", ImageCache)
 FLIGHT = web.AppKey("flight", SingleFlight[CacheEntry])
 BREAKER = web.AppKey("breaker", Breaker)
 PIPELINE = web.AppKey("pipeline", ImagePipeline)
+SHARED = web.AppKey("shared", SharedRedis)
 HOSTING = web.AppKey("hosting", HostingStage | None)  # None: IMAGE_HOSTING_ENABLED=false
 DATABASE = web.AppKey("database", Database)
 GUARD = web.AppKey("guard", Guard)

@@ -17,6 +17,7 @@ from proxy.config.cache import CacheSettings, load_cache
 from proxy.config.env import Env
 from proxy.config.hosting import HostingSettings, load_hosting
 from proxy.config.image import ImageSettings, load_image
+from proxy.config.redis import RedisSettings, load_redis
 from proxy.config.server import ServerSettings, load_server
 from proxy.config.vision import VisionSettings, load_vision
 
@@ -27,6 +28,7 @@ class Settings:
     cache: CacheSettings
     image: ImageSettings
     vision: VisionSettings
+    redis: RedisSettings = field(default_factory=RedisSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
 
     def with_server(self, **changes: object) -> Settings:
@@ -41,6 +43,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         cache=load_cache(env, server.data_dir),
         image=load_image(env),
         vision=load_vision(env, server.data_dir),
+        redis=load_redis(env),
         hosting=load_hosting(env),
     )
 

@@ -91,6 +91,12 @@ class Breaker:
         h.open_until = max(h.open_until, self.clock() + remaining)
         h.cooldown = max(h.cooldown, remaining)
 
+    def close_from_peer(self, key: str) -> None:
+        """Another instance's probe got through: ``key`` is back."""
+        h = self.of(key)
+        h.consecutive_failures = 0
+        h.open_until = h.probing_until = h.cooldown = 0.0
+
     def _changed(self, key: str, h: Health) -> None:
         for listener in self.listeners:
             listener(key, h)
