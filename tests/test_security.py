@@ -280,3 +280,10 @@ async def test_no_auth_key_or_provider_key_reaches_the_logs(aiohttp_client, sett
     text = "\n".join(record.getMessage() + repr(getattr(record, "fields", "")) for record in caplog.records)
     assert "/auth-***" in text and "blocked" in text
     assert key not in text and "wrong-guess" not in text and "AIza-SECRET" not in text
+
+
+async def test_concurrent_guesses_get_exactly_the_allowed_number_of_tries(iris):
+    client = await iris(BLACKLIST_AUTO_FAILURES="0")
+    responses = await asyncio.gather(*[client.post(f"/auth-concurrent-guess-{i:03d}") for i in range(20)])
+    statuses = sorted(resp.status for resp in responses)
+    assert statuses == [401] * 5 + [429] * 15

@@ -14,14 +14,22 @@ from proxy.store.database import Database
 from proxy.store.models import StoreContext
 
 
-def _take(ctx: StoreContext, bucket: str, rate: Rate, consume: bool) -> float:
-    now = time.time()
+def _tat(ctx: StoreContext, bucket: str) -> float | None:
+    row = ctx.conn.execute("SELECT tat FROM rate_buckets WHERE bucket = ?", (bucket,)).fetchone()
+    return row["tat"] if row else None
+
+
+def _take(ctx: StoreContext, bucket: str, rate: Rate) -> float:
+    """Read and update in one write transaction, so concurrent processes never both take the last token."""
     with transaction(ctx.conn):
-        row = ctx.conn.execute("SELECT tat FROM rate_buckets WHERE bucket = ?", (bucket,)).fetchone()
-        new_tat, wait = gcra(row["tat"] if row else None, now, rate)
-        if consume and wait == 0.0:
+        new_tat, wait = gcra(_tat(ctx, bucket), time.time(), rate)
+        if wait == 0.0:
             ctx.conn.execute("INSERT OR REPLACE INTO rate_buckets VALUES (?, ?)", (bucket, new_tat))
     return wait
+
+
+def _peek(ctx: StoreContext, bucket: str, rate: Rate) -> float:
+    return gcra(_tat(ctx, bucket), time.time(), rate)[1]
 
 
 def _grant(ctx: StoreContext, address: str, username: str, stamp: str, ttl: float) -> None:
@@ -40,10 +48,10 @@ class SqliteLimiter:
         self.db = db
 
     async def hit(self, bucket: str, rate: Rate) -> float:
-        return await self.db.run(_take, bucket, rate, True)
+        return await self.db.run(_take, bucket, rate)
 
     async def wait(self, bucket: str, rate: Rate) -> float:
-        return await self.db.run(_take, bucket, rate, False)
+        return await self.db.run(_peek, bucket, rate)
 
 
 class SqliteSessions:

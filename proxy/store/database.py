@@ -86,4 +86,7 @@ class Database:
         return await self.run(blacklist.revision)
 
     async def sweep(self) -> retention.Swept:
-        return await self.run(retention.sweep)
+        """Rows on the database thread, then the files off it."""
+        swept = await self.run(retention.collect)
+        await asyncio.to_thread(frames.remove_files, self.ctx.frames_dir, swept.paths)
+        return swept

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from proxy.store import frames
 from proxy.store.connection import transaction
@@ -22,9 +22,19 @@ class Swept:
     frames: int = 0
     activity: int = 0
     bytes: int = 0
+    paths: list[str] = field(default_factory=list, repr=False)
+    """Frame files (relative to the frames directory) whose rows are gone: delete them next."""
 
 
 def sweep(ctx: StoreContext, now: float | None = None) -> Swept:
+    """``collect`` and delete the files, all on the calling thread."""
+    swept = collect(ctx, now)
+    frames.remove_files(ctx.frames_dir, swept.paths)
+    return swept
+
+
+def collect(ctx: StoreContext, now: float | None = None) -> Swept:
+    """Delete the rows past retention or quota; the files to delete are in ``paths``."""
     now = time.time() if now is None else now
     cutoff = now - ctx.settings.retention_days * 86400
     swept = Swept()
@@ -85,8 +95,8 @@ def _drop_frames(ctx: StoreContext, where: str, params: tuple[object, ...], swep
     rows = ctx.conn.execute(f"SELECT id, path, bytes FROM frames WHERE {where}", params).fetchall()
     if not rows:
         return
-    frames.remove_files(ctx.frames_dir, [row["path"] for row in rows])
     with transaction(ctx.conn):
         ctx.conn.executemany("DELETE FROM frames WHERE id = ?", [(row["id"],) for row in rows])
     swept.frames += len(rows)
     swept.bytes += sum(row["bytes"] for row in rows)
+    swept.paths.extend(row["path"] for row in rows)
