@@ -282,26 +282,44 @@ async def test_secrets_never_reach_answers_status_or_logs(start, smms, caplog):
 
 # --- proxy mode ----------------------------------------------------------------------------------
 
-async def test_proxy_mode_serves_the_bytes_through_iris(start, backend, host):
-    client = await start(host, IMAGE_HOSTING_RESPONSE="proxy")
-    first = await get(client)
+async def test_proxy_mode_serves_the_bytes_through_iris(pair, backend, host):
+    a, b = await pair(host, IMAGE_HOSTING_RESPONSE="proxy")
+    first = await get(a)
     assert first.status == 200
     assert await first.read() == backend.image
-    assert host.fetches == 0  # the fresh bytes were in hand
-    second = await get(client)
-    assert second.status == 200
-    assert second.headers["X-Cache"] == "HIT"
-    assert second.headers["Content-Type"] == "image/png"
-    assert await second.read() == backend.image
+    assert (await get(a)).headers["X-Cache"] == "HIT"
+    assert host.fetches == 0  # the fresh bytes were in hand, then in memory
+    for _ in range(2):
+        other = await get(b)  # another worker: fetched from the host once, then from memory
+        assert other.status == 200
+        assert other.headers["X-Cache"] == "HIT"
+        assert other.headers["Content-Type"] == "image/png"
+        assert await other.read() == backend.image
     assert host.fetches == 1
     assert len(host.uploads) == 1 and len(backend.calls) == 1
 
 
-async def test_proxy_mode_reports_a_host_that_lost_the_image(start, smms):
-    client = await start(smms, IMAGE_HOSTING_RESPONSE="proxy")
-    assert (await get(client)).status == 200
+async def test_proxy_mode_forgets_fetched_bytes_on_delete(pair, backend, smms):
+    a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy")
+    assert (await get(a)).status == 200
+    assert (await get(b)).status == 200
+    deleted = await a.post("/cache/delete", json={"description": "a red apple"}, headers=ADMIN)
+    assert deleted.status == 200
+    backend.image = jpeg()
+    fresh = await get(a)
+    assert fresh.headers["X-Cache"] == "MISS"
+    other = await get(b)  # b had the old bytes in memory: the delete cleared them
+    assert other.headers["X-Cache"] == "HIT"
+    assert other.headers["Content-Type"] == "image/jpeg"
+    assert await other.read() == backend.image
+    assert len(backend.calls) == 2 and len(smms.uploads) == 2 and smms.fetches == 2
+
+
+async def test_proxy_mode_reports_a_host_that_lost_the_image(pair, smms):
+    a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy")
+    assert (await get(a)).status == 200
     smms.files.clear()
-    resp = await get(client)
+    resp = await get(b)
     assert resp.status == 502
     body = await resp.json()
     assert body["error"]["code"] == "upstream_failed"
@@ -377,3 +395,48 @@ async def test_disabled_hosting_serves_bytes_and_uploads_nothing(iris, backend, 
     status = await (await client.get("/status", headers=ADMIN)).json()
     assert status["hosting"] == {"enabled": False}
     assert smms.uploads == []
+
+
+# --- two instances over one DATA_DIR (as two workers share it) ----------------------------------
+
+@pytest.fixture
+async def pair(aiohttp_client: Any, data_dir: Any, backend: Any) -> Any:
+    async def start(fake: FakeHost, **extra: str) -> tuple[Any, Any]:
+        env = base_env(data_dir, BACKEND_API_URLS=backend.url, **hosting_env(fake, **extra))
+        return (await aiohttp_client(create_app(load_settings(env))),
+                await aiohttp_client(create_app(load_settings(env))))
+
+    return start
+
+
+async def test_misses_on_two_workers_cost_one_generation_and_one_upload(pair, backend, smms):
+    backend.delay = 0.3
+    a, b = await pair(smms)
+    answers = await asyncio.gather(*(get(client, "shared") for client in (a, b, a, b)))
+    assert {r.status for r in answers} == {302}
+    assert len({r.headers["Location"] for r in answers}) == 1
+    assert len(backend.calls) == 1
+    assert len(smms.uploads) == 1
+
+
+async def test_a_worker_with_a_stale_pending_entry_finds_the_upload_done(pair, backend, smms):
+    smms.fail_first = 1
+    a, b = await pair(smms, IMAGE_HOSTING_ATTEMPTS="1", IMAGE_HOSTING_RETRY_AFTER="0")
+    assert (await get(a)).status == 200  # upload failed: a remembers the pending image
+    done = await get(b)  # b retries and succeeds
+    assert done.status == 302
+    again = await get(a)  # a's memory still says pending; the store says hosted
+    assert again.status == 302
+    assert again.headers["Location"] == done.headers["Location"]
+    assert len(smms.uploads) == 2 and len(backend.calls) == 1
+
+
+async def test_retries_on_two_workers_are_one_upload(pair, backend, smms):
+    smms.fail_first = 1
+    a, b = await pair(smms, IMAGE_HOSTING_ATTEMPTS="1", IMAGE_HOSTING_RETRY_AFTER="0")
+    assert (await get(a)).status == 200
+    smms.delay = 0.3
+    answers = await asyncio.gather(*(get(client) for client in (a, b, a, b, b)))
+    assert {r.status for r in answers} == {302}
+    assert len({r.headers["Location"] for r in answers}) == 1
+    assert len(smms.uploads) == 2

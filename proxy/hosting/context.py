@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from proxy.cache.front import MemoryFront
 from proxy.hosting.registry import make_uploader
 from proxy.hosting.stage import HostingStage
 from proxy.keys import FLIGHT, HOSTING, HTTP, IMAGE_CACHE, SETTINGS
@@ -20,9 +21,12 @@ async def hosting_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = settings.hosting
     stage = None
     if cfg.enabled:
+        memory = settings.cache
+        fetched: MemoryFront[bytes] = MemoryFront(memory.memory_bytes, memory.memory_item_bytes)
         stage = HostingStage(cfg, make_uploader(cfg, app[HTTP]), app[IMAGE_CACHE], app[FLIGHT], app[HTTP],
                              fetch_cap=settings.image.timeouts.fetch_max_bytes,
-                             deadline=settings.server.request_deadline)
+                             deadline=settings.server.request_deadline,
+                             fetched=fetched)
         log.info("image hosting: %s at %s, answering by %s", cfg.provider, public_url(cfg.url), cfg.response)
     app[HOSTING] = stage
     yield

@@ -5,7 +5,8 @@ concurrent misses cost one upload) and turns it into a hosted entry: the cache k
 When the upload fails, the image stays an ordinary cached image marked pending, the request is
 answered with its bytes, and ``settle`` retries the upload on a later request (at most once every
 ``IMAGE_HOSTING_RETRY_AFTER`` seconds, in a single flight of its own). In proxy mode ``settle``
-also turns a hosted entry back into bytes, fetched from the host."""
+also turns a hosted entry back into bytes, fetched from the host (and kept in a memory front that
+a delete anywhere clears, like the image cache's)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import aiohttp
 
 from proxy.cache.entry import HOSTED, IMAGE, CacheEntry
 from proxy.cache.flight import SingleFlight
+from proxy.cache.front import MemoryFront
 from proxy.cache.images import ImageCache
 from proxy.config.hosting import HostingSettings
 from proxy.errors import UpstreamFailed
@@ -35,7 +37,7 @@ MAX_DEFERRED = 10_000
 class HostingStage:
     def __init__(self, settings: HostingSettings, uploader: Uploader, cache: ImageCache,
                  flight: SingleFlight[CacheEntry], session: aiohttp.ClientSession, *,
-                 fetch_cap: int, deadline: float):
+                 fetch_cap: int, deadline: float, fetched: MemoryFront[bytes]):
         self.settings = settings
         self.uploader = uploader
         self.cache = cache
@@ -45,6 +47,7 @@ class HostingStage:
         self.deadline = deadline
         self.margin = min(1.0, deadline / 5)  # an upload gives up this long before the request does
         self.proxy = settings.response == "proxy"
+        self.fetched = fetched  # proxy mode: bytes fetched from the host, by key
         self.deferred: OrderedDict[str, float] = OrderedDict()  # key -> monotonic time of next try
 
     def wants(self, entry: CacheEntry) -> bool:
@@ -85,7 +88,7 @@ class HostingStage:
         if entry.kind == IMAGE and not fresh and self._due(key, entry):
             entry = await self._retry(key, entry)
         if entry.kind == HOSTED and self.proxy:
-            return await self._bytes(entry)
+            return await self._bytes(key, entry)
         return entry
 
     def _due(self, key: str, entry: CacheEntry) -> bool:
@@ -122,8 +125,10 @@ class HostingStage:
         except TimeoutError:
             return entry
 
-    async def _bytes(self, entry: CacheEntry) -> CacheEntry:
-        if not entry.body:
+    async def _bytes(self, key: str, entry: CacheEntry) -> CacheEntry:
+        self.fetched.sync(self.cache.generation.read())
+        body = entry.body or self.fetched.get(key)
+        if body is None:
             try:
                 body = await get_bytes(self.session, entry.meta["url"], label=self.uploader.name,
                                        total=self.settings.timeout,
@@ -131,8 +136,8 @@ class HostingStage:
             except UpstreamError as exc:
                 raise UpstreamFailed(f"the image host did not serve the image ({exc.describe()})",
                                      headers={"X-Cache": "HIT"}) from None
-            entry = replace(entry, body=body)
-        return replace(entry, kind=IMAGE)
+        self.fetched.put(key, body, len(body))
+        return replace(entry, kind=IMAGE, body=body)
 
     async def _count(self, outcome: str) -> None:
         try:
