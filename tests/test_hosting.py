@@ -15,6 +15,7 @@ from proxy.app import create_app
 from proxy.config import load_settings
 from proxy.config.hosting import REQUIRED, SMMS_UPLOAD
 from proxy.errors import ConfigError
+from proxy.hosting.base import filename_for
 from proxy.hosting.registry import UPLOADERS
 from proxy.keys import FLIGHT
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN, base_env
@@ -114,6 +115,16 @@ def test_settings_defaults_and_disabled(tmp_path: Any):
 
 def test_registry_covers_every_provider_the_settings_accept():
     assert set(UPLOADERS) == set(REQUIRED)
+
+
+@pytest.mark.parametrize(("content_type", "suffix"), [
+    ("image/png", ".png"), ("image/jpeg", ".jpg"), ("image/webp", ".webp"), ("image/gif", ".gif"),
+    ("image/bmp", ".bmp"), ("image/tiff", ".tiff"),
+])
+def test_the_uploaded_name_has_the_extension_of_the_format(content_type, suffix):
+    name = filename_for("ab" * 32, content_type)
+    assert name.endswith(suffix)
+    assert "abab" in name and "/" not in name
 
 
 # --- wire formats and redirect mode --------------------------------------------------------------

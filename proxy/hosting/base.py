@@ -17,7 +17,8 @@ from proxy.upstream.errors import UpstreamError
 from proxy.upstream.http import parse_json, read_capped, request, timeout
 
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
-_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif"}
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",
+               "image/bmp": "bmp", "image/tiff": "tiff", "image/avif": "avif"}
 
 
 class UploadError(UpstreamError):
