@@ -56,7 +56,8 @@ class HostingStage:
 
     async def host(self, key: str, entry: CacheEntry, *, until: float | None = None) -> CacheEntry:
         """Upload a fresh image: a hosted entry (still holding the bytes, for this answer only),
-        or the image marked pending. Gives up at loop time ``until``; never raises."""
+        or the image marked pending. Gives up a margin before loop time ``until``, so the request
+        can still be answered with the bytes; never raises (but for cancellation)."""
         if entry.kind != IMAGE:
             return entry
         try:
