@@ -13,6 +13,11 @@ from proxy.store.blacklist import Network
 from proxy.store.database import Database
 
 log = logging.getLogger(__name__)
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _live(expires: float | None, now: float) -> bool:
+    return expires is None or expires > now
 
 
 class BlacklistView:
@@ -20,10 +25,12 @@ class BlacklistView:
         self.db = db
         self.signal = signal
         self.revision = -1
-        self.entries: list[tuple[Network, float | None]] = []
+        self.exact: dict[IP, float | None] = {}
+        self.ranges: list[tuple[Network, float | None]] = []
 
     def blocked(self, address: str | None, now: float | None = None) -> bool:
-        if not self.entries or not address:
+        """Single addresses are a dictionary look-up; only ranges are scanned."""
+        if not (self.exact or self.ranges) or not address:
             return False
         try:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
@@ -32,12 +39,16 @@ class BlacklistView:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
         now = time.time() if now is None else now
-        return any(ip in net for net, expires in self.entries if expires is None or expires > now)
+        if ip in self.exact and _live(self.exact[ip], now):
+            return True
+        return any(ip in net for net, expires in self.ranges if _live(expires, now))
 
     async def reload(self) -> None:
         revision = await self.signal.revision()
         entries = await self.db.blacklist()
-        self.entries = [(ipaddress.ip_network(e.network), e.expires_at) for e in entries]
+        networks = [(ipaddress.ip_network(e.network), e.expires_at) for e in entries]
+        self.exact = {net.network_address: exp for net, exp in networks if net.num_addresses == 1}
+        self.ranges = [(net, exp) for net, exp in networks if net.num_addresses > 1]
         self.revision = revision
 
     async def refresh_forever(self, every: float) -> None:
