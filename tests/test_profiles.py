@@ -11,7 +11,7 @@ import time
 from proxy.keys import DATABASE
 from proxy.store import activity, retention
 from proxy.store.models import PROVIDER_KEY_NAMES
-from tests.account_helpers import add_profile
+from tests.account_helpers import add_profile, cli
 from tests.fakes import jpeg
 
 PROVIDER_KEYS = {"gemini_api_key": "AIzaSyD-gemini-secret-0001", "deepseek_api_key": "sk-deepseek-secret-0002",
@@ -106,16 +106,27 @@ async def test_profile_key_update_and_removal(iris):
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "unknown_provider_key"
 
 
-async def test_a_different_master_secret_cannot_read_the_keys(iris, settings_for, aiohttp_client):
-    from proxy.app import create_app
+async def test_a_different_master_secret_is_refused_at_start_up(iris, settings_for, data_dir):
+    import pytest
+
+    from proxy.errors import ConfigError
+    from proxy.security.keyring import Keyring
+    from proxy.store.database import open_context
 
     client = await iris(PROXY_SECRET_KEY="first-master-secret")
     auth_key = await add_profile(client, "alice")
     await client.app[DATABASE].set_provider_keys("alice", {"gemini_api_key": "AIza-secret"})
     await client.close()
-    other = await aiohttp_client(create_app(settings_for(PROXY_SECRET_KEY="second-master-secret")))
-    assert await other.app[DATABASE].provider_keys("alice") == {}
-    assert await other.app[DATABASE].profile_by_key(auth_key) is None
+    with pytest.raises(ConfigError) as refused:
+        open_context(settings_for(PROXY_SECRET_KEY="second-master-secret"))
+    assert "PROXY_SECRET_KEY" in str(refused.value) and "first-master-secret" not in str(refused.value)
+    code, _, err = await cli(data_dir, "profiles", "list", PROXY_SECRET_KEY="second-master-secret")
+    assert code == 2 and "another master secret" in err
+    code, out, _ = await cli(data_dir, "profiles", "list", PROXY_SECRET_KEY="first-master-secret")
+    assert code == 0 and out.startswith("alice")
+    first, second = Keyring.from_master("first-master-secret"), Keyring.from_master("second-master-secret")
+    assert second.decrypt(first.encrypt("AIza-secret")) is None
+    assert first.digest(auth_key) != second.digest(auth_key)
 
 
 async def test_frames_are_files_and_rows_and_can_be_turned_off(iris, data_dir):

@@ -54,6 +54,10 @@ class Keyring:
     def matches(self, key: str, stored: bytes) -> bool:
         return hmac.compare_digest(self.digest(key), stored)
 
+    def fingerprint(self) -> bytes:
+        """Identifies the master secret without revealing it (stored to catch a changed secret)."""
+        return self.digest("\x00iris keyring fingerprint")
+
     def encrypt(self, value: str) -> bytes:
         return self.fernet.encrypt(value.encode("utf-8"))
 

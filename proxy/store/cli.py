@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proxy.config import Settings
-from proxy.errors import IrisError, NotFound
+from proxy.errors import ConfigError, IrisError, NotFound
 from proxy.store import activity, blacklist, profiles, retention
 from proxy.store.database import open_context
 from proxy.store.models import StoreContext
@@ -113,7 +113,11 @@ def prompt(ctx: StoreContext, args: argparse.Namespace) -> int:
 
 def _command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
     def run(args: argparse.Namespace, settings: Settings) -> int:
-        ctx = open_context(settings)
+        try:
+            ctx = open_context(settings)
+        except ConfigError as exc:
+            print(f"iris: configuration error: {exc}", file=sys.stderr)
+            return 2
         try:
             return action(ctx, args)
         except IrisError as exc:

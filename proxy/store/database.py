@@ -5,6 +5,7 @@ synchronously through ``open_context``."""
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from proxy.config import Settings
+from proxy.errors import ConfigError
 from proxy.security.keyring import Keyring, master_secret
 from proxy.store import activity, blacklist, frames, profiles, retention
 from proxy.store.blacklist import Entry
@@ -22,9 +24,18 @@ T = TypeVar("T")
 
 
 def open_context(settings: Settings) -> StoreContext:
+    """Connects, creates the tables, and refuses a master secret other than the database's."""
     vision = settings.vision
     keyring = Keyring.from_master(master_secret(vision.secret_key, settings.server.data_dir))
-    return StoreContext(connect(vision.database), keyring, vision)
+    conn = connect(vision.database)
+    conn.execute("INSERT OR IGNORE INTO meta VALUES ('keyring', ?)", (keyring.fingerprint(),))
+    stored = conn.execute("SELECT value FROM meta WHERE name = 'keyring'").fetchone()["value"]
+    if not hmac.compare_digest(stored, keyring.fingerprint()):
+        conn.close()
+        raise ConfigError("PROXY_SECRET_KEY", f"{vision.database} was created under another master secret "
+                          "(its auth and provider keys cannot be read with this one)",
+                          "set the PROXY_SECRET_KEY the server uses (or keep DATA_DIR/secrets/master-key)")
+    return StoreContext(conn, keyring, vision)
 
 
 class Database:

@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
     bucket TEXT PRIMARY KEY,
     tat REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
