@@ -287,3 +287,11 @@ async def test_concurrent_guesses_get_exactly_the_allowed_number_of_tries(iris):
     responses = await asyncio.gather(*[client.post(f"/auth-concurrent-guess-{i:03d}") for i in range(20)])
     statuses = sorted(resp.status for resp in responses)
     assert statuses == [401] * 5 + [429] * 15
+
+
+async def test_a_malformed_form_is_a_400_not_a_500(app_with_whoami):
+    client = await app_with_whoami()
+    for content_type, body in (("multipart/form-data", b"garbage"),
+                               ("multipart/form-data; boundary=xyz", b"--xyz\r\nnot a header")):
+        resp = await client.post("/whoami", data=body, headers={"Content-Type": content_type})
+        assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_form"

@@ -4,8 +4,10 @@ that a successful ``POST /auth-{key}`` opened for the caller's address."""
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
 
-from proxy.errors import Forbidden, Unauthorized
+from proxy.errors import BadRequest, Forbidden, Unauthorized
 from proxy.security.address import client_address
 from proxy.security.auth import bearer_of
 from proxy.store.models import Profile
@@ -21,11 +23,19 @@ def address_of(request: web.Request) -> str:
                           request.app[GUARD].trusted_proxies)
 
 
+async def read_form(request: web.Request) -> MultiDictProxy[str | bytearray | web.FileField]:
+    """``request.post()`` (read once, then kept by aiohttp), a malformed body being a 400."""
+    try:
+        return await request.post()
+    except (ValueError, HttpProcessingError) as exc:
+        raise BadRequest(f"the form body is malformed ({type(exc).__name__})", code="invalid_form") from None
+
+
 async def form_key(request: web.Request) -> str | None:
-    """The ``key`` field of a form body (read once; aiohttp keeps it for later ``post()`` calls)."""
+    """The ``key`` field of a form body."""
     if request.content_type not in _FORMS or not request.body_exists:
         return None
-    value = (await request.post()).get("key")
+    value = (await read_form(request)).get("key")
     return (value.strip() or None) if isinstance(value, str) else None
 
 
