@@ -21,12 +21,14 @@ from proxy.vision.context import vision_ctx
 from proxy.vision.routes import add_vision_routes
 from proxy.web.admin import cache_delete, cache_delete_key
 from proxy.web.errors import errors_middleware
+from proxy.web.observe import observe_ctx, observe_middleware
+from proxy.web.routes import add_page_routes, setup_web
 from proxy.web.status import status
 
 
 def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[errors_middleware, blacklist_middleware],
+        middlewares=[observe_middleware, errors_middleware, blacklist_middleware],
         client_max_size=settings.server.max_upload_bytes + 64 * 1024,
     )
     app[SETTINGS] = settings
@@ -34,6 +36,8 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app.cleanup_ctx.extend([http_ctx, cache_ctx, image_ctx, hosting_ctx])
     app.cleanup_ctx.extend([store_ctx, security_ctx])
     app.cleanup_ctx.append(vision_ctx)
+    app.cleanup_ctx.append(observe_ctx)
+    setup_web(app)
     app.cleanup_ctx.insert(1, redis_ctx)  # after http_ctx, before the cache needs it
     app.cleanup_ctx.append(cooldowns_ctx)
     add_routes(app)
@@ -47,3 +51,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/status", status, name="status")
     add_account_routes(app)
     add_vision_routes(app)
+    add_page_routes(app)

@@ -18,6 +18,8 @@ from proxy.shared.state import SharedRedis
 from proxy.store.database import Database
 from proxy.upstream.breaker import Breaker
 from proxy.vision.service import VisionService
+from proxy.web.observer import Observer
+from proxy.web.session import AdminSessions
 
 SETTINGS = web.AppKey("settings", Settings)
 SECRETS = web.AppKey("secrets", Secrets)
@@ -29,6 +31,8 @@ BREAKER = web.AppKey("breaker", Breaker)
 PIPELINE = web.AppKey("pipeline", ImagePipeline)
 SHARED = web.AppKey("shared", SharedRedis)
 HOSTING = web.AppKey("hosting", HostingStage | None)  # None: IMAGE_HOSTING_ENABLED=false
+OBSERVER = web.AppKey("observer", Observer)
+ADMIN_SESSIONS = web.AppKey("admin_sessions", AdminSessions)
 DATABASE = web.AppKey("database", Database)
 GUARD = web.AppKey("guard", Guard)
 VISION = web.AppKey("vision", VisionService)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import sys
@@ -10,6 +11,7 @@ import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SECRET_QUERY = re.compile(r"(?<=[?&])(key|token|authCode|auth_code)=[^&]*", re.IGNORECASE)
 _SECRET_PATH = re.compile(r"^/auth-[^?]*")  # POST /auth-{key}: the key is the path
 
@@ -22,19 +24,30 @@ def redact(path_qs: str) -> str:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload = {"time": round(record.created, 3), "level": record.levelname, "logger": record.name,
-                   "message": record.getMessage()}
+                   "message": record.getMessage(), "request_id": getattr(record, "request_id", "-")}
         payload.update(getattr(record, "fields", {}))
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(payload).decode()
 
 
+class RequestIdFilter(logging.Filter):
+    """Adds the id of the request being handled (``-`` outside one) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = getattr(record, "fields", None)
+        record.request_id = fields.get("request_id", "-") if fields else REQUEST_ID.get()
+        return True
+
+
 def setup_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -20,6 +20,7 @@ from proxy.app import create_app
 from proxy.config import Settings
 from proxy.logs import AccessLogger, setup_logging
 from proxy.security.auth import Secrets
+from proxy.web.metrics import prepare_multiprocess, worker_exited
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Supervisor:
     def run(self) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._stop)
+        prepare_multiprocess(self.settings.server.data_dir)  # workers sum their metrics there
         for index in range(self.count):
             self.start(index)
         log.info("%d workers on http://%s:%d", self.count, self.settings.server.host,
@@ -76,6 +78,8 @@ class Supervisor:
             for index, proc in list(self.procs.items()):
                 if not proc.is_alive() and not self.stopping:
                     log.error("worker %d exited with %s; restarting it", index, proc.exitcode)
+                    if proc.pid is not None:
+                        worker_exited(proc.pid)
                     time.sleep(0.5)
                     self.start(index)
             time.sleep(0.2)

@@ -20,6 +20,7 @@ from proxy.config.image import ImageSettings, load_image
 from proxy.config.redis import RedisSettings, load_redis
 from proxy.config.server import ServerSettings, load_server
 from proxy.config.vision import VisionSettings, load_vision
+from proxy.config.web import WebSettings, load_web
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Settings:
     cache: CacheSettings
     image: ImageSettings
     vision: VisionSettings
+    web: WebSettings = field(default_factory=WebSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
 
@@ -43,6 +45,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         cache=load_cache(env, server.data_dir),
         image=load_image(env),
         vision=load_vision(env, server.data_dir),
+        web=load_web(env),
         redis=load_redis(env),
         hosting=load_hosting(env),
     )

@@ -1,0 +1,129 @@
+"""Prometheus metrics: what each worker counts, and GET /metrics.
+
+With WORKERS > 1 the supervisor points prometheus-client's multiprocess mode at
+``DATA_DIR/metrics`` before the workers start (``prepare_multiprocess``), so every worker writes
+its counters there and any worker answering /metrics sums them all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+
+
+def prepare_multiprocess(data_dir: Path) -> Path:
+    """Called by the supervisor before it starts workers: a fresh directory, named in the
+    environment the workers inherit (prometheus-client reads it when they import it)."""
+    directory = data_dir / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = str(directory)
+    return directory
+
+
+def worker_exited(pid: int) -> None:
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
+
+
+class Metrics:
+    """The metric families of one app; hot-path children are cached per label set."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.requests = Counter("iris_http_requests", "HTTP requests by route, method and status",
+                                ["route", "method", "status"], registry=reg)
+        self.latency = Histogram("iris_http_request_duration_seconds", "Time to answer, by route",
+                                 ["route"], buckets=BUCKETS, registry=reg)
+        self.cache = Counter("iris_cache_lookups", "Image cache lookups by result", ["result"], registry=reg)
+        self.backend_calls = Counter("iris_backend_calls", "Calls to image backends, LLMs and vision "
+                                     "providers, by outcome (ok, failure, refused)",
+                                     ["backend", "outcome"], registry=reg)
+        self.cooldowns = Counter("iris_backend_cooldowns", "Times a backend started cooling down",
+                                 ["backend"], registry=reg)
+        self.cooling = Gauge("iris_backend_cooling_down", "1 while a backend cools down",
+                             ["backend"], multiprocess_mode="livemax", registry=reg)
+        self.coalesced = Counter("iris_coalesced_requests", "Requests that waited for an identical "
+                                 "request already in flight instead of calling a backend", registry=reg)
+        self.dedup = Counter("iris_dedup_saved_generations", "Generations avoided: cache hits plus "
+                             "coalesced requests", registry=reg)
+        self.hit = self.cache.labels("hit")
+        self.miss = self.cache.labels("miss")
+        # The hot path only bumps plain ints; flush() hands them to prometheus-client, once a
+        # second and before every scrape. Latency goes straight to the histogram (one call).
+        self.pending: dict[tuple[str, str, int], int] = {}
+        self.histograms: dict[str, Histogram] = {}
+        self.hits = self.misses = 0
+
+    def request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        self.pending[key] = self.pending.get(key, 0) + 1
+        histogram = self.histograms.get(route)
+        if histogram is None:
+            histogram = self.histograms[route] = self.latency.labels(route)
+        histogram.observe(seconds)
+
+    def cache_result(self, state: str) -> None:
+        if state == "HIT":
+            self.hits += 1
+        elif state == "MISS":
+            self.misses += 1
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        for (route, method, status), count in pending.items():
+            self.requests.labels(route, method if method in METHODS else "OTHER", str(status)).inc(count)
+        hits, misses, self.hits, self.misses = self.hits, self.misses, 0, 0
+        if hits:
+            self.hit.inc(hits)
+            self.dedup.inc(hits)
+        if misses:
+            self.miss.inc(misses)
+
+    def render(self) -> bytes:
+        """The exposition text: this worker's registry, or every worker's in multiprocess mode."""
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)
+
+
+class _Families:
+    def __init__(self, families: list[GaugeMetricFamily]):
+        self.families = families
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return self.families
+
+
+def render_extra(cache: dict[str, object]) -> bytes:
+    """Gauges read from the shared cache at scrape time (the same whichever worker answers).
+
+    Built as metric families, not Gauge objects: in multiprocess mode those would write files."""
+    families = []
+    for name, helptext in (("entries", "Entries in the image cache"), ("bytes", "Bytes of the image cache"),
+                           ("hit_ratio", "Hits over lookups, all workers")):
+        value = cache.get(name)
+        if isinstance(value, int | float):
+            families.append(GaugeMetricFamily(f"iris_cache_{name}", helptext, value=value))
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    return generate_latest(registry)

@@ -1,0 +1,39 @@
+"""GET /admin/thumb/{key}: a small JPEG of a cached image for the dashboard's gallery."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from aiohttp import web
+from PIL import Image
+
+from proxy.cache.entry import IMAGE
+from proxy.keys import IMAGE_CACHE
+from proxy.web.adminauth import require_admin_page
+
+SIDE = 320
+GONE = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 160 160"><rect width="160" height="160" '
+        b'fill="#eef0f4"/><text x="80" y="86" font-family="sans-serif" font-size="14" fill="#8a93a6" '
+        b'text-anchor="middle">not in cache</text></svg>')
+
+
+def thumbnail(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.thumbnail((SIDE, SIDE))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "JPEG", quality=82)
+        return out.getvalue()
+
+
+async def thumb(request: web.Request) -> web.Response:
+    require_admin_page(request)
+    entry = await request.app[IMAGE_CACHE].get(request.match_info["key"].lower())
+    headers = {"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"}
+    if entry is None or entry.kind != IMAGE:
+        return web.Response(body=GONE, content_type="image/svg+xml", headers=headers)
+    try:
+        body = await asyncio.get_running_loop().run_in_executor(None, thumbnail, entry.body)
+    except (OSError, ValueError):
+        return web.Response(body=entry.body, content_type=entry.content_type, headers=headers)
+    return web.Response(body=body, content_type="image/jpeg", headers=headers)

@@ -1,0 +1,79 @@
+"""/openapi.json: built from the route table, and true of the real responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
+
+ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
+
+
+def documented(spec: dict[str, Any], path: str, method: str, status: int) -> dict[str, Any]:
+    operation = spec["paths"][path][method]
+    assert str(status) in operation["responses"], f"{method.upper()} {path} answered an undocumented {status}"
+    return operation["responses"][str(status)]
+
+
+async def check(client: Any, spec: dict[str, Any], path: str, method: str, url: str, **kw: Any) -> Any:
+    """Makes the real request and validates its answer against the documented one."""
+    resp = await client.request(method.upper(), url, allow_redirects=False, **kw)
+    doc = documented(spec, path, method, resp.status)
+    content = doc.get("content", {})
+    ctype = resp.headers.get("Content-Type", "").split(";")[0]
+    if "application/json" in content:
+        assert ctype == "application/json", url
+        schema = {**content["application/json"]["schema"], "components": spec["components"]}
+        Draft202012Validator(schema).validate(await resp.json())
+    elif content:
+        family = ctype.split("/")[0] + "/*"
+        assert ctype in content or family in content, (url, ctype)
+    return resp
+
+
+async def test_every_route_of_the_app_is_in_the_document(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url)
+    spec = await (await client.get("/openapi.json")).json()
+    assert spec["openapi"].startswith("3.1")
+    for resource in client.app.router.resources():
+        path = resource.canonical
+        if path.startswith("/static"):
+            assert path not in spec["paths"]
+            continue
+        methods = {r.method.lower() for r in resource if r.method not in ("HEAD", "*")}
+        assert methods <= set(spec["paths"][path]), path
+    for schema in spec["components"]["schemas"].values():
+        Draft202012Validator.check_schema(schema)
+    documented_ops = [op for ops in spec["paths"].values() for op in ops.values() if "operationId" in op]
+    assert len({op["operationId"] for op in documented_ops}) == len(documented_ops)
+
+
+async def test_real_answers_match_the_document(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url)
+    spec = await (await client.get("/openapi.json")).json()
+    prompt = "/prompt/{description}"
+    ok = await check(client, spec, prompt, "get", f"/prompt/a%20fox?key={ACCESS_KEY}&seed=5")
+    etag = ok.headers["ETag"]
+    key = etag.strip('"')
+    await check(client, spec, prompt, "get", f"/prompt/a%20fox?key={ACCESS_KEY}&seed=5",
+                headers={"If-None-Match": etag})
+    await check(client, spec, prompt, "get", "/prompt/a%20fox")
+    await check(client, spec, prompt, "get", f"/prompt/a%20fox?key={ACCESS_KEY}&width=abc")
+    await check(client, spec, "/status", "get", "/status")
+    await check(client, spec, "/status", "get", "/status", headers=ADMIN)
+    await check(client, spec, "/metrics", "get", "/metrics")
+    await check(client, spec, "/metrics", "get", "/metrics", headers=ADMIN)
+    await check(client, spec, "/openapi.json", "get", "/openapi.json")
+    for path in ("/", "/docs", "/admin"):
+        await check(client, spec, path, "get", path)
+    delete = "/cache/delete"
+    await check(client, spec, delete, "post", delete, json={"description": "a fox"})
+    await check(client, spec, delete, "post", delete, data=b"{not json", headers=ADMIN)
+    await check(client, spec, delete, "post", delete, json={"description": "a fox", "seed": 5}, headers=ADMIN)
+    await check(client, spec, delete, "post", delete, json={"description": "a fox", "seed": 5}, headers=ADMIN)
+    by_key = "/cache/{key}"
+    await check(client, spec, by_key, "delete", "/cache/nothex", headers=ADMIN)
+    await check(client, spec, by_key, "delete", f"/cache/{key}", headers=ADMIN)
+    await check(client, spec, by_key, "delete", f"/cache/{key}")
