@@ -81,11 +81,11 @@ async def test_each_refusal_has_its_code_and_the_error_shape(app_with_whoami):
 
 
 async def test_a_session_expires_and_dies_with_a_key_rotation(app_with_whoami):
-    client = await app_with_whoami(AUTH_SESSION_TTL="0.4")
+    client = await app_with_whoami(AUTH_SESSION_TTL="1")
     key = await add_profile(client, "alice")
     await client.post(f"/auth-{key}")
     assert (await client.post("/whoami")).status == 200
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.1)
     assert (await client.post("/whoami")).status == 401
     await client.close()
 
@@ -117,10 +117,10 @@ async def test_guessing_keys_on_different_auth_paths_hits_one_bucket(iris):
 
 
 async def test_the_auth_bucket_refills_at_the_configured_rate(iris):
-    client = await iris(RATE_LIMIT_AUTH="2/second", BLACKLIST_AUTO_FAILURES="0")
+    client = await iris(RATE_LIMIT_AUTH="2/2second", BLACKLIST_AUTO_FAILURES="0")
     key = await add_profile(client, "alice")
     assert [(await client.post(f"/auth-bad-guess-{i:03d}")).status for i in range(3)] == [401, 401, 429]
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(1.1)
     assert (await client.post(f"/auth-{key}")).status == 200
 
 
@@ -208,7 +208,7 @@ async def test_other_addresses_and_ranges_do_not_block_this_one(iris):
 
 async def test_repeated_failed_logins_block_the_address_for_a_while(iris):
     client = await iris(RATE_LIMIT_AUTH="100/minute", BLACKLIST_AUTO_FAILURES="3",
-                        BLACKLIST_AUTO_SECONDS="1", BLACKLIST_REFRESH="0.1")
+                        BLACKLIST_AUTO_SECONDS="2", BLACKLIST_REFRESH="0.1")
     key = await add_profile(client, "alice")
     for guess in range(3):
         assert (await client.post(f"/auth-wrong-guess-{guess:03d}")).status == 401
@@ -218,7 +218,7 @@ async def test_repeated_failed_logins_block_the_address_for_a_while(iris):
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "blocked"
     entries = await client.app[DATABASE].blacklist()
     assert [e.network for e in entries] == ["127.0.0.1/32"] and entries[0].expires_at is not None
-    await wait_until_blocked(client, False, within=3.0)
+    await wait_until_blocked(client, False, within=4.0)
     assert (await client.post(f"/auth-{key}")).status == 200
 
 
