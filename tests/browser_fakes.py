@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,11 @@ class Browser:
 
     @classmethod
     async def start(cls, executable: str) -> Browser:
-        profile = tempfile.TemporaryDirectory(prefix="iris-chromium-")
+        profile = tempfile.TemporaryDirectory(prefix="iris-chromium-", ignore_cleanup_errors=True)
         proc = await asyncio.create_subprocess_exec(
             executable, *FLAGS, f"--user-data-dir={profile.name}", "about:blank",
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True)  # its own process group: its helpers end with it
         port_file = Path(profile.name) / "DevToolsActivePort"
         for _ in range(300):
             if port_file.exists() and port_file.read_text().strip():
@@ -69,14 +72,22 @@ class Browser:
 
     async def close(self) -> None:
         await self.http.close()
-        if self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        self._signal_group(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), 10)
+        except TimeoutError:
+            self._signal_group(signal.SIGKILL)
+            await self.proc.wait()
+        for _ in range(20):  # helpers may still be finishing writes into the profile
+            await asyncio.to_thread(shutil.rmtree, self.profile.name, True)
+            if not await asyncio.to_thread(os.path.exists, self.profile.name):
+                break
+            await asyncio.sleep(0.1)
         self.profile.cleanup()
+
+    def _signal_group(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
 
 
 class Page:

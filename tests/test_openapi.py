@@ -77,3 +77,25 @@ async def test_real_answers_match_the_document(iris, backend):
     await check(client, spec, by_key, "delete", "/cache/nothex", headers=ADMIN)
     await check(client, spec, by_key, "delete", f"/cache/{key}", headers=ADMIN)
     await check(client, spec, by_key, "delete", f"/cache/{key}")
+
+
+async def test_vision_account_and_dashboard_answers_match_the_document(iris, backend):
+    from tests.account_helpers import add_profile
+
+    client = await iris(BACKEND_API_URLS=backend.url)
+    spec = await (await client.get("/openapi.json")).json()
+    await check(client, spec, "/health", "get", "/health")
+    await check(client, spec, "/auth-{key}", "post", "/auth-not-a-real-key-000")
+    await check(client, spec, "/prompt-{username}", "get", "/prompt-bob")
+    await check(client, spec, "/process", "post", "/process", data={"username": "bob"})
+    await check(client, spec, "/analyze", "post", "/analyze", json={"image": "not a data url"})
+    key = await add_profile(client, "bob")
+    await check(client, spec, "/auth-{key}", "post", f"/auth-{key}")
+    await check(client, spec, "/prompt-{username}", "get", "/prompt-bob")
+    await check(client, spec, "/prompt-{username}", "post", "/prompt-bob", json={"prompt": "Describe it."})
+    await check(client, spec, "/prompt-{username}", "post", "/prompt-bob", data=b"[1]")
+    await check(client, spec, "/admin/thumb/{key}", "get", "/admin/thumb/" + "0" * 64)
+    await check(client, spec, "/admin/cache/delete", "post", "/admin/cache/delete", data={"key": "0" * 64})
+    await check(client, spec, "/admin/login", "post", "/admin/login", data={"token": "wrong"})
+    await check(client, spec, "/admin/login", "post", "/admin/login", data={"token": ADMIN_TOKEN})
+    await check(client, spec, "/admin/cache/delete", "post", "/admin/cache/delete", data={"key": "0" * 64})

@@ -173,3 +173,11 @@ async def test_dashboard_blocks_and_unblocks_addresses(iris, backend):
                                 allow_redirects=False)
     assert "done=unblocked" in removed.headers["Location"]
     assert "203.0.113.7/32" not in await (await client.get("/admin")).text()
+
+
+async def test_failed_logins_are_limited_per_address(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url, RATE_LIMIT_AUTH="3/minute")
+    statuses = [(await login(client, f"wrong-{n}")).status for n in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    limited = await login(client)  # even the right token waits until the bucket refills
+    assert limited.status == 429 and "Too many failed attempts" in await limited.text()

@@ -3,6 +3,7 @@ the playground at GET / and the API docs at GET /docs (with GET /openapi.json)."
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from proxy import __version__
 from proxy.keys import PIPELINE, SETTINGS
@@ -32,7 +34,7 @@ def setup_pages(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                undefined=jinja2.StrictUndefined)
     env.globals.update(version=__version__)
-    env.filters.update(bytes=human_bytes, ago=ago)
+    env.filters.update(bytes=human_bytes, ago=ago, ticks=ticks)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)
 
 
@@ -58,13 +60,37 @@ async def playground(request: web.Request) -> web.Response:
     })
 
 
+TAG_ORDER = ("images", "vision", "admin", "operations", "pages", "dashboard")
+TAG_TITLES = {"images": "Images", "vision": "Vision and glasses", "admin": "Cache administration",
+              "operations": "Operations", "pages": "Pages", "dashboard": "Dashboard forms", "other": "Other"}
+
+
+def grouped(spec: dict[str, Any]) -> list[tuple[str, str, list[tuple[str, str, dict[str, Any]]]]]:
+    """The operations by their first tag, in a reading order: (tag, title, [(method, path, op)])."""
+    groups: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for path, methods in spec["paths"].items():
+        for method, op in methods.items():
+            tag = (op.get("tags") or ["other"])[0]
+            groups.setdefault(tag, []).append((method, path, op))
+    order = [t for t in TAG_ORDER if t in groups] + sorted(set(groups) - set(TAG_ORDER))
+    return [(tag, TAG_TITLES.get(tag, tag.title()), groups[tag]) for tag in order]
+
+
 async def docs(request: web.Request) -> web.Response:
     spec = build_openapi(request.app)
-    return render("docs.html", request, {"page": "docs", "spec": spec})
+    return render("docs.html", request, {"page": "docs", "spec": spec, "groups": grouped(spec)})
 
 
 async def openapi(request: web.Request) -> web.Response:
     return json_response(build_openapi(request.app), headers={"Access-Control-Allow-Origin": "*"})
+
+
+_TICKS = re.compile(r"`([^`]+)`")
+
+
+def ticks(text: str) -> Markup:
+    """Escapes the text, then shows `quoted` parts as code."""
+    return Markup(_TICKS.sub(lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
 
 
 def human_bytes(value: float | None) -> str:
