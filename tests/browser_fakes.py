@@ -95,6 +95,7 @@ class Page:
         self.ws = ws
         self.ids = itertools.count(1)
         self.console: list[str] = []
+        self.size = LAPTOP
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         call_id = next(self.ids)
@@ -132,17 +133,20 @@ class Page:
                 raise AssertionError(f"timed out waiting for: {expression}")
             await asyncio.sleep(0.1)
 
-    async def viewport(self, size: tuple[int, int, bool]) -> None:
-        width, height, mobile = size
-        await self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+    async def viewport(self, size: tuple[int, int, bool], height: int | None = None) -> None:
+        width, screen_height, mobile = size
+        self.size = size
+        await self.call("Emulation.setDeviceMetricsOverride", width=width, height=height or screen_height,
                         deviceScaleFactor=2 if mobile else 1, mobile=mobile)
 
     async def screenshot(self, path: Path) -> None:
+        """The whole page: the viewport is stretched to the page's height for the shot, so sticky
+        parts appear once, where a person sees them."""
         metrics = await self.call("Page.getLayoutMetrics")
-        size = metrics["cssContentSize"]
-        shot = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                               clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"],
-                                     "scale": 1})
+        height = int(metrics["cssContentSize"]["height"])
+        await self.viewport(self.size, height=max(height, self.size[1]))
+        shot = await self.call("Page.captureScreenshot", format="png")
+        await self.viewport(self.size)
         await asyncio.to_thread(save, path, base64.b64decode(shot["data"]))
 
 

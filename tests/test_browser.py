@@ -126,3 +126,27 @@ async def test_dashboard_logs_in_shows_backends_and_deletes_an_entry(browser, ir
     assert "deleted" in await tab.js("document.querySelector('.alert.ok').textContent")
     assert await client.app[IMAGE_CACHE].get(key) is None
     assert await tab.js("document.querySelectorAll('.gallery .shot').length") == len(prompts) - 1
+
+
+async def test_dashboard_adds_a_profile_and_blocks_an_address(browser, iris, painter):
+    client = await iris(BACKEND_API_URLS=painter.url)
+    await client.get(f"/prompt/{quote('a lantern in the fog')}?key={ACCESS_KEY}&width=512&height=512")
+    base = str(client.make_url("")).rstrip("/")
+    tab = await browser.new_page()
+    await tab.goto(f"{base}/admin")
+    await tab.js(f"document.getElementById('token').value = '{ADMIN_TOKEN}';"
+                 "document.querySelector('form[action=\"/admin/login\"] button').click()")
+    await tab.wait("document.getElementById('profiles') !== null")
+    await tab.js("document.getElementById('username').value = 'alice';"
+                 "document.querySelector('form[action=\"/admin/profiles\"] button').click()")
+    key = await tab.wait("document.getElementById('new-key') && document.getElementById('new-key').textContent")
+    auth = await client.post(f"/auth-{key}")
+    assert (await auth.json())["success"] is True
+    await tab.js("document.getElementById('address').value = '203.0.113.0/24';"
+                 "document.getElementById('reason').value = 'scraping';"
+                 "document.querySelector('form[action=\"/admin/blacklist\"] button').click()")
+    await tab.wait("document.querySelector('.blocked code') !== null")
+    assert await tab.js("document.querySelector('.blocked code').textContent") == "203.0.113.0/24"
+    profiles = await tab.js("document.getElementById('profiles').textContent")
+    assert "alice" in profiles and "auth 1" in profiles and key not in profiles
+    await shots(tab, "dashboard-people")
