@@ -97,10 +97,15 @@ async def test_dashboard_gallery_thumbnail_and_delete_with_csrf(iris, backend):
     cross = await client.post("/admin/cache/delete", data={"key": key, "csrf": csrf},
                               headers={"Origin": "http://evil.example"}, allow_redirects=False)
     assert cross.status == 403
+    null = await client.post("/admin/cache/delete", data={"key": key, "csrf": csrf},
+                             headers={"Origin": "null"}, allow_redirects=False)
+    assert null.status == 403
     assert (await client.get(f"/prompt/a%20blue%20whale?key={ACCESS_KEY}&width=256&height=256&seed=3"
                              )).headers["X-Cache"] == "HIT"
 
-    deleted = await client.post("/admin/cache/delete", data={"key": key, "csrf": csrf}, allow_redirects=False)
+    behind_tls = {"Origin": f"https://{client.host}:{client.port}"}  # a TLS proxy in front: same host
+    deleted = await client.post("/admin/cache/delete", data={"key": key, "csrf": csrf}, headers=behind_tls,
+                                allow_redirects=False)
     assert deleted.status == 303 and "done=deleted" in deleted.headers["Location"]
     page = await (await client.get(deleted.headers["Location"])).text()
     assert "cache entry was deleted" in page and "a blue whale" not in page

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from aiohttp import web
 
 from proxy.errors import Forbidden, Unauthorized
@@ -24,9 +26,10 @@ def require_admin_page(request: web.Request) -> None:
 
 
 def same_origin(request: web.Request) -> None:
-    """Browsers send Origin on form posts; one from elsewhere is refused outright."""
+    """Browsers send Origin on form posts; one from another host is refused outright. Only the
+    host and port are compared: behind a TLS-terminating proxy the scheme seen here is http."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    if origin is not None and urlsplit(origin).netloc != request.host:
         raise Forbidden("this form may only be posted from this site", code="cross_origin")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 
 from aiohttp import web
 from PIL import Image
@@ -13,6 +14,7 @@ from proxy.keys import IMAGE_CACHE
 from proxy.web.adminauth import require_admin_page
 
 SIDE = 320
+_KEY = re.compile(r"[0-9a-f]{64}")
 GONE = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 160 160"><rect width="160" height="160" '
         b'fill="#eef0f4"/><text x="80" y="86" font-family="sans-serif" font-size="14" fill="#8a93a6" '
         b'text-anchor="middle">not in cache</text></svg>')
@@ -28,7 +30,8 @@ def thumbnail(data: bytes) -> bytes:
 
 async def thumb(request: web.Request) -> web.Response:
     require_admin_page(request)
-    entry = await request.app[IMAGE_CACHE].get(request.match_info["key"].lower())
+    key = request.match_info["key"].lower()
+    entry = await request.app[IMAGE_CACHE].get(key) if _KEY.fullmatch(key) else None
     headers = {"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"}
     if entry is None or entry.kind != IMAGE:
         return web.Response(body=GONE, content_type="image/svg+xml", headers=headers)
