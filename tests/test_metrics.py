@@ -176,3 +176,26 @@ async def test_workers_share_their_metrics_and_log_json(tmp_path: Path):
     lines = [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     logged = {line["request_id"] for line in lines if line.get("path") == "/status"}
     assert set(ids) <= logged
+
+
+async def test_vision_provider_calls_are_counted(iris, serve):
+    from tests.vision_fakes import scene
+    from tests.vision_rig import SERVER_KEYS, rig_starter
+
+    rig = await rig_starter(iris, serve)()
+    await rig.auth()
+    resp = await rig.frame(scene(seed=3))
+    assert resp.status == 200
+    calls = rig.provider_calls
+    assert calls >= 1
+    found: dict = {}
+    for _ in range(40):
+        found = await scrape(rig.client)
+        urls = [f.url for f in rig.fakes.values()]
+        counted = sum(total(found, "iris_backend_calls_total", backend=url) for url in urls)
+        if counted >= calls:
+            break
+        await asyncio.sleep(0.1)
+    assert counted == calls
+    text = await (await rig.client.get("/metrics", headers=ADMIN)).text()
+    assert not any(key in text for key in SERVER_KEYS.values())
