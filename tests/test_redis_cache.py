@@ -89,11 +89,13 @@ async def test_status_shows_the_shared_store(instances, backend):
     assert cache["store"] == "redis"
     assert cache["redis"]["state"] == "up"
     assert "warning" in cache  # the test server has no maxmemory: /status says so
-    assert "password" not in str(body)
+    assert body["redis"]["state"] == "up" and body["redis"]["url"].startswith("redis://127.0.0.1:")
+    assert "iris_redis_up 1.0" in await (await a.get("/metrics", headers=ADMIN)).text()
 
 
 async def test_without_redis_url_the_store_is_local(iris, backend):
     client = await iris(BACKEND_API_URLS=backend.url)
     body = await (await client.get("/status", headers=ADMIN)).json()
     assert body["cache"]["store"] == "diskcache"
-    assert "redis" not in body["cache"]
+    assert "redis" not in body["cache"] and body["redis"] is None
+    assert "iris_redis_up" not in await (await client.get("/metrics", headers=ADMIN)).text()

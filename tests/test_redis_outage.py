@@ -48,6 +48,8 @@ async def test_a_redis_restart_fails_no_request(instances, private_redis, backen
     await private_redis.astop()
     await eventually(lambda: not a.app[SHARED].health.up and not b.app[SHARED].health.up)
     assert await redis_state(a) == "down"
+    metrics = await (await a.get("/metrics", headers=ADMIN)).text()
+    assert "iris_redis_up 0.0" in metrics and "iris_redis_outages 1.0" in metrics
     # an admin delete during the outage is queued and applied when Redis is back
     gone = await b.post("/cache/delete", json={"description": "before", "width": 256, "height": 256},
                         headers=ADMIN)

@@ -11,12 +11,13 @@ from aiohttp import web
 from proxy.keys import DATABASE, GUARD, SETTINGS
 from proxy.security.guard import Guard
 from proxy.security.state import build_state
+from proxy.shared.security import shared_security
 
 
 async def security_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].vision
     db = app[DATABASE]
-    guard = Guard(settings, db, build_state(settings, db))
+    guard = Guard(settings, db, shared_security(app, build_state(settings, db)))  # REDIS_URL: shared
     await guard.blacklist.reload()
     app[GUARD] = guard
     refresher = asyncio.create_task(guard.blacklist.refresh_forever(settings.blacklist_refresh))

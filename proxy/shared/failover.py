@@ -7,14 +7,29 @@ remembered and replayed on Redis before it is used again, so an admin delete is 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
+
+import redis.asyncio as aioredis
 
 from proxy.cache.base import ByteStore
 from proxy.shared.client import OUTAGE
 from proxy.shared.health import RedisHealth
 
 T = TypeVar("T")
+L = TypeVar("L")
 MAX_PENDING_DELETES = 10_000
+
+
+async def prefer_shared(health: RedisHealth, shared: Callable[[], Awaitable[T]],
+                        local: Callable[[], Awaitable[T]]) -> T:
+    """``shared()`` while Redis is up; ``local()`` while it is down or when this very call finds
+    it gone (which marks it down)."""
+    if health.up:
+        try:
+            return await shared()
+        except OUTAGE as exc:
+            health.failed(exc)
+    return await local()
 
 
 class FailoverStore:
@@ -28,13 +43,8 @@ class FailoverStore:
         self.replay_hooks: list[Callable[[], Awaitable[None]]] = []
         health.recover_hooks.append(self.replay_deletes)
 
-    async def _run(self, shared: Callable[[ByteStore], Awaitable[T]]) -> T:
-        if self.health.up:
-            try:
-                return await shared(self.primary)
-            except OUTAGE as exc:
-                self.health.failed(exc)
-        return await shared(self.fallback)
+    async def _run(self, call: Callable[[ByteStore], Awaitable[T]]) -> T:
+        return await prefer_shared(self.health, lambda: call(self.primary), lambda: call(self.fallback))
 
     async def get(self, key: str) -> bytes | None:
         return await self._run(lambda s: s.get(key))
@@ -79,3 +89,27 @@ class FailoverStore:
 
     async def close(self) -> None:
         await self.fallback.close()
+
+
+class Twin(Generic[L]):
+    """A Redis implementation of an interface with the local one as its fallback; its keys are
+    ``REDIS_PREFIX`` + ``namespace`` + the caller's key."""
+
+    namespace = ""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, health: RedisHealth, local: L):
+        self.client = client
+        self.prefix = prefix + self.namespace
+        self.health = health
+        self.local = local
+
+    async def prefer(self, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]) -> T:
+        return await prefer_shared(self.health, shared, local)
+
+    async def shared_only(self, shared: Callable[[], Awaitable[None]]) -> None:
+        """A write Redis alone needs (the local twin was written already)."""
+        await prefer_shared(self.health, shared, _nothing)
+
+
+async def _nothing() -> None:
+    return None

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from proxy.keys import HTTP, SETTINGS, VISION
+from proxy.shared.dedup import shared_dedup
 from proxy.upstream.openai import OpenAIClient
 from proxy.vision.asking import Asker
 from proxy.vision.background import Background
@@ -21,7 +22,7 @@ async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = settings.vision.cascade
     asker = Asker(OpenAIClient(app[HTTP], settings.image.timeouts), Breakers(settings.image.breaker),
                   cfg.max_tokens)
-    dedup = open_dedup(settings, cfg.dedup_store)
+    dedup = shared_dedup(app, open_dedup(settings, cfg.dedup_store), cfg.dedup_seconds)  # REDIS_URL: shared
     service = VisionService(Cascade(asker, cfg), dedup, cfg, Background())
     app[VISION] = service
     yield

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from proxy.keys import IMAGE_CACHE, OBSERVER, SETTINGS
+from proxy.shared.report import redis_metrics
 from proxy.web.adminauth import require_admin_page
 from proxy.web.metrics import CONTENT_TYPE, render_extra
 
@@ -20,5 +21,5 @@ async def metrics(request: web.Request) -> web.Response:
     cache = await app[IMAGE_CACHE].stats()
     cache["entries"] = cache.get("keys")
     body = await asyncio.get_running_loop().run_in_executor(None, observer.metrics.render)
-    return web.Response(body=body + render_extra(cache),
+    return web.Response(body=body + render_extra(cache) + redis_metrics(app),
                         headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})

@@ -10,6 +10,7 @@ from proxy import __version__
 from proxy.hosting.context import hosting_status
 from proxy.keys import BREAKER, FLIGHT, IMAGE_CACHE, PIPELINE, SECRETS, SETTINGS
 from proxy.security.auth import is_admin
+from proxy.shared.report import redis_status
 from proxy.upstream.backend import public_url
 from proxy.web.responses import json_response
 
@@ -43,6 +44,7 @@ async def admin_status(app: web.Application) -> dict[str, object]:
                 "token": bool(llm.token), "de_nsfw_max_attempts": llm.de_nsfw_max_attempts,
                 **(breaker.of(llm.url).snapshot(now) if llm.url else {})},
         "blocked_retry_attempts": image.blocked_retry_attempts,
+        "redis": redis_status(app),  # None without REDIS_URL
         "hosting": await hosting_status(app),
     }
 
