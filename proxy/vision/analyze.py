@@ -14,6 +14,7 @@ from proxy.security.auth import bearer_of, same
 from proxy.security.identity import address_of
 from proxy.vision.classify import visionai_body
 from proxy.vision.providers import providers_for
+from proxy.vision.records import Record
 from proxy.vision.task import classification
 from proxy.vision.uploads import frame_from_data_url
 from proxy.web.responses import json_response
@@ -33,9 +34,9 @@ async def analyze(request: web.Request) -> web.Response:
     outcome = await app[VISION].cascade.run(classification(), frame, providers_for(cfg, username, own_keys))
     body = visionai_body(outcome)
     if username != ACCESS_KEY_USER:
-        app[VISION].later.spawn(app[DATABASE].record_activity(
-            username, "analyze", provider=outcome.provider, calls=outcome.ledger.calls,
-            confidence=round(outcome.reading.confidence, 3)), "activity row")
+        app[VISION].later.add(Record(username, "analyze", {
+            "provider": outcome.provider, "calls": outcome.ledger.calls,
+            "confidence": round(outcome.reading.confidence, 3)}))
     return json_response(body)
 
 

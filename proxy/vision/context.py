@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy.keys import HTTP, SETTINGS, VISION
+from proxy.keys import DATABASE, HTTP, SETTINGS, VISION
 from proxy.shared.dedup import shared_dedup
 from proxy.upstream.openai import OpenAIClient
 from proxy.vision.asking import Asker
-from proxy.vision.background import Background
 from proxy.vision.breakers import Breakers
 from proxy.vision.cascade import Cascade
 from proxy.vision.dedup import open_dedup
+from proxy.vision.records import Recorder
 from proxy.vision.service import VisionService
 
 
@@ -23,8 +23,8 @@ async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
     asker = Asker(OpenAIClient(app[HTTP], settings.image.timeouts), Breakers(settings.image.breaker),
                   cfg.max_tokens)
     dedup = shared_dedup(app, open_dedup(settings, cfg.dedup_store), cfg.dedup_seconds)  # REDIS_URL: shared
-    service = VisionService(Cascade(asker, cfg), dedup, cfg, Background())
+    service = VisionService(Cascade(asker, cfg), dedup, cfg, Recorder(app[DATABASE]))
     app[VISION] = service
     yield
-    await service.later.drain()
+    await service.later.close()
     await dedup.close()

@@ -35,7 +35,7 @@ def success_body(result: Answer, prompt: str, debug: Debug, elapsed: float) -> d
     return {
         "answer": result.answer,
         "ai_responses": result.ai_responses,
-        "processing_time": round(elapsed, 3),
+        "processing_time": round(elapsed, 4),
         "prompt_used": prompt,
         "debug_messages": debug.lines,
         "success": True,
@@ -55,7 +55,7 @@ def failure_body(exc: IrisError, prompt: str, debug: Debug, elapsed: float) -> d
         **exc.body(),
         "answer": FAILED_ANSWER,
         "ai_responses": {},
-        "processing_time": round(elapsed, 3),
+        "processing_time": round(elapsed, 4),
         "prompt_used": prompt,
         "debug_messages": debug.lines,
         "success": False,

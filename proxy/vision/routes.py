@@ -16,6 +16,7 @@ from proxy.security.identity import authenticate
 from proxy.vision.analyze import analyze
 from proxy.vision.cors import preflight, with_cors
 from proxy.vision.display import Debug, failure_body, success_body
+from proxy.vision.records import Record, user_state
 from proxy.vision.uploads import frame_from_file
 from proxy.web.responses import json_response
 
@@ -29,14 +30,19 @@ async def process(request: web.Request) -> web.Response:
     named = form.get("username")
     if isinstance(named, str) and named.strip() and named.strip() != username:
         raise Forbidden("you are authenticated as another user", code="wrong_user")
-    await app[GUARD].process(username)
     upload = form.get("image")
     if upload is None or isinstance(upload, str):
         raise BadRequest('the frame must be a file in the multipart field "image"', code="missing_image")
     db, settings = app[DATABASE], app[SETTINGS]
-    frame, custom, own_keys = await asyncio.gather(
+    # one wait instead of three: the rate limit, the frame check and the user's prompt and keys
+    outcomes = await asyncio.gather(
+        app[GUARD].process(username),
         frame_from_file(upload.file, settings.vision.cascade, settings.server.max_upload_bytes),
-        db.prompt(username), db.provider_keys(username))
+        user_state(db, username), return_exceptions=True)
+    for outcome in outcomes:  # the rate limit's refusal first, then a bad frame
+        if isinstance(outcome, BaseException):
+            raise outcome
+    _, frame, (custom, own_keys) = outcomes
     prompt = _prompt(form.get("prompt"), custom, settings.vision.default_prompt,
                      settings.vision.max_prompt_chars)
     debug.add(f"[AI] Processing image for {username}")
@@ -47,7 +53,7 @@ async def process(request: web.Request) -> web.Response:
         if exc.status < 500:
             raise
         body = failure_body(exc, prompt, debug, time.perf_counter() - started)
-        service.later.spawn(db.record_activity(username, "frame", success=False, error=exc.code), "activity")
+        service.later.add(Record(username, "frame", {"success": False, "error": exc.code}))
         return json_response(body, status=exc.status, headers=exc.headers)
     body = success_body(result, prompt, debug, time.perf_counter() - started)
     _keep(request, username, frame.jpeg, body)
@@ -64,11 +70,9 @@ def _prompt(given: Any, custom: str | None, default: str, limit: int) -> str:
 def _keep(request: web.Request, username: str, jpeg: bytes, body: dict[str, Any]) -> None:
     """Store the frame and an activity row after answering."""
     app = request.app
-    db, later = app[DATABASE], app[VISION].later
     fields = {k: body[k] for k in ("provider", "confidence", "calls", "cached", "processing_time")}
-    later.spawn(db.record_activity(username, "frame", success=True, **fields), "activity row")
-    later.spawn(db.store_frame(username, jpeg, {"prompt": body["prompt_used"], "answer": body["answer"],
-                                                **fields}), "frame storage")
+    meta = {"prompt": body["prompt_used"], "answer": body["answer"], **fields}
+    app[VISION].later.add(Record(username, "frame", {"success": True, **fields}, jpeg, meta))
 
 
 async def health(request: web.Request) -> web.Response:

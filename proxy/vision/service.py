@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from proxy.config.cascade import CascadeSettings
-from proxy.vision.background import Background
 from proxy.vision.cascade import Cascade, Outcome
 from proxy.vision.dedup import DedupStore, Remembered, repeats
 from proxy.vision.frames import Frame
 from proxy.vision.providers import providers_for
+from proxy.vision.records import Recorder
 from proxy.vision.task import Task
 
 
@@ -36,7 +36,7 @@ class Answer:
 
 
 class VisionService:
-    def __init__(self, cascade: Cascade, dedup: DedupStore, cfg: CascadeSettings, later: Background):
+    def __init__(self, cascade: Cascade, dedup: DedupStore, cfg: CascadeSettings, later: Recorder):
         self.cascade = cascade
         self.dedup = dedup
         self.cfg = cfg

@@ -1,0 +1,248 @@
+"""Per-frame overhead of POST /process for glasses clients, each keeping one frame in flight.
+
+Iris runs as a real ``python -m proxy serve`` process over a temp DATA_DIR; the provider is a fake
+OpenAI-compatible chat endpoint in another process that answers confidently after a fixed delay.
+Overhead = the client's latency minus that delay. Each client is its own profile on its own
+loopback address (127.0.0.N), logs in with ``POST /auth-{key}`` and then sends multipart frames
+exactly as the Frame app does. Frames are distinct scenes, so dedup never answers (the last scenario
+sends one scene again and again on purpose: the dedup path, no provider call, nothing subtracted).
+"in the handler" is the ``processing_time`` Iris reports (ms resolution) minus the delay.
+
+    .venv/bin/python -m bench.vision_overhead [--frames 30] [--clients 20] [--delay 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import multiprocessing
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import orjson
+from aiohttp import web
+from PIL import Image, ImageDraw
+
+REPO = Path(__file__).resolve().parents[1]
+STARTUP = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fake_provider(port: int, delay: float) -> None:
+    """A confident OpenAI-compatible vision provider; GET /count reports the calls so far."""
+    calls = [0]
+
+    async def chat(request: web.Request) -> web.Response:
+        await request.read()
+        calls[0] += 1
+        await asyncio.sleep(delay)
+        content = orjson.dumps({"answer": "A cup of coffee on a desk", "confidence": 0.93}).decode()
+        return web.json_response({"choices": [{"message": {"role": "assistant", "content": content}}]})
+
+    async def count(request: web.Request) -> web.Response:
+        return web.json_response({"calls": calls[0]})
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_get("/count", count)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def frames(count: int, size: tuple[int, int] = (640, 480)) -> list[bytes]:
+    """Distinct busy JPEG scenes, like the glasses camera's 256-720 px frames."""
+    out = []
+    for seed in range(count):
+        rng = random.Random(seed)
+        image = Image.new("RGB", size, (rng.randrange(256), 80, 80))
+        draw = ImageDraw.Draw(image)
+        for _ in range(60):
+            x, y = rng.randrange(size[0]), rng.randrange(size[1])
+            draw.ellipse((x, y, x + rng.randrange(10, 200), y + rng.randrange(10, 200)),
+                         fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+        buf = io.BytesIO()
+        image.save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+def add_profiles(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+    from proxy.config import load_settings
+    from proxy.store import profiles
+    from proxy.store.database import open_context
+
+    ctx = open_context(load_settings(env))
+    users = [(f"glasses{i}", profiles.add(ctx, f"glasses{i}")) for i in range(count)]
+    ctx.conn.close()
+    return users
+
+
+BOUNDARY = "dart-http-boundary-0123456789abcdef"
+FORM = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def multipart(username: str, image: bytes) -> bytes:
+    """The Frame app's request body (as Dart's MultipartRequest writes it), encoded ahead of time so
+    that the load generator spends its CPU on sending, not on encoding."""
+    head = (f'--{BOUNDARY}\r\ncontent-disposition: form-data; name="username"\r\n\r\n{username}\r\n'
+            f'--{BOUNDARY}\r\ncontent-type: application/octet-stream\r\n'
+            f'content-disposition: form-data; name="image"; filename="frame_image.jpg"\r\n\r\n')
+    return head.encode() + image + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+@dataclass
+class Client:
+    username: str
+    key: str
+    address: str
+    latencies: list[float] = field(default_factory=list)
+    handler: list[float] = field(default_factory=list)  # processing_time Iris reports
+
+
+async def run_client(base: str, client: Client, images: list[bytes], interval: float, start: int) -> None:
+    connector = aiohttp.TCPConnector(local_addr=(client.address, 0))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.post(f"{base}/auth-{client.key}") as resp:
+            assert (await resp.json())["success"] is True, "auth failed"
+        bodies = [multipart(client.username, images[(start + n) % len(images)]) for n in range(len(images))]
+        for body in bodies:
+            began = time.perf_counter()
+            async with session.post(f"{base}/process", data=body, headers={"Content-Type": FORM}) as resp:
+                body = await resp.json()
+            elapsed = time.perf_counter() - began
+            assert resp.status == 200 and body["success"], body
+            client.latencies.append(elapsed)
+            client.handler.append(body["processing_time"])
+            if interval:
+                await asyncio.sleep(max(0.0, interval - elapsed))
+
+
+async def provider_calls(session: aiohttp.ClientSession, url: str) -> int:
+    async with session.get(f"{url}/count") as resp:
+        return (await resp.json())["calls"]
+
+
+async def scenario(name: str, base: str, provider_url: str, clients: list[Client], images: list[bytes],
+                   interval: float, delay: float, subtract: bool = True) -> None:
+    async with aiohttp.ClientSession() as session:
+        before = await provider_calls(session, provider_url)
+        await asyncio.gather(*(run_client(base, c, images, interval, i * 7) for i, c in enumerate(clients)))
+        calls = await provider_calls(session, provider_url) - before
+    latencies = sorted(x for c in clients for x in c.latencies)
+    offset = delay if subtract else 0.0
+    q = percentiles([x - offset for x in latencies])
+    inside = percentiles([x - offset for c in clients for x in c.handler])
+    print(f"{name:<42} frames={len(latencies):4d}  overhead p50={q[49]:6.2f} ms  p99={q[98]:6.2f} ms  "
+          f"(in the handler p50={inside[49]:5.2f} ms)  provider calls/frame={calls / len(latencies):.2f}")
+    for c in clients:
+        c.latencies.clear()
+        c.handler.clear()
+
+
+def percentiles(seconds: list[float]) -> list[float]:
+    return statistics.quantiles([x * 1000 for x in seconds], n=100, method="inclusive")
+
+
+async def direct_baseline(provider_url: str, delay: float, clients: int, frames_each: int) -> None:
+    """What the fake provider and this load generator cost by themselves, with Iris left out."""
+    payload = orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * 46_000}]})
+    latencies: list[float] = []
+
+    async def one_client() -> None:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(frames_each):
+                began = time.perf_counter()
+                async with session.post(f"{provider_url}/v1/chat/completions", data=payload,
+                                        headers={"Content-Type": "application/json"}) as resp:
+                    await resp.read()
+                latencies.append(time.perf_counter() - began - delay)
+
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    q = percentiles(latencies)
+    print(f"{f'(baseline: {clients} client(s) -> fake provider, no Iris)':<42} frames={len(latencies):4d}  "
+          f"overhead p50={q[49]:6.2f} ms  p99={q[98]:6.2f} ms")
+
+
+async def wait_http(url: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def measure(args: argparse.Namespace, base: str, provider_url: str,
+                  users: list[tuple[str, str]]) -> None:
+    async with asyncio.timeout(STARTUP):
+        await wait_http(f"{base}/health")
+        await wait_http(f"{provider_url}/count")
+    images = frames(64)
+    await run_client(base, Client(*users[-1], "127.0.0.200"), images[:5], 0.0, 0)  # warm-up
+    print(f"provider delay {args.delay * 1000:.0f} ms; frames ~{len(images[0]) // 1000} kB 640x480 JPEG; "
+          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
+    await direct_baseline(provider_url, args.delay, 1, args.frames)
+    await direct_baseline(provider_url, args.delay, args.clients, args.frames)
+    one = [Client(*users[0], "127.0.0.2")]
+    await scenario("1 client, 1 frame/s", base, provider_url, one, images[: args.frames], 1.0, args.delay)
+    many = [Client(u, k, f"127.0.0.{i + 2}") for i, (u, k) in enumerate(users[: args.clients])]
+    await scenario(f"{args.clients} clients at once, one frame in flight each", base, provider_url, many,
+                   images[: args.frames], 0.0, args.delay)
+    await scenario("1 client, same scene again (dedup, no call)", base, provider_url,
+                   [Client(*users[0], "127.0.0.2")], [images[0]] * args.frames, 0.0, args.delay,
+                   subtract=False)
+
+
+def main(args: argparse.Namespace) -> None:
+    provider_port, port = free_port(), free_port()
+    provider = multiprocessing.get_context("spawn").Process(
+        target=fake_provider, args=(provider_port, args.delay), daemon=True)
+    provider.start()
+    provider_url = f"http://127.0.0.1:{provider_port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DATA_DIR": tmp, "HOST": "127.0.0.1", "PORT": str(port),
+               "WORKERS": str(args.workers),
+               "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING", "POLLINATIONS_URL": "http://127.0.0.1:9",
+               "RATE_LIMIT_PROCESS": "1000000/hour", "RATE_LIMIT_AUTH": "1000/minute",
+               "VISION_PROVIDERS": orjson.dumps([{"name": "fake", "base_url": provider_url, "model": "m",
+                                                  "token": "sk-bench-0123456789"}]).decode()}
+        users = add_profiles(env, max(args.clients, 1) + 1)
+        server = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=env, cwd=REPO,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            asyncio.run(measure(args, f"http://127.0.0.1:{port}", provider_url, users))
+        finally:
+            server.terminate()
+            server.wait(10)
+            provider.terminate()
+            provider.join(10)
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=30, help="frames per client and scenario")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--delay", type=float, default=0.05, help="the fake provider's delay in seconds")
+    parser.add_argument("--workers", type=int, default=1, help="Iris worker processes (WORKERS)")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    main(parse())

@@ -1,0 +1,79 @@
+"""What the vision routes read and write in the store, in as few trips to the database thread as
+possible: the user's prompt and provider keys in one trip before answering; after answering, the
+frames and activity rows of every request that finished meanwhile, in one trip per batch."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from proxy.store import activity, frames, profiles
+from proxy.store.database import Database
+from proxy.store.models import StoreContext
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 64
+
+
+@dataclass(frozen=True)
+class Record:
+    """An activity row, with the frame it is about when there is one to store."""
+
+    username: str
+    kind: str
+    fields: dict[str, Any]
+    jpeg: bytes | None = None
+    meta: dict[str, Any] | None = None
+
+
+async def user_state(db: Database, username: str) -> tuple[str | None, dict[str, str]]:
+    """The custom prompt (None: the default) and the profile's own provider keys."""
+    return await db.run(_user_state, username)
+
+
+class Recorder:
+    """Writes records after the answers went out; ``close`` writes what is still queued."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.queue: asyncio.Queue[Record] = asyncio.Queue()
+        self.task = asyncio.create_task(self._run())
+
+    def add(self, record: Record) -> None:
+        self.queue.put_nowait(record)
+
+    async def settle(self) -> None:
+        await self.queue.join()
+
+    async def close(self) -> None:
+        await self.settle()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self.queue.get()]
+            while len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
+            try:
+                await self.db.run(_write, batch)
+            except Exception:
+                log.exception("could not store %d vision records", len(batch))
+            finally:
+                for _ in batch:
+                    self.queue.task_done()
+
+
+def _user_state(ctx: StoreContext, username: str) -> tuple[str | None, dict[str, str]]:
+    return profiles.prompt(ctx, username), profiles.provider_keys(ctx, username)
+
+
+def _write(ctx: StoreContext, batch: list[Record]) -> None:
+    for record in batch:
+        if record.jpeg is not None:
+            frames.store(ctx, record.username, record.jpeg, record.meta or {})
+        activity.record(ctx, record.username, record.kind, record.fields)
