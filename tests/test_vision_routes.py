@@ -185,3 +185,22 @@ async def test_health(glasses):
     assert body["providers"] == list(NAMES) and body["judge"] == "gemini"
     text = await resp.text()
     assert not any(key in text for key in SERVER_KEYS.values())
+
+
+async def test_an_overlong_prompt_is_400(glasses):
+    rig = await glasses(VISION_MAX_PROMPT_CHARS="20")
+    await rig.auth()
+    resp = await rig.frame(scene(), prompt="x" * 21)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "prompt_too_long"
+    assert rig.provider_calls == 0
+
+
+async def test_a_failed_frame_is_recorded_without_a_stored_frame(glasses):
+    rig = await glasses()
+    for fake in rig.fakes.values():
+        fake.mode = "error500"
+    await rig.auth()
+    assert (await rig.frame(scene())).status == 502
+    sql = "SELECT COUNT(*) FROM activity WHERE kind = 'frame' AND json_extract(data, '$.success') = 0"
+    assert await settled(rig, sql, 1) == 1
+    assert await rig.db.run(lambda ctx: ctx.conn.execute("SELECT COUNT(*) FROM frames").fetchone()[0]) == 0

@@ -20,6 +20,7 @@ DEFAULT_PROVIDERS = (
 )
 PROFILE_FIELDS = {name: profile_field for name, _, _, _, profile_field in DEFAULT_PROVIDERS}
 PROFILE_FIELDS["chatgpt"] = "chatgpt_api_key"
+DEDUP_STORES = ("memory",)  # the names of proxy.vision.dedup.DEDUP_STORES
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class CascadeSettings:
 
 def load_cascade(env: Env) -> CascadeSettings:
     providers = _providers(env)
+    dedup_store = env.str("VISION_DEDUP_STORE", "memory")
+    if dedup_store not in DEDUP_STORES:
+        raise ConfigError("VISION_DEDUP_STORE", f"{dedup_store!r} is not a dedup store",
+                          f"use one of {', '.join(DEDUP_STORES)}")
     judge = env.opt("VISION_JUDGE")
     if judge is not None and judge not in {p.name for p in providers}:
         raise ConfigError("VISION_JUDGE", f"{judge!r} is not a provider of VISION_PROVIDERS",
@@ -70,7 +75,7 @@ def load_cascade(env: Env) -> CascadeSettings:
         jpeg_quality=env.int("VISION_JPEG_QUALITY", 85, lo=30, hi=95),
         dedup_seconds=env.float("VISION_DEDUP_SECONDS", 10.0, lo=0.0, hi=86400.0),
         dedup_distance=env.int("VISION_DEDUP_DISTANCE", 6, lo=0, hi=64),
-        dedup_store=env.str("VISION_DEDUP_STORE", "memory"),
+        dedup_store=dedup_store,
         cors_origins=tuple(env.list("VISION_CORS_ORIGINS")) or ("*",),
     )
 
