@@ -204,3 +204,20 @@ async def test_a_failed_frame_is_recorded_without_a_stored_frame(glasses):
     sql = "SELECT COUNT(*) FROM activity WHERE kind = 'frame' AND json_extract(data, '$.success') = 0"
     assert await settled(rig, sql, 1) == 1
     assert await rig.db.run(lambda ctx: ctx.conn.execute("SELECT COUNT(*) FROM frames").fetchone()[0]) == 0
+
+
+async def test_records_still_queued_are_written_at_shutdown(glasses):
+    from proxy.keys import SETTINGS
+    from proxy.store.database import open_context
+
+    rig = await glasses()
+    await rig.auth()
+    assert (await rig.frame(scene())).status == 200
+    settings = rig.client.app[SETTINGS]
+    await rig.client.close()
+    ctx = open_context(settings)
+    try:
+        assert ctx.conn.execute("SELECT COUNT(*) FROM frames").fetchone()[0] == 1
+        assert ctx.conn.execute("SELECT COUNT(*) FROM activity WHERE kind = 'frame'").fetchone()[0] == 1
+    finally:
+        ctx.conn.close()
