@@ -63,3 +63,16 @@ async def test_head_and_conditional_requests_on_an_admin_deleted_entry(iris, bac
     await client.delete(URL(f"/cache/{etag.strip(chr(34))}"), headers=ADMIN)
     resp = await client.get(f"/prompt/fig?{Q}", headers={"If-None-Match": etag})
     assert resp.headers["X-Cache"] == "MISS"
+
+
+async def test_a_delete_right_after_the_answer_is_not_undone(iris, backend):
+    """The answer goes out before the cache write; a delete racing that write must still win."""
+    client = await iris(BACKEND_API_URLS=backend.url)
+    for i in range(5):
+        resp = await client.get(f"/prompt/race{i}?{Q}")
+        assert resp.status == 200
+        deleted = await client.post("/cache/delete", json={"description": f"race{i}"}, headers=ADMIN)
+        assert deleted.status == 200
+        again = await client.get(f"/prompt/race{i}?{Q}")
+        assert again.headers["X-Cache"] == "MISS"
+    assert len(backend.calls) == 10

@@ -26,6 +26,7 @@ class SingleFlight(Generic[T]):
         self.max_poll = max_poll
         self.inflight: dict[str, asyncio.Future[T]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.leading: dict[str, asyncio.Task[None]] = {}
         self.coalesced = 0
 
     async def do(self, key: str, produce: Callable[[], Awaitable[T]],
@@ -38,6 +39,7 @@ class SingleFlight(Generic[T]):
             self.inflight[key] = fut
             task = asyncio.create_task(self._lead(key, fut, produce, lookup, publish))
             self.tasks.add(task)
+            self.leading[key] = task
             task.add_done_callback(self.tasks.discard)
         else:
             self.coalesced += 1
@@ -58,6 +60,7 @@ class SingleFlight(Generic[T]):
                 raise
         finally:
             self.inflight.pop(key, None)
+            self.leading.pop(key, None)
 
     async def _obtain(self, key: str, fut: asyncio.Future[T], produce: Callable[[], Awaitable[T]],
                       lookup: Callable[[], Awaitable[T | None]],
@@ -100,6 +103,19 @@ class SingleFlight(Generic[T]):
         while True:
             await asyncio.sleep(self.lease / 3)
             await self.store.touch(lock_key, ttl=self.lease)
+
+    async def settle(self, key: str, *, limit: float = 2.0) -> None:
+        """Wait (at most ``limit`` s) until no flight for ``key`` is still publishing, here or in
+        another process, so an admin delete cannot be undone by a write that lands after it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        task = self.leading.get(key)
+        if task is not None:
+            await asyncio.wait([task], timeout=limit)
+        while loop.time() < deadline:
+            if await self.store.get(f"flight:{key}") is None:
+                return
+            await asyncio.sleep(self.poll)  # the lock is in another process: nothing to wait on here
 
     async def close(self, grace: float = 5.0) -> None:
         """Let flights finish publishing (answers may already be out), then cancel stragglers."""

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from proxy.errors import BadRequest, NotFound
 from proxy.imagegen.params import parse_request
-from proxy.keys import IMAGE_CACHE, SECRETS, SETTINGS
+from proxy.keys import FLIGHT, IMAGE_CACHE, SECRETS, SETTINGS
 from proxy.security.auth import require_admin
 from proxy.web.responses import json_response
 
@@ -39,6 +39,7 @@ async def cache_delete_key(request: web.Request) -> web.Response:
 
 
 async def _delete(request: web.Request, key: str) -> web.Response:
+    await request.app[FLIGHT].settle(key)  # an image answered a moment ago may still be landing
     if not await request.app[IMAGE_CACHE].delete(key):
         raise NotFound("no cache entry for these parameters", code="not_in_cache")
     return json_response({"deleted": True, "key": key})
