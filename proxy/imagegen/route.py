@@ -11,8 +11,8 @@ from aiohttp import web
 from proxy.cache.entry import FAILURE, HOSTED, CacheEntry
 from proxy.errors import DeadlineExceeded, IrisError
 from proxy.imagegen.params import ImageRequest, decode_path, parse_request
-from proxy.keys import FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, SECRETS, SETTINGS
-from proxy.security.auth import require_access_key
+from proxy.keys import FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, SETTINGS
+from proxy.security.checks import require_access_key
 
 PREFIX = "/prompt/"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -20,7 +20,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 async def prompt_image(request: web.Request) -> web.StreamResponse:
     app = request.app
-    require_access_key(request, app[SECRETS])
+    await require_access_key(request)
     raw = request.rel_url.raw_path[len(PREFIX):]
     req = parse_request(decode_path(raw), request.query, app[SETTINGS].image)
     if req.seed == -1:  # Pollinations' "random": a fresh seed, and the answer is not for keeping

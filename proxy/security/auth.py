@@ -10,7 +10,6 @@ from pathlib import Path
 from aiohttp import web
 
 from proxy.config.server import ServerSettings
-from proxy.errors import Unauthorized
 from proxy.security.secrets import load_or_create
 
 log = logging.getLogger(__name__)
@@ -49,21 +48,3 @@ def bearer_of(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-
-
-def require_access_key(request: web.Request, secrets: Secrets) -> None:
-    given = request.query.get("key") or bearer_of(request)
-    if given is None:
-        raise Unauthorized("an access key is required: add ?key=... or Authorization: Bearer ...",
-                           code="missing_key")
-    if not same(given, secrets.access_key):
-        raise Unauthorized("the access key is not valid", code="invalid_key")
-
-
-def is_admin(request: web.Request, secrets: Secrets) -> bool:
-    return same(request.headers.get("X-Admin-Token") or bearer_of(request), secrets.admin_token)
-
-
-def require_admin(request: web.Request, secrets: Secrets) -> None:
-    if not is_admin(request, secrets):
-        raise Unauthorized("a valid X-Admin-Token header is required", code="admin_required")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from proxy.config.vision import Rate, VisionSettings
 from proxy.errors import RateLimited
@@ -22,6 +23,12 @@ class Guard:
         self.sessions = state.sessions
         self.blacklist = BlacklistView(db, state.signal)
         self.trusted_proxies = parse_networks(settings.trusted_proxies)
+        self.suspects: dict[str, float] = {}  # address -> when it last sent a wrong key (this process)
+
+    def suspect(self, address: str) -> bool:
+        """Did this address send a wrong key lately? Only then is a key check worth a limiter trip."""
+        since = self.suspects.get(address)
+        return since is not None and time.monotonic() - since < self.settings.rate_auth.period
 
     async def limit(self, bucket: str, rate: Rate, what: str) -> None:
         wait = await self.limiter.hit(bucket, rate)
@@ -41,6 +48,9 @@ class Guard:
 
     async def key_failed(self, address: str, *, counted: bool) -> None:
         """A wrong key: take from the auth bucket (unless already taken), maybe block the address."""
+        if len(self.suspects) > 10_000:
+            self.suspects.clear()
+        self.suspects[address] = time.monotonic()
         if not counted:
             await self.limiter.hit(f"auth:{address}", self.settings.rate_auth)
         failures = self.settings.autoblock_failures

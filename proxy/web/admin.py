@@ -9,8 +9,8 @@ from aiohttp import web
 
 from proxy.errors import BadRequest, NotFound
 from proxy.imagegen.params import parse_request
-from proxy.keys import FLIGHT, IMAGE_CACHE, SECRETS, SETTINGS
-from proxy.security.auth import require_admin
+from proxy.keys import FLIGHT, IMAGE_CACHE, SETTINGS
+from proxy.security.checks import require_admin
 from proxy.web.responses import json_response
 
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -18,7 +18,7 @@ _KEY = re.compile(r"[0-9a-f]{64}")
 
 async def cache_delete(request: web.Request) -> web.Response:
     """Body ``{description, width?, height?, model?, seed?}`` names the entry the GET would make."""
-    require_admin(request, request.app[SECRETS])
+    await require_admin(request)
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
@@ -31,7 +31,7 @@ async def cache_delete(request: web.Request) -> web.Response:
 
 
 async def cache_delete_key(request: web.Request) -> web.Response:
-    require_admin(request, request.app[SECRETS])
+    await require_admin(request)
     key = request.match_info["key"].lower()
     if not _KEY.fullmatch(key):
         raise BadRequest("a cache key is 64 hex digits (the ETag of the image)", code="bad_key")

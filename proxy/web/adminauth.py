@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from proxy.errors import Forbidden, Unauthorized
-from proxy.keys import ADMIN_SESSIONS, SECRETS
-from proxy.security.auth import is_admin
+from proxy.keys import ADMIN_SESSIONS
+from proxy.security.checks import admin_token_valid
 from proxy.web.session import COOKIE, AdminSession
 
 
@@ -16,12 +16,12 @@ def session_of(request: web.Request) -> AdminSession | None:
     return request.app[ADMIN_SESSIONS].read(request.cookies.get(COOKIE))
 
 
-def may_admin(request: web.Request) -> bool:
-    return is_admin(request, request.app[SECRETS]) or session_of(request) is not None
+async def may_admin(request: web.Request) -> bool:
+    return session_of(request) is not None or await admin_token_valid(request)
 
 
-def require_admin_page(request: web.Request) -> None:
-    if not may_admin(request):
+async def require_admin_page(request: web.Request) -> None:
+    if not await may_admin(request):
         raise Unauthorized("log in at /admin or send the admin token", code="admin_required")
 
 

@@ -15,7 +15,7 @@ from proxy.web.metrics import CONTENT_TYPE, render_extra
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
     if not app[SETTINGS].web.metrics_public:
-        require_admin_page(request)
+        await require_admin_page(request)
     observer = app[OBSERVER]
     observer.metrics.flush()
     cache = await app[IMAGE_CACHE].stats()

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from proxy import __version__
 from proxy.hosting.context import hosting_status
-from proxy.keys import BREAKER, FLIGHT, IMAGE_CACHE, PIPELINE, SECRETS, SETTINGS
-from proxy.security.auth import is_admin
+from proxy.keys import BREAKER, FLIGHT, IMAGE_CACHE, PIPELINE, SETTINGS
+from proxy.security.checks import admin_token_valid
 from proxy.shared.report import redis_status
 from proxy.upstream.backend import public_url
 from proxy.web.responses import json_response
@@ -18,7 +18,7 @@ from proxy.web.responses import json_response
 async def status(request: web.Request) -> web.Response:
     app = request.app
     body: dict[str, object] = {"status": "ok", "version": __version__}
-    if is_admin(request, app[SECRETS]):
+    if await admin_token_valid(request):
         body.update(await admin_status(app))
     return json_response(body, headers={"Cache-Control": "no-store"})
 

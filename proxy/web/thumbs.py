@@ -29,7 +29,7 @@ def thumbnail(data: bytes) -> bytes:
 
 
 async def thumb(request: web.Request) -> web.Response:
-    require_admin_page(request)
+    await require_admin_page(request)
     key = request.match_info["key"].lower()
     entry = await request.app[IMAGE_CACHE].get(key) if _KEY.fullmatch(key) else None
     headers = {"Cache-Control": "private, max-age=60", "X-Content-Type-Options": "nosniff"}
