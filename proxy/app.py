@@ -9,6 +9,7 @@ from proxy.config import Settings
 from proxy.hosting.context import hosting_ctx
 from proxy.imagegen.context import image_ctx
 from proxy.imagegen.route import prompt_image
+from proxy.imagegen.targets import targets_ctx
 from proxy.keys import SECRETS, SETTINGS
 from proxy.security.auth import Secrets, resolve_secrets
 from proxy.security.context import security_ctx
@@ -37,6 +38,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app.cleanup_ctx.extend([store_ctx, security_ctx])
     app.cleanup_ctx.append(vision_ctx)
     app.cleanup_ctx.append(observe_ctx)
+    app.cleanup_ctx.append(targets_ctx)
     setup_web(app)
     app.cleanup_ctx.insert(1, redis_ctx)  # after http_ctx, before the cache needs it
     app.cleanup_ctx.append(cooldowns_ctx)

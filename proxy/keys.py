@@ -12,6 +12,7 @@ from proxy.cache.images import ImageCache
 from proxy.config import Settings
 from proxy.hosting.stage import HostingStage
 from proxy.imagegen.pipeline import ImagePipeline
+from proxy.imagegen.targets import ParsedTargets
 from proxy.security.auth import Secrets
 from proxy.security.guard import Guard
 from proxy.shared.state import SharedRedis
@@ -29,6 +30,7 @@ IMAGE_CACHE = web.AppKey("image_cache", ImageCache)
 FLIGHT = web.AppKey("flight", SingleFlight[CacheEntry])
 BREAKER = web.AppKey("breaker", Breaker)
 PIPELINE = web.AppKey("pipeline", ImagePipeline)
+TARGETS = web.AppKey("targets", ParsedTargets)
 SHARED = web.AppKey("shared", SharedRedis)
 HOSTING = web.AppKey("hosting", HostingStage | None)  # None: IMAGE_HOSTING_ENABLED=false
 OBSERVER = web.AppKey("observer", Observer)

@@ -12,6 +12,7 @@ import mmap
 import os
 import struct
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -52,9 +53,11 @@ class Generation:
 
 
 class MemoryFront(Generic[V]):
-    def __init__(self, max_bytes: int, max_item_bytes: int):
+    def __init__(self, max_bytes: int, max_item_bytes: int,
+                 on_drop: Callable[[str, V], None] | None = None):
         self.max_bytes = max_bytes
         self.max_item_bytes = max_item_bytes
+        self.on_drop = on_drop  # told of every value that leaves (evicted, discarded, cleared)
         self.items: OrderedDict[str, tuple[V, int]] = OrderedDict()
         self.size = 0
         self.generation = 0
@@ -78,14 +81,23 @@ class MemoryFront(Generic[V]):
         self.items[key] = (value, size)
         self.size += size
         while self.size > self.max_bytes:
-            _, (_, old) = self.items.popitem(last=False)
+            old_key, (old_value, old) = self.items.popitem(last=False)
             self.size -= old
+            self._dropped(old_key, old_value)
 
     def discard(self, key: str) -> None:
         found = self.items.pop(key, None)
         if found is not None:
             self.size -= found[1]
+            self._dropped(key, found[0])
 
     def clear(self) -> None:
+        dropped = list(self.items.items())
         self.items.clear()
         self.size = 0
+        for key, (value, _) in dropped:
+            self._dropped(key, value)
+
+    def _dropped(self, key: str, value: V) -> None:
+        if self.on_drop is not None:
+            self.on_drop(key, value)

@@ -8,6 +8,7 @@ import contextlib
 from typing import Any, Protocol
 
 from proxy.cache.base import ByteStore
+from proxy.cache.bodyfile import BodyFile
 from proxy.cache.entry import FAILURE, CacheEntry
 from proxy.cache.front import MemoryFront
 from proxy.config.cache import CacheSettings
@@ -26,7 +27,9 @@ class ImageCache:
         self.store = store
         self.generation = generation
         self.settings = settings
-        self.front: MemoryFront[CacheEntry] = MemoryFront(settings.memory_bytes, settings.memory_item_bytes)
+        self.front: MemoryFront[CacheEntry] = MemoryFront(settings.memory_bytes, settings.memory_item_bytes,
+                                                          on_drop=self._forget_file)
+        self.files: dict[str, tuple[CacheEntry, BodyFile]] = {}  # large bodies in the front, for sendfile
         self.hits = 0
         self.misses = 0
         self._flushed = (0, 0)
@@ -43,15 +46,39 @@ class ImageCache:
         raw = await self.store.get(f"img:{key}")
         entry = CacheEntry.decode(raw) if raw is not None else None
         if entry is not None and entry.kind != FAILURE:
-            self.front.sync(self.generation.read())
-            self.front.put(key, entry, len(entry.body) + 256)
+            self._remember(key, entry)
         return entry
+
+    def _remember(self, key: str, entry: CacheEntry) -> None:
+        self.front.sync(self.generation.read())
+        size = len(entry.body) + 256
+        file = BodyFile.of(entry.body) if 2 * size <= self.front.max_item_bytes else None
+        self.front.put(key, entry, size + (file.size if file else 0))
+        if file is None:
+            return
+        held = self.front.items.get(key)
+        if held is not None and held[0] is entry:
+            self.files[key] = (entry, file)
+        else:
+            file.close()
+
+    def file_for(self, key: str, entry: CacheEntry) -> BodyFile | None:
+        """The memory file holding this very entry's body, if the front keeps one."""
+        held = self.files.get(key)
+        return held[1] if held is not None and held[0] is entry else None
+
+    def _forget_file(self, key: str, entry: CacheEntry) -> None:
+        held = self.files.get(key)
+        if held is not None and held[0] is entry:
+            del self.files[key]
+            held[1].close()
 
     async def put(self, key: str, entry: CacheEntry) -> None:
         if entry.kind == FAILURE:
             if self.settings.failure_ttl > 0:
                 await self.store.set(f"img:{key}", entry.encode(), ttl=self.settings.failure_ttl)
             return
+        self._remember(key, entry)  # at once: the next request here is a hit, not a second miss
         await self.store.set(f"img:{key}", entry.encode())
 
     async def delete(self, key: str) -> bool:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import secrets as pysecrets
-from dataclasses import replace
 
 from aiohttp import web
 
 from proxy.cache.entry import FAILURE, HOSTED, CacheEntry
 from proxy.errors import DeadlineExceeded, IrisError
-from proxy.imagegen.params import ImageRequest, decode_path, parse_request
-from proxy.keys import FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, SETTINGS
+from proxy.imagegen.params import ImageRequest
+from proxy.imagegen.reply import ImageResponse
+from proxy.keys import FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, SETTINGS, TARGETS
 from proxy.security.checks import require_access_key
 
 PREFIX = "/prompt/"
@@ -21,11 +20,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 async def prompt_image(request: web.Request) -> web.StreamResponse:
     app = request.app
     await require_access_key(request)
-    raw = request.rel_url.raw_path[len(PREFIX):]
-    req = parse_request(decode_path(raw), request.query, app[SETTINGS].image)
-    if req.seed == -1:  # Pollinations' "random": a fresh seed, and the answer is not for keeping
-        req = replace(req, seed=pysecrets.randbelow(2**31))
-    key = req.key()
+    req, key = app[TARGETS].parse(request)  # seed=-1 draws a fresh seed every time
     cache = app[IMAGE_CACHE]
     entry = cache.peek(key) or await cache.get(key)
     cache.count(entry is not None)
@@ -79,4 +74,4 @@ def _respond(request: web.Request, entry: CacheEntry, key: str, state: str) -> w
     if etag in match or match.strip() == "*":
         return web.Response(status=304, headers=headers)
     headers["Content-Type"] = entry.content_type
-    return web.Response(body=entry.body, headers=headers)
+    return ImageResponse(entry.body, headers, request.app[IMAGE_CACHE].file_for(key, entry))

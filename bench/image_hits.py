@@ -1,0 +1,143 @@
+"""Cache hits: Iris against nginx serving the same image bytes from disk, side by side.
+
+    .venv/bin/python -m bench.image_hits [--seconds 5] [--rounds 3] [--workers N]
+
+Iris runs as ``python -m proxy serve`` (WORKERS one per core, access log off) over a fake backend
+that fills its cache once; nginx serves the bytes Iris answered. wrk (50 connections) measures a
+small (about 80 bytes) and a 1 MB image, Iris and nginx alternating, and the median ratio
+Iris/nginx is compared with the targets (small: req/s >= 0.25 x, 1 MB: bytes/s >= 0.7 x)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+
+from bench.fake_backend import BenchBackend, noise_png, tiny_png
+from bench.harness import (
+    Iris,
+    Nginx,
+    child_pids,
+    cpu_count,
+    cpu_seconds,
+    free_port,
+    median,
+    require_tools,
+    workdir,
+    wrk,
+)
+
+TARGETS = {"small": 0.25, "1 MB": 0.7}
+
+
+@dataclass
+class Case:
+    name: str
+    prompt: str
+    body: bytes = b""
+    iris_url: str = ""
+    nginx_url: str = ""
+
+
+async def fill(session: aiohttp.ClientSession, iris: Iris, case: Case) -> None:
+    """One miss fills the cache; the next request must be a hit with the same bytes."""
+    case.iris_url = iris.image_url(case.prompt, width=64, height=64)
+    for _ in range(50):  # the answer goes out before the entry is stored: wait for the first hit
+        async with session.get(case.iris_url) as resp:
+            body = await resp.read()
+            if resp.status != 200:
+                raise SystemExit(f"bench: {case.name}: {resp.status} {body[:200]!r}")
+            if case.body and body != case.body:
+                raise SystemExit(f"bench: {case.name}: a hit answered other bytes than the miss")
+            case.body = body
+            if resp.headers.get("X-Cache") == "HIT":
+                return
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"bench: {case.name}: never became a cache hit")
+
+
+async def measure(args: argparse.Namespace, cases: list[Case], iris_pids: list[int],
+                  nginx_pids: list[int]) -> dict[str, list[tuple[float, float]]]:
+    results: dict[str, list[tuple[float, float]]] = {case.name: [] for case in cases}
+    for case in cases:  # warm every worker's memory front and the page cache
+        await wrk(case.iris_url, connections=args.connections, seconds=1)
+        await wrk(case.nginx_url, connections=args.connections, seconds=1)
+    for round_no in range(args.rounds):
+        for case in cases:
+            order = ("iris", "nginx") if round_no % 2 == 0 else ("nginx", "iris")
+            got, cpu = {}, {}
+            for who in order:
+                url, pids = (case.iris_url, iris_pids) if who == "iris" else (case.nginx_url, nginx_pids)
+                before = cpu_seconds(pids)
+                res = await wrk(url, connections=args.connections, seconds=args.seconds)
+                if res.bad:
+                    raise SystemExit(f"bench: {who} {case.name}: {res.bad} bad responses or socket errors")
+                got[who] = res.requests_per_s
+                cpu[who] = (cpu_seconds(pids) - before) / (res.requests_per_s * args.seconds) * 1e6
+            results[case.name].append((got["iris"], got["nginx"]))
+            print(f"  round {round_no + 1} {case.name:>5}: Iris {got['iris']:8.0f} req/s "
+                  f"({cpu['iris']:6.1f} us CPU/req)   nginx {got['nginx']:8.0f} req/s "
+                  f"({cpu['nginx']:6.1f} us CPU/req)   ratio {got['iris'] / got['nginx']:.3f}", flush=True)
+    return results
+
+
+def report(cases: list[Case], results: dict[str, list[tuple[float, float]]]) -> bool:
+    print("\n| image | Iris req/s | nginx req/s | Iris MB/s | nginx MB/s | ratio (median) | target |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    ok = True
+    for case in cases:
+        rows = results[case.name]
+        iris, nginx = median([r[0] for r in rows]), median([r[1] for r in rows])
+        ratio = median([r[0] / r[1] for r in rows])
+        size = len(case.body) / 1e6
+        met = ratio >= TARGETS[case.name]
+        ok &= met
+        print(f"| {case.name} ({len(case.body)} B) | {iris:.0f} | {nginx:.0f} | {iris * size:.1f} | "
+              f"{nginx * size:.1f} | {ratio:.3f} | >= {TARGETS[case.name]} {'met' if met else 'MISSED'} |")
+    return ok
+
+
+async def main(args: argparse.Namespace) -> int:
+    require_tools("nginx", "wrk")
+    backend = BenchBackend(images={"small": tiny_png(), "large": noise_png()})
+    backend_port = free_port()
+    runner = await backend.start(backend_port)
+    with workdir() as tmp:
+        iris = Iris(f"http://127.0.0.1:{backend_port}", args.workers, Path(tmp))
+        nginx = Nginx(Path(tmp))
+        cases = [Case("small", "bench-small"), Case("1 MB", "bench-large")]
+        try:
+            await iris.start()
+            async with aiohttp.ClientSession() as session:
+                for case in cases:
+                    await fill(session, iris, case)
+            for case in cases:
+                case.nginx_url = nginx.add_file(case.prompt + ".png", case.body)
+            await nginx.start()
+            print(f"Iris: {args.workers} workers; nginx: worker_processes auto; wrk: {args.connections} "
+                  f"connections, 2 threads, {args.seconds:g} s a run; {cpu_count()} cores", flush=True)
+            assert iris.proc is not None and nginx.proc is not None
+            iris_pids = [iris.proc.pid, *child_pids(iris.proc.pid)]
+            nginx_pids = [nginx.proc.pid, *child_pids(nginx.proc.pid)]
+            results = await measure(args, cases, iris_pids, nginx_pids)
+        finally:
+            iris.stop()
+            nginx.stop()
+            await runner.cleanup()
+    return 0 if report(cases, results) else 1
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="Iris/nginx alternations")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=cpu_count(), help="Iris WORKERS")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main(parse_args())))

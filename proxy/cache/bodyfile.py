@@ -1,0 +1,58 @@
+"""Large cached bodies also kept in an anonymous memory file (memfd), so a hit can hand them to
+the kernel with sendfile instead of copying them through a socket write.
+
+Only Linux has memfd; elsewhere (or when it fails) there is simply no file and hits are written
+as usual. The file is RAM, not disk: writing it never waits on a device."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+
+FILE_FROM = 256 * 1024  # smaller bodies gain nothing from sendfile
+
+
+class BodyFile:
+    def __init__(self, fd: int, size: int):
+        self.fd = fd
+        self.size = size
+        self._close = weakref.finalize(self, os.close, fd)  # closed with its last reference at the latest
+
+    @classmethod
+    def of(cls, body: bytes) -> BodyFile | None:
+        if len(body) < FILE_FROM or not hasattr(os, "memfd_create"):
+            return None
+        try:
+            fd = os.memfd_create("iris-body", os.MFD_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError:
+            os.close(fd)
+            return None
+        return cls(fd, len(body))
+
+    def send_into(self, transport: asyncio.Transport | None) -> int:
+        """Bytes sendfile moved to the client now (maybe all, maybe none). Only on a plain socket
+        whose transport has nothing buffered, so the bytes land right after the headers. It never
+        waits: whatever the socket does not take at once is written the ordinary way."""
+        if not self._close.alive or transport is None or transport.is_closing():
+            return 0  # a closed file's descriptor number may already belong to something else
+        if transport.get_extra_info("sslcontext"):
+            return 0
+        if transport.get_write_buffer_size():
+            return 0
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return 0
+        try:
+            return os.sendfile(sock.fileno(), self.fd, 0, self.size)
+        except OSError:  # would block, or a broken connection the ordinary write will report
+            return 0
+
+    def close(self) -> None:
+        self._close()
