@@ -165,3 +165,31 @@ async def test_delete_through_one_app_is_seen_by_another(aiohttp_client, setting
     again = await two.get(f"/prompt/gone?{Q}")
     assert again.headers["X-Cache"] == "MISS"
     assert len(backend.calls) == 2
+
+
+async def test_a_stale_miss_after_another_worker_finished_does_not_regenerate(tmp_path):
+    """Worker B read the store just before worker A published; B must not produce again."""
+    stores = [DiskStore(tmp_path / "c", 10**9) for _ in range(2)]
+    a, b = (SingleFlight(s, lease=1.0, poll=0.01) for s in stores)
+    produced: list[str] = []
+
+    def produce(name: str):
+        async def make() -> CacheEntry:
+            produced.append(name)
+            return image_entry(name.encode(), "image/png")
+        return make
+
+    async def publish(entry: CacheEntry) -> None:
+        await stores[0].set("img:k", entry.encode())
+
+    async def lookup_a() -> CacheEntry | None:
+        raw = await stores[0].get("img:k")
+        return CacheEntry.decode(raw) if raw else None
+
+    await a.do("k", produce("a"), lookup_a, publish, recheck=False)
+    result = await b.do("k", produce("b"), lookup_a, publish, recheck=False)  # B's own check was stale
+    assert produced == ["a"] and result.body == b"a"
+    await a.settle("k")  # an admin delete clears the marker: the next miss leads at once
+    assert await stores[1].get("flight:k") is None
+    for store in stores:
+        await store.close()

@@ -15,12 +15,14 @@ from typing import Generic, TypeVar
 from proxy.cache.base import ByteStore
 
 T = TypeVar("T")
+DONE = b"done"  # left in place of a released lock for a moment: "finished, read the result"
 
 
 class SingleFlight(Generic[T]):
     def __init__(self, store: ByteStore, *, lease: float = 10.0, poll: float = 0.02,
-                 max_poll: float = 0.2):
+                 max_poll: float = 0.2, done_ttl: float = 1.0):
         self.store = store
+        self.done_ttl = done_ttl
         self.lease = lease
         self.poll = poll
         self.max_poll = max_poll
@@ -31,13 +33,17 @@ class SingleFlight(Generic[T]):
 
     async def do(self, key: str, produce: Callable[[], Awaitable[T]],
                  lookup: Callable[[], Awaitable[T | None]],
-                 publish: Callable[[T], Awaitable[None]]) -> T:
-        """The result for ``key``: looked up, waited for, or produced here (then published)."""
+                 publish: Callable[[T], Awaitable[None]], *, recheck: bool = True) -> T:
+        """The result for ``key``: looked up, waited for, or produced here (then published).
+
+        ``recheck=False`` skips the lookup after taking the lock, for callers that read the store
+        just before: a process finishing in between leaves a DONE marker, so the lock is not free."""
         fut = self.inflight.get(key)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self.inflight[key] = fut
-            task = asyncio.create_task(self._lead(key, fut, produce, lookup, publish))
+            task = asyncio.create_task(self._lead(key, fut, produce, lookup if recheck else None,
+                                                  lookup, publish))
             self.tasks.add(task)
             self.leading[key] = task
             task.add_done_callback(self.tasks.discard)
@@ -46,10 +52,11 @@ class SingleFlight(Generic[T]):
         return await asyncio.shield(fut)
 
     async def _lead(self, key: str, fut: asyncio.Future[T], produce: Callable[[], Awaitable[T]],
+                    recheck: Callable[[], Awaitable[T | None]] | None,
                     lookup: Callable[[], Awaitable[T | None]],
                     publish: Callable[[T], Awaitable[None]]) -> None:
         try:
-            result = await self._obtain(key, fut, produce, lookup, publish)
+            result = await self._obtain(key, fut, produce, recheck, lookup, publish)
             if not fut.done():
                 fut.set_result(result)
         except BaseException as exc:
@@ -63,6 +70,7 @@ class SingleFlight(Generic[T]):
             self.leading.pop(key, None)
 
     async def _obtain(self, key: str, fut: asyncio.Future[T], produce: Callable[[], Awaitable[T]],
+                      recheck: Callable[[], Awaitable[T | None]] | None,
                       lookup: Callable[[], Awaitable[T | None]],
                       publish: Callable[[T], Awaitable[None]]) -> T:
         lock_key = f"flight:{key}"
@@ -70,7 +78,8 @@ class SingleFlight(Generic[T]):
         delay = self.poll
         while True:
             if await self.store.add(lock_key, token, ttl=self.lease):
-                return await self._produce(lock_key, token, fut, produce, lookup, publish)
+                return await self._produce(lock_key, token, fut, produce, recheck or _nothing, publish)
+            recheck = lookup  # someone else held it: whatever happens next, look before producing
             while True:
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, self.max_poll)
@@ -84,6 +93,7 @@ class SingleFlight(Generic[T]):
                        produce: Callable[[], Awaitable[T]], lookup: Callable[[], Awaitable[T | None]],
                        publish: Callable[[T], Awaitable[None]]) -> T:
         heartbeat = asyncio.create_task(self._heartbeat(lock_key))
+        published = False
         try:
             found = await lookup()  # another process may have finished just before we locked
             if found is not None:
@@ -92,12 +102,16 @@ class SingleFlight(Generic[T]):
             if not fut.done():
                 fut.set_result(result)  # answer now; waiters elsewhere read it once published
             await publish(result)
+            published = True
             return result
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            await self.store.delete_if(lock_key, token)
+            if published:
+                await self.store.set(lock_key, DONE, ttl=self.done_ttl)
+            else:
+                await self.store.delete_if(lock_key, token)
 
     async def _heartbeat(self, lock_key: str) -> None:
         while True:
@@ -113,9 +127,10 @@ class SingleFlight(Generic[T]):
         if task is not None:
             await asyncio.wait([task], timeout=limit)
         while loop.time() < deadline:
-            if await self.store.get(f"flight:{key}") is None:
-                return
+            if await self.store.get(f"flight:{key}") in (None, DONE):
+                break
             await asyncio.sleep(self.poll)  # the lock is in another process: nothing to wait on here
+        await self.store.delete_if(f"flight:{key}", DONE)  # the next miss may lead at once
 
     async def close(self, grace: float = 5.0) -> None:
         """Let flights finish publishing (answers may already be out), then cancel stragglers."""
@@ -124,3 +139,7 @@ class SingleFlight(Generic[T]):
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def _nothing() -> None:
+    return None

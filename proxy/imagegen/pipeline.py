@@ -25,6 +25,7 @@ from proxy.upstream.pollinations import PollinationsClient
 from proxy.upstream.pool import BackendPool
 
 log = logging.getLogger(__name__)
+INLINE_CHECK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -119,5 +120,8 @@ class ImagePipeline:
             if data is None and url is not None:
                 data = await self.pollinations.fetch(url, label=spec.label)
         assert data is not None
-        mime = await asyncio.get_running_loop().run_in_executor(None, image_type, data, spec.label)
+        if len(data) <= INLINE_CHECK_BYTES:  # tens of microseconds of CPU: not worth a thread hop
+            mime = image_type(data, spec.label)
+        else:
+            mime = await asyncio.get_running_loop().run_in_executor(None, image_type, data, spec.label)
         return data, mime, spec.label

@@ -54,7 +54,7 @@ async def _generate(request: web.Request, req: ImageRequest, key: str) -> CacheE
 
     try:
         async with asyncio.timeout(deadline):
-            return await app[FLIGHT].do(key, produce, lambda: cache.get(key), publish)
+            return await app[FLIGHT].do(key, produce, lambda: cache.get(key), publish, recheck=False)
     except TimeoutError:
         raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
 
