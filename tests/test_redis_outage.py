@@ -69,6 +69,12 @@ async def test_a_redis_restart_fails_no_request(instances, private_redis, backen
     assert len(backend.calls) == calls + 1
     assert (await b.get(image_url("after"))).headers["X-Cache"] == "MISS"
     assert (await a.get(image_url("after"))).headers["X-Cache"] == "HIT"  # shared again
+    await eventually(lambda: a.app[SHARED].bus.connected and b.app[SHARED].bus.connected)
+    heard = a.app[SHARED].bus.received
+    gone = await b.post("/cache/delete", json={"description": "after", "width": 256, "height": 256},
+                        headers=ADMIN)
+    assert gone.status == 200
+    await eventually(lambda: a.app[SHARED].bus.received > heard)  # signals flow again
 
 
 async def test_iris_starts_while_redis_is_down(instances, private_redis, backend):
