@@ -6,6 +6,7 @@ remembered and replayed on Redis before it is used again, so an admin delete is 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +29,10 @@ async def prefer_shared(health: RedisHealth, shared: Callable[[], Awaitable[T]],
         try:
             return await shared()
         except OUTAGE as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # redis-py may report a cancelled call as a connection error: stay cancelled
+                raise asyncio.CancelledError from exc
             health.failed(exc)
     return await local()
 

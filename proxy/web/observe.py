@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from proxy.keys import OBSERVER, SETTINGS, STORE
+from proxy.lifecycle import stop_tasks
 from proxy.logs import REQUEST_ID
 from proxy.web.metrics import Metrics
 from proxy.web.observer import Observer
@@ -49,9 +50,9 @@ async def observe_ctx(app: web.Application) -> AsyncIterator[None]:
     recent = RecentGenerations(app[STORE], app[SETTINGS].web.recent_generations)
     app[OBSERVER] = Observer(metrics, recent, app[SETTINGS].image)
     sync = BreakerSync(app, metrics)
-    tasks = [asyncio.create_task(recent.run()), asyncio.create_task(sync.run())]
+    tasks = [asyncio.create_task(recent.run(), name="recent-generations"),
+             asyncio.create_task(sync.run(), name="breaker-metrics")]
     yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    recent.stop()
+    await stop_tasks(tasks)
     sync.once()

@@ -24,11 +24,12 @@ class RecentGenerations:
     def __init__(self, store: ByteStore, size: int):
         self.store = store
         self.size = size
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=256)
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=256)
+        self.stopping = False
 
     def note(self, key: str, req: ImageRequest) -> None:
         """Called on a miss; never waits. A full queue drops the note (it is only a gallery)."""
-        if self.size <= 0:
+        if self.size <= 0 or self.stopping:
             return
         item = {"key": key, "prompt": req.prompt, "width": req.width, "height": req.height,
                 "seed": req.seed, "model": req.model, "time": time.time()}
@@ -39,9 +40,17 @@ class RecentGenerations:
         slot = await self.store.incr("recent:next") % self.size
         await self.store.set(f"recent:{slot}", orjson.dumps(item))
 
+    def stop(self) -> None:
+        """Ends ``run`` after the item in hand, even if a store call swallowed a cancellation."""
+        self.stopping = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
     async def run(self) -> None:
-        while True:
+        while not self.stopping:
             item = await self.queue.get()
+            if item is None:
+                return
             try:
                 await self.write(item)
             except Exception:
