@@ -57,6 +57,7 @@ class VisionSettings:
     autoblock_window: float = 600.0
     autoblock_seconds: float = 3600.0
     blacklist_refresh: float = 1.0
+    profile_refresh: float = 1.0
     state_backend: str = "local"
     default_prompt: str = DEFAULT_PROMPT
     max_prompt_chars: int = 2000
@@ -81,6 +82,7 @@ def load_vision(env: Env, data_dir: Path) -> VisionSettings:
         autoblock_window=env.float("BLACKLIST_AUTO_WINDOW", 600.0, lo=1.0),
         autoblock_seconds=env.float("BLACKLIST_AUTO_SECONDS", 3600.0, lo=1.0),
         blacklist_refresh=env.float("BLACKLIST_REFRESH", 1.0, lo=0.05, hi=60.0),
+        profile_refresh=env.float("PROFILE_REFRESH", 1.0, lo=0.05, hi=10.0),
         state_backend=_choice(env, "SECURITY_STATE", "local", STATE_BACKENDS),
         default_prompt=env.str("VISION_DEFAULT_PROMPT", DEFAULT_PROMPT),
         max_prompt_chars=env.int("VISION_MAX_PROMPT_CHARS", 2000, lo=1, hi=100_000),

@@ -1,4 +1,5 @@
-"""Opens the security state chosen by SECURITY_STATE, the guard, and the blacklist refresher."""
+"""Opens the security state chosen by SECURITY_STATE, the guard, the user cache, and the
+refreshers of the blacklist and of the user cache."""
 
 from __future__ import annotations
 
@@ -9,19 +10,29 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from proxy.keys import DATABASE, GUARD, SETTINGS
+from proxy.security.buckets import SqliteLimiter
 from proxy.security.guard import Guard
 from proxy.security.state import build_state
+from proxy.security.users import UserCache
 from proxy.shared.security import shared_security
 
 
 async def security_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].vision
     db = app[DATABASE]
-    guard = Guard(settings, db, shared_security(app, build_state(settings, db)))  # REDIS_URL: shared
+    users = UserCache(db)
+    local = build_state(settings, db, users)
+    state = shared_security(app, local)  # REDIS_URL: shared
+    guard = Guard(settings, db, state, users)
     await guard.blacklist.reload()
+    await users.check()
     app[GUARD] = guard
-    refresher = asyncio.create_task(guard.blacklist.refresh_forever(settings.blacklist_refresh))
+    refreshers = [asyncio.create_task(guard.blacklist.refresh_forever(settings.blacklist_refresh)),
+                  asyncio.create_task(users.refresh_forever(settings.profile_refresh))]
     yield
-    refresher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await refresher
+    for refresher in refreshers:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+    if isinstance(local.limiter, SqliteLimiter):
+        await local.limiter.settle()  # hits admitted but not yet written

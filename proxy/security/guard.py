@@ -10,15 +10,17 @@ from proxy.errors import RateLimited
 from proxy.security.address import parse_networks
 from proxy.security.blacklist import BlacklistView
 from proxy.security.state import SecurityState
+from proxy.security.users import UserCache
 from proxy.store.database import Database
 
 log = logging.getLogger(__name__)
 
 
 class Guard:
-    def __init__(self, settings: VisionSettings, db: Database, state: SecurityState):
+    def __init__(self, settings: VisionSettings, db: Database, state: SecurityState, users: UserCache):
         self.settings = settings
         self.db = db
+        self.users = users
         self.limiter = state.limiter
         self.sessions = state.sessions
         self.blacklist = BlacklistView(db, state.signal)

@@ -39,12 +39,13 @@ async def form_key(request: web.Request) -> str | None:
     return (value.strip() or None) if isinstance(value, str) else None
 
 
-async def authenticate(request: web.Request, key: str | None = None) -> Profile:
-    """The calling profile, or ``Unauthorized``. Pass ``key`` when the body was already read."""
+async def authenticate(request: web.Request, key: str | None = None, *, body_read: bool = False) -> Profile:
+    """The calling profile, or ``Unauthorized``. Pass ``key`` (and ``body_read``) when the caller
+    read the body itself."""
     from proxy.keys import DATABASE, GUARD
 
     guard, db, address = request.app[GUARD], request.app[DATABASE], address_of(request)
-    given = bearer_of(request) or key or await form_key(request)
+    given = bearer_of(request) or key or (None if body_read else await form_key(request))
     if given:
         await guard.key_check_allowed(address)
         profile = await db.profile_by_key(given)
@@ -54,9 +55,9 @@ async def authenticate(request: web.Request, key: str | None = None) -> Profile:
         return profile
     session = await guard.sessions.lookup(address)
     if session is not None:
-        profile = await db.profile(session[0])
-        if profile is not None and profile.stamp == session[1]:
-            return profile
+        state = await guard.users.state(session[0])
+        if state is not None and state.profile.stamp == session[1]:
+            return state.profile
     raise Unauthorized("authenticate first: POST /auth-{key} from this address, or send "
                        "Authorization: Bearer <key>", code="auth_required")
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from proxy.config.vision import Rate, VisionSettings
+from proxy.security.users import UserCache
 from proxy.store.database import Database
 
 
@@ -43,8 +44,8 @@ class SecurityState:
     signal: BlacklistSignal
 
 
-def build_state(settings: VisionSettings, db: Database) -> SecurityState:
+def build_state(settings: VisionSettings, db: Database, cache: UserCache) -> SecurityState:
     from proxy.security import local
 
-    backends: dict[str, Callable[[Database], SecurityState]] = {"local": local.build}
-    return backends[settings.state_backend](db)
+    backends: dict[str, Callable[[Database, UserCache], SecurityState]] = {"local": local.build}
+    return backends[settings.state_backend](db, cache)

@@ -32,6 +32,9 @@ class StoreContext:
     conn: sqlite3.Connection
     keyring: Keyring
     settings: VisionSettings
+    user_changes: int = 0
+    """User-state writes through this connection (``changes.bump``): this process's cache drops
+    what it holds as soon as it moves, without waiting for its poll of the shared counter."""
 
     @property
     def frames_dir(self) -> Path:

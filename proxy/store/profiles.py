@@ -7,6 +7,7 @@ import time
 
 from proxy.errors import BadRequest, NotFound
 from proxy.security.keyring import new_key
+from proxy.store import changes
 from proxy.store.connection import transaction
 from proxy.store.models import (
     PROVIDER_KEY_NAMES,
@@ -58,6 +59,7 @@ def rotate_key(ctx: StoreContext, username: str) -> str:
         changed = ctx.conn.execute("UPDATE profiles SET key_hash = ?, key_changed_at = ? WHERE username = ?",
                                    (ctx.keyring.digest(key), time.time(), username)).rowcount
         ctx.conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        changes.bump(ctx)
     if not changed:
         raise NotFound(f"no profile named {username!r}", code="no_profile")
     return key
@@ -68,6 +70,7 @@ def delete(ctx: StoreContext, username: str) -> bool:
     with transaction(ctx.conn):
         gone = ctx.conn.execute("DELETE FROM profiles WHERE username = ?", (username,)).rowcount
         ctx.conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        changes.bump(ctx)
     if gone:
         shutil.rmtree(ctx.frames_dir / check_username(username), ignore_errors=True)
     return bool(gone)
@@ -93,6 +96,7 @@ def set_provider_keys(ctx: StoreContext, username: str, keys: dict[str, str | No
             if value:
                 ctx.conn.execute("INSERT INTO provider_keys VALUES (?, ?, ?, ?)",
                                  (username, name, ctx.keyring.encrypt(value), now))
+        changes.bump(ctx)
 
 
 def prompt(ctx: StoreContext, username: str) -> str | None:
@@ -107,6 +111,7 @@ def set_prompt(ctx: StoreContext, username: str, text: str | None) -> None:
         ctx.conn.execute("DELETE FROM prompts WHERE username = ?", (username,))
         if text and text.strip():
             ctx.conn.execute("INSERT INTO prompts VALUES (?, ?, ?)", (username, text.strip(), time.time()))
+        changes.bump(ctx)
 
 
 def _require(ctx: StoreContext, username: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ class Asker:
         self.client = client
         self.breakers = breakers
         self.max_tokens = max_tokens
+        self.rng = random.Random()  # one for every pool: seeding a new one costs more than the rest
 
     async def ask(self, provider: Provider, messages: list[dict[str, Any]], limit: float,
                   ledger: Ledger) -> Reading | None:
@@ -45,7 +47,7 @@ class Asker:
             except Unparsable as exc:
                 raise UpstreamError(f"unusable answer ({exc})", backend=spec.label) from None
 
-        pool = BackendPool(provider.name, [provider.spec], self.breakers.of(provider.owner))
+        pool = BackendPool(provider.name, [provider.spec], self.breakers.of(provider.owner), self.rng)
         try:
             return await pool.run(op)
         except PoolExhausted as exc:

@@ -1,6 +1,6 @@
-"""What the vision routes read and write in the store, in as few trips to the database thread as
-possible: the user's prompt and provider keys in one trip before answering; after answering, the
-frames and activity rows of every request that finished meanwhile, in one trip per batch."""
+"""What the vision routes write in the store, in as few trips to the database thread as possible:
+after answering, the frames and activity rows of every request that finished meanwhile, in one trip
+per batch. (What they read about the user comes from ``proxy.security.users``.)"""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.store import activity, frames, profiles
+from proxy.store import activity, frames
 from proxy.store.database import Database
 from proxy.store.models import StoreContext
 
@@ -27,11 +27,6 @@ class Record:
     fields: dict[str, Any]
     jpeg: bytes | None = None
     meta: dict[str, Any] | None = None
-
-
-async def user_state(db: Database, username: str) -> tuple[str | None, dict[str, str]]:
-    """The custom prompt (None: the default) and the profile's own provider keys."""
-    return await db.run(_user_state, username)
 
 
 class Recorder:
@@ -66,10 +61,6 @@ class Recorder:
             finally:
                 for _ in batch:
                     self.queue.task_done()
-
-
-def _user_state(ctx: StoreContext, username: str) -> tuple[str | None, dict[str, str]]:
-    return profiles.prompt(ctx, username), profiles.provider_keys(ctx, username)
 
 
 def _write(ctx: StoreContext, batch: list[Record]) -> None:

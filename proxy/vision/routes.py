@@ -10,45 +10,50 @@ from typing import Any
 from aiohttp import web
 
 from proxy import __version__
-from proxy.errors import BadRequest, Forbidden, IrisError
-from proxy.keys import DATABASE, GUARD, SETTINGS, VISION
+from proxy.errors import BadRequest, Forbidden, IrisError, Unauthorized
+from proxy.keys import GUARD, SETTINGS, VISION
+from proxy.security.auth import bearer_of
 from proxy.security.identity import authenticate
+from proxy.store.models import Profile
 from proxy.vision.analyze import analyze
 from proxy.vision.cors import preflight, with_cors
 from proxy.vision.display import Debug, failure_body, success_body
-from proxy.vision.records import Record, user_state
-from proxy.vision.uploads import frame_from_file
+from proxy.vision.form import FrameForm, read_frame_form
+from proxy.vision.records import Record
+from proxy.vision.uploads import frame_from_bytes
 from proxy.web.responses import json_response
 
 
 async def process(request: web.Request) -> web.Response:
     started = time.perf_counter()
     app, debug = request.app, Debug()
-    profile = await authenticate(request)
-    form = await request.post()
+    profile, form = await _caller_and_form(request)
     username = profile.username
-    named = form.get("username")
-    if isinstance(named, str) and named.strip() and named.strip() != username:
+    named = form.fields.get("username")
+    if named and named.strip() and named.strip() != username:
         raise Forbidden("you are authenticated as another user", code="wrong_user")
-    upload = form.get("image")
-    if upload is None or isinstance(upload, str):
+    upload = form.files.get("image")
+    if upload is None:
         raise BadRequest('the frame must be a file in the multipart field "image"', code="missing_image")
-    db, settings = app[DATABASE], app[SETTINGS]
-    # one wait instead of three: the rate limit, the frame check and the user's prompt and keys
+    guard, settings = app[GUARD], app[SETTINGS]
+    state = await guard.users.state(username)  # the prompt and keys: cached by this worker
+    if state is None:
+        raise Unauthorized("the profile no longer exists", code="no_profile")
+    # one wait instead of two: the rate limit and the frame check
     outcomes = await asyncio.gather(
-        app[GUARD].process(username),
-        frame_from_file(upload.file, settings.vision.cascade, settings.server.max_upload_bytes),
-        user_state(db, username), return_exceptions=True)
+        guard.process(username),
+        frame_from_bytes(upload, settings.vision.cascade, settings.server.max_upload_bytes),
+        return_exceptions=True)
     for outcome in outcomes:  # the rate limit's refusal first, then a bad frame
         if isinstance(outcome, BaseException):
             raise outcome
-    _, frame, (custom, own_keys) = outcomes
-    prompt = _prompt(form.get("prompt"), custom, settings.vision.default_prompt,
+    frame = outcomes[1]
+    prompt = _prompt(form.fields.get("prompt"), state.prompt, settings.vision.default_prompt,
                      settings.vision.max_prompt_chars)
     debug.add(f"[AI] Processing image for {username}")
     service = app[VISION]
     try:
-        result = await service.answer(username, prompt, frame, own_keys)
+        result = await service.answer(username, prompt, frame, state.keys)
     except IrisError as exc:
         if exc.status < 500:
             raise
@@ -58,6 +63,18 @@ async def process(request: web.Request) -> web.Response:
     body = success_body(result, prompt, debug, time.perf_counter() - started)
     _keep(request, username, frame.jpeg, body)
     return json_response(body)
+
+
+async def _caller_and_form(request: web.Request) -> tuple[Profile, FrameForm]:
+    """A bearer key is checked before the body is read; otherwise the form may hold the key."""
+    if request.content_type != "multipart/form-data":
+        return await authenticate(request), FrameForm()  # no file part possible: missing_image
+    if bearer_of(request):
+        profile = await authenticate(request)
+        return profile, await read_frame_form(request)
+    form = await read_frame_form(request)
+    key = form.fields.get("key", "").strip() or None
+    return await authenticate(request, key, body_read=True), form
 
 
 def _prompt(given: Any, custom: str | None, default: str, limit: int) -> str:

@@ -20,6 +20,10 @@ async def frame_from_file(file: IO[bytes], cfg: CascadeSettings, max_bytes: int)
     return await asyncio.get_running_loop().run_in_executor(None, _from_file, file, cfg, max_bytes)
 
 
+async def frame_from_bytes(data: bytes, cfg: CascadeSettings, max_bytes: int) -> Frame:
+    return await asyncio.get_running_loop().run_in_executor(None, _from_bytes, data, cfg, max_bytes)
+
+
 async def frame_from_data_url(text: str, cfg: CascadeSettings, max_bytes: int) -> Frame:
     return await asyncio.get_running_loop().run_in_executor(None, _from_data_url, text, cfg, max_bytes)
 
@@ -29,6 +33,11 @@ def _from_file(file: IO[bytes], cfg: CascadeSettings, max_bytes: int) -> Frame:
     file.seek(0)
     _check_size(size, max_bytes)
     return prepare(file.read(), cfg)
+
+
+def _from_bytes(data: bytes, cfg: CascadeSettings, max_bytes: int) -> Frame:
+    _check_size(len(data), max_bytes)
+    return prepare(data, cfg)
 
 
 def _from_data_url(text: str, cfg: CascadeSettings, max_bytes: int) -> Frame:

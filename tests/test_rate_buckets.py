@@ -1,0 +1,82 @@
+"""The per-worker front of the SQLite rate limiter (``proxy.security.buckets``): two limiters on two
+connections to one real SQLite file stand for two worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from proxy.config.vision import Rate
+from proxy.security.buckets import MAX_PENDING, SLACK, SqliteLimiter
+from proxy.store.database import Database
+
+HOUR = Rate(40, 3600.0)
+
+
+@pytest.fixture
+async def workers(settings_for):
+    settings = settings_for()
+    dbs = [await Database.open(settings), await Database.open(settings)]
+    yield [SqliteLimiter(db) for db in dbs]
+    for db in dbs:
+        await db.close()
+
+
+async def test_one_worker_admits_exactly_the_limit_and_refuses_honestly(workers):
+    one, _ = workers
+    results = [await one.hit("process:alice", HOUR) for _ in range(HOUR.count + 5)]
+    assert results[: HOUR.count] == [0.0] * HOUR.count
+    waits = results[HOUR.count:]
+    assert all(85.0 < w <= 90.0 for w in waits), waits  # one token every 90 s
+
+
+async def test_hits_admitted_locally_reach_the_shared_row(workers):
+    one, two = workers
+    for _ in range(HOUR.count - SLACK):
+        assert await one.hit("process:alice", HOUR) == 0.0
+    assert one.views["process:alice"].pending or one.writer is not None, "the front answered"
+    await one.settle()
+    assert not one.views["process:alice"].pending
+    # the other worker sees them all: only SLACK tokens are left for it
+    results = [await two.hit("process:alice", HOUR) for _ in range(SLACK + 3)]
+    assert results[:SLACK] == [0.0] * SLACK and all(w > 0 for w in results[SLACK:])
+
+
+async def test_two_workers_together_stay_within_a_small_slack(workers):
+    one, two = workers
+
+    async def send(limiter: SqliteLimiter, n: int) -> int:
+        allowed = 0
+        for _ in range(n):
+            allowed += await limiter.hit("process:bob", HOUR) == 0.0
+            await asyncio.sleep(0)
+        return allowed
+
+    allowed = sum(await asyncio.gather(send(one, 40), send(two, 40)))
+    await asyncio.gather(one.settle(), two.settle())
+    assert HOUR.count <= allowed <= HOUR.count + 2 * MAX_PENDING, allowed
+    assert await one.wait("process:bob", HOUR) > 0 and await two.wait("process:bob", HOUR) > 0
+
+
+async def test_small_limits_are_always_decided_by_the_shared_row(workers):
+    one, two = workers
+    auth = Rate(5, 60.0)
+    assert [await one.hit("auth:1.2.3.4", auth) for _ in range(3)] == [0.0] * 3
+    assert "auth:1.2.3.4" not in one.views
+    assert [await two.hit("auth:1.2.3.4", auth) for _ in range(2)] == [0.0] * 2
+    assert await one.hit("auth:1.2.3.4", auth) > 0
+
+
+async def test_settle_writes_what_is_waiting_at_shutdown(workers, settings_for):
+    one, _ = workers
+    for _ in range(10):
+        await one.hit("process:carol", HOUR)
+    await one.settle()
+    fresh = await Database.open(settings_for())
+    try:
+        other = SqliteLimiter(fresh)
+        allowed = sum([await other.hit("process:carol", HOUR) == 0.0 for _ in range(HOUR.count)])
+        assert allowed == HOUR.count - 10
+    finally:
+        await fresh.close()
