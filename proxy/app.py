@@ -34,14 +34,21 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     )
     app[SETTINGS] = settings
     app[SECRETS] = secrets or resolve_secrets(settings.server)
-    app.cleanup_ctx.extend([http_ctx, cache_ctx, image_ctx, hosting_ctx])
-    app.cleanup_ctx.extend([store_ctx, security_ctx])
-    app.cleanup_ctx.append(vision_ctx)
-    app.cleanup_ctx.append(observe_ctx)
-    app.cleanup_ctx.append(targets_ctx)
+    # Opened in this order, closed in reverse: each needs only what comes before it.
+    app.cleanup_ctx.extend([
+        http_ctx,        # the one ClientSession
+        redis_ctx,       # the shared Redis client, when REDIS_URL is set
+        cache_ctx,       # byte store, image cache, single flight
+        image_ctx,       # backend pool, breaker, prompt LLM, pipeline
+        hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
+        store_ctx,       # SQLite: profiles, activity, frames, blacklist
+        security_ctx,    # sessions, limits, blacklist view
+        vision_ctx,      # the vision cascade
+        observe_ctx,     # metrics, request ids, recent generations
+        targets_ctx,     # remembered request targets (hot path)
+        cooldowns_ctx,   # backend cool-downs shared over Redis
+    ])
     setup_web(app)
-    app.cleanup_ctx.insert(1, redis_ctx)  # after http_ctx, before the cache needs it
-    app.cleanup_ctx.append(cooldowns_ctx)
     add_routes(app)
     return app
 
