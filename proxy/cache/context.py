@@ -4,7 +4,6 @@ with REDIS_URL), the image cache over it and single flight."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -15,6 +14,7 @@ from proxy.cache.flight import SingleFlight
 from proxy.cache.front import Generation
 from proxy.cache.images import ImageCache, SharedGeneration
 from proxy.keys import FLIGHT, IMAGE_CACHE, SETTINGS, STORE
+from proxy.lifecycle import stop_tasks
 from proxy.shared.store import shared_store
 
 Opener = Callable[[web.Application, ByteStore, SharedGeneration], tuple[ByteStore, SharedGeneration]]
@@ -41,9 +41,7 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     app[FLIGHT] = flight
     flusher = asyncio.create_task(images.run_flusher())
     yield
-    flusher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await flusher
+    await stop_tasks([flusher])
     await flight.close()
     await images.flush_counts()
     local_generation.close()

@@ -4,12 +4,12 @@ refreshers of the blacklist and of the user cache."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from proxy.keys import DATABASE, GUARD, SETTINGS
+from proxy.lifecycle import stop_tasks
 from proxy.security.buckets import SqliteLimiter
 from proxy.security.guard import Guard
 from proxy.security.state import build_state
@@ -30,9 +30,6 @@ async def security_ctx(app: web.Application) -> AsyncIterator[None]:
     refreshers = [asyncio.create_task(guard.blacklist.refresh_forever(settings.blacklist_refresh)),
                   asyncio.create_task(users.refresh_forever(settings.profile_refresh))]
     yield
-    for refresher in refreshers:
-        refresher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await refresher
+    await stop_tasks(refreshers)
     if isinstance(local.limiter, SqliteLimiter):
         await local.limiter.settle()  # hits admitted but not yet written

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
+from proxy.lifecycle import stop_tasks
 from proxy.shared.client import OUTAGE
 from proxy.shared.health import RedisHealth
 
@@ -90,9 +91,7 @@ class RedisBus:
 
     async def close(self) -> None:
         tasks = [*self.tasks, *([self._listener] if self._listener else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
 
 
 def _glob_escape(text: str) -> str:

@@ -5,12 +5,12 @@ deletes made meanwhile) run before Redis is marked up again."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from proxy.lifecycle import stop_tasks
 from proxy.shared.client import OUTAGE, describe
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,4 @@ class RedisHealth:
 
     async def close(self) -> None:
         if self._probe is not None:
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+            await stop_tasks([self._probe])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from proxy.keys import DATABASE, SETTINGS
+from proxy.lifecycle import stop_tasks
 from proxy.store.database import Database
 
 log = logging.getLogger(__name__)
@@ -20,9 +20,7 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = db
     sweeper = asyncio.create_task(sweep_forever(db, app[SETTINGS].vision.retention_interval))
     yield
-    sweeper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweeper
+    await stop_tasks([sweeper])
     await db.close()
 
 

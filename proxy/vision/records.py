@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.lifecycle import stop_tasks
 from proxy.store import activity, frames
 from proxy.store.database import Database
 from proxy.store.models import StoreContext
@@ -44,10 +45,9 @@ class Recorder:
         await self.queue.join()
 
     async def close(self) -> None:
-        await self.settle()
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settle(), 10)
+        await stop_tasks([self.task])
 
     async def _run(self) -> None:
         while True:
