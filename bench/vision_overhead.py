@@ -19,7 +19,6 @@ import io
 import multiprocessing
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,14 +32,10 @@ import orjson
 from aiohttp import web
 from PIL import Image, ImageDraw
 
+from bench.harness import free_port, wait_http
+
 REPO = Path(__file__).resolve().parents[1]
 STARTUP = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def fake_provider(port: int, delay: float) -> None:
@@ -175,18 +170,6 @@ async def direct_baseline(provider_url: str, delay: float, clients: int, frames_
     q = percentiles(latencies)
     print(f"{f'(baseline: {clients} client(s) -> fake provider, no Iris)':<42} frames={len(latencies):4d}  "
           f"overhead p50={q[49]:6.2f} ms  p99={q[98]:6.2f} ms")
-
-
-async def wait_http(url: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url) as resp:
-                    if resp.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 async def measure(args: argparse.Namespace, base: str, provider_url: str,
