@@ -10,6 +10,7 @@ from proxy.cache.disk import DiskStore
 from proxy.cache.entry import CacheEntry, image_entry
 from proxy.cache.flight import SingleFlight
 from proxy.cache.front import Generation
+from proxy.keys import FLIGHT
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.fakes import FakeImageBackend, noise_png
 
@@ -159,6 +160,7 @@ async def test_delete_through_one_app_is_seen_by_another(aiohttp_client, setting
     one = await aiohttp_client(create_app(settings))
     two = await aiohttp_client(create_app(settings))
     await one.get(f"/prompt/gone?{Q}")
+    await asyncio.gather(*one.app[FLIGHT].tasks)  # the answer goes out before the store write lands
     assert (await two.get(f"/prompt/gone?{Q}")).headers["X-Cache"] == "HIT"  # now in two's memory
     resp = await one.post("/cache/delete", json={"description": "gone"}, headers={"X-Admin-Token": ADMIN_TOKEN})
     assert resp.status == 200
