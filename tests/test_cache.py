@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
+from pathlib import Path
+
+import pytest
 
 from proxy.app import create_app
 from proxy.cache.disk import DiskStore
 from proxy.cache.entry import CacheEntry, image_entry
 from proxy.cache.flight import SingleFlight
 from proxy.cache.front import Generation
+from proxy.cache.locks.base import FlightLock
+from proxy.cache.locks.file import FileLock
+from proxy.cache.locks.store import StoreLock
 from proxy.keys import FLIGHT
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.fakes import FakeImageBackend, noise_png
@@ -62,6 +69,7 @@ async def test_a_reader_racing_a_writer_never_sees_a_partial_entry(tmp_path):
             writer_store.cache.set("img:k", image_entry(body, "image/png").encode())
             i += 1
 
+    await writer_store.set("img:k", image_entry(bodies[0], "image/png").encode())  # then a thread rewrites it
     thread = threading.Thread(target=write)
     thread.start()
     try:
@@ -95,10 +103,20 @@ async def test_size_limit_evicts_least_recently_used(iris, serve, data_dir):
     assert last.headers["X-Cache"] == "HIT"
 
 
-async def test_single_flight_across_two_workers_sharing_a_directory(tmp_path):
-    """Two stores on one directory stand for two worker processes: one produce between them."""
+def flight_lock(kind: str, store: DiskStore, directory: Path) -> FlightLock:
+    """Each call stands for one worker's lock: a store lock, or its own open of the lock file."""
+    return StoreLock(store, lease=1.0) if kind == "store" else FileLock(directory / "flights.lock")
+
+
+LOCKS = pytest.mark.parametrize("kind", ["file", "store"])
+
+
+@LOCKS
+async def test_single_flight_across_two_workers_sharing_a_directory(tmp_path, kind):
+    """Two stores and locks on one directory stand for two worker processes: one produce."""
     stores = [DiskStore(tmp_path / "c", 10**9) for _ in range(2)]
-    flights = [SingleFlight(s, lease=1.0, poll=0.01) for s in stores]
+    locks = [flight_lock(kind, s, tmp_path) for s in stores]
+    flights = [SingleFlight(lock, poll=0.01) for lock in locks]
     produced = 0
 
     async def produce() -> CacheEntry:
@@ -122,27 +140,85 @@ async def test_single_flight_across_two_workers_sharing_a_directory(tmp_path):
         flights[i % 2].do("k", produce, lookup(stores[i % 2]), publish(stores[i % 2])) for i in range(10)))
     assert produced == 1
     assert {r.body for r in results} == {b"img"}
-    for store in stores:
+    for store, lock in zip(stores, locks, strict=True):
+        await lock.close()
         await store.close()
 
 
-async def test_a_dead_lock_holder_is_taken_over(tmp_path):
+async def nothing_found() -> CacheEntry | None:
+    return None
+
+
+async def publish_nowhere(entry: CacheEntry) -> None:
+    return None
+
+
+async def test_a_dead_store_lock_holder_is_taken_over(tmp_path):
     store = DiskStore(tmp_path / "c", 10**9)
     await store.add("flight:k", b"someone-who-died", ttl=0.5)  # a worker died holding the lock
-    flight = SingleFlight(store, lease=0.5, poll=0.01)
+    flight = SingleFlight(StoreLock(store, lease=0.5), poll=0.01)
 
     async def produce() -> CacheEntry:
         return image_entry(b"fresh", "image/png")
 
-    async def lookup() -> CacheEntry | None:
-        return None
-
-    async def publish(entry: CacheEntry) -> None:
-        return None
-
-    result = await asyncio.wait_for(flight.do("k", produce, lookup, publish), 5)
+    result = await asyncio.wait_for(flight.do("k", produce, nothing_found, publish_nowhere), 5)
     assert result.body == b"fresh"
     await store.close()
+
+
+HOLD_AND_WAIT = """
+import asyncio, sys, time
+from pathlib import Path
+from proxy.cache.locks.file import FileLock
+lock = FileLock(Path(sys.argv[1]))
+assert asyncio.run(lock.acquire("k")) is not None
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+async def test_a_file_lock_held_by_a_process_that_dies_is_taken_over(tmp_path):
+    """The kernel frees a dead worker's locks: the waiter leads as soon as the holder is gone."""
+    holder = await asyncio.create_subprocess_exec(sys.executable, "-c", HOLD_AND_WAIT, str(tmp_path / "flights.lock"),
+                                                  stdout=asyncio.subprocess.PIPE)
+    assert holder.stdout is not None
+    assert await asyncio.wait_for(holder.stdout.readline(), 20) == b"held\n"
+    lock = FileLock(tmp_path / "flights.lock")
+    flight = SingleFlight(lock, poll=0.01)
+    assert await lock.acquire("k") is None
+    produced: list[float] = []
+
+    async def produce() -> CacheEntry:
+        produced.append(asyncio.get_running_loop().time())
+        return image_entry(b"fresh", "image/png")
+
+    waiting = asyncio.create_task(flight.do("k", produce, nothing_found, publish_nowhere))
+    await asyncio.sleep(0.3)
+    assert produced == [] and not waiting.done()  # the holder is alive: wait
+    holder.kill()
+    await holder.wait()
+    result = await asyncio.wait_for(waiting, 5)
+    assert result.body == b"fresh" and len(produced) == 1
+    await lock.close()
+
+
+async def test_file_locks_exclude_each_other_and_settle_waits_for_the_holder(tmp_path):
+    one, two = FileLock(tmp_path / "l"), FileLock(tmp_path / "l")
+    lease = await one.acquire("k")
+    assert lease is not None
+    assert await one.acquire("k") is None  # not even the same worker takes it twice
+    assert await two.acquire("k") is None
+    assert await two.publishing("k") and await one.publishing("k")
+    other = await two.acquire("other key")
+    assert other is not None
+    await lease.release(finished=True)
+    assert not await two.publishing("k")
+    again = await two.acquire("k")
+    assert again is not None
+    await again.release(finished=False)
+    await other.release(finished=False)
+    await one.close()
+    await two.close()
 
 
 async def test_generation_counter_is_shared_through_the_file(tmp_path):
@@ -169,10 +245,12 @@ async def test_delete_through_one_app_is_seen_by_another(aiohttp_client, setting
     assert len(backend.calls) == 2
 
 
-async def test_a_stale_miss_after_another_worker_finished_does_not_regenerate(tmp_path):
+@LOCKS
+async def test_a_stale_miss_after_another_worker_finished_does_not_regenerate(tmp_path, kind):
     """Worker B read the store just before worker A published; B must not produce again."""
     stores = [DiskStore(tmp_path / "c", 10**9) for _ in range(2)]
-    a, b = (SingleFlight(s, lease=1.0, poll=0.01) for s in stores)
+    locks = [flight_lock(kind, s, tmp_path) for s in stores]
+    a, b = (SingleFlight(lock, poll=0.01) for lock in locks)
     produced: list[str] = []
 
     def produce(name: str):
@@ -191,7 +269,10 @@ async def test_a_stale_miss_after_another_worker_finished_does_not_regenerate(tm
     await a.do("k", produce("a"), lookup_a, publish, recheck=False)
     result = await b.do("k", produce("b"), lookup_a, publish, recheck=False)  # B's own check was stale
     assert produced == ["a"] and result.body == b"a"
-    await a.settle("k")  # an admin delete clears the marker: the next miss leads at once
-    assert await stores[1].get("flight:k") is None
-    for store in stores:
+    await a.settle("k")  # an admin delete clears a finish marker: the next miss leads at once
+    lease = await locks[1].acquire("k")
+    assert lease is not None
+    await lease.release(finished=False)
+    for store, lock in zip(stores, locks, strict=True):
+        await lock.close()
         await store.close()

@@ -1,5 +1,5 @@
 """Opens the cache store chosen by the settings (a registry: diskcache, or Redis over diskcache
-with REDIS_URL), the image cache over it and single flight."""
+with REDIS_URL), the image cache over it and single flight with the matching flight lock."""
 
 from __future__ import annotations
 
@@ -8,21 +8,26 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from proxy.cache.base import ByteStore
+from proxy.cache.backing import Backing
 from proxy.cache.disk import DiskStore
 from proxy.cache.flight import SingleFlight
 from proxy.cache.front import Generation
-from proxy.cache.images import ImageCache, SharedGeneration
+from proxy.cache.images import ImageCache
+from proxy.cache.locks.file import AVAILABLE as FILE_LOCKS
+from proxy.cache.locks.file import FileLock
+from proxy.cache.locks.store import StoreLock
 from proxy.keys import FLIGHT, IMAGE_CACHE, SETTINGS, STORE
 from proxy.lifecycle import stop_tasks
 from proxy.shared.store import shared_store
 
-Opener = Callable[[web.Application, ByteStore, SharedGeneration], tuple[ByteStore, SharedGeneration]]
+Opener = Callable[[web.Application, DiskStore, Generation], Backing]
 
 
-def local_store(_app: web.Application, disk: ByteStore,
-                generation: SharedGeneration) -> tuple[ByteStore, SharedGeneration]:
-    return disk, generation
+def local_store(app: web.Application, disk: DiskStore, generation: Generation) -> Backing:
+    """One host: the workers share the directory; flights lock a byte of a file in it."""
+    directory = app[SETTINGS].cache.directory
+    lock = FileLock(directory / "flights.lock") if FILE_LOCKS else StoreLock(disk)
+    return Backing(disk, generation, lock)
 
 
 STORES: dict[str, Opener] = {"diskcache": local_store, "redis": shared_store}
@@ -33,9 +38,9 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     disk = await asyncio.to_thread(DiskStore.from_settings, settings)
     local_generation = Generation(settings.directory / "generation")
     kind = "redis" if app[SETTINGS].redis.enabled else "diskcache"
-    store, generation = STORES[kind](app, disk, local_generation)
+    store, generation, lock = STORES[kind](app, disk, local_generation)
     images = ImageCache(store, generation, settings)
-    flight = SingleFlight(store)
+    flight = SingleFlight(lock)
     app[STORE] = store
     app[IMAGE_CACHE] = images
     app[FLIGHT] = flight
@@ -44,5 +49,6 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop_tasks([flusher])
     await flight.close()
     await images.flush_counts()
+    await lock.close()
     local_generation.close()
     await store.close()

@@ -1,29 +1,23 @@
 """Single flight: identical concurrent misses cost one trip through the pipeline.
 
 Within a process, callers share one task. Across processes (or hosts, with Redis) the leader
-holds a lock in the shared store, kept alive by a heartbeat; others poll the store for the
-result and take over if the lock vanishes without one (the holder died)."""
+holds a flight lock (``proxy.cache.locks``); the others poll the store for the result and take
+over if the lock comes free without one (the holder failed or died)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-from proxy.cache.base import ByteStore
+from proxy.cache.locks.base import FlightLock, Lease
 
 T = TypeVar("T")
-DONE = b"done"  # left in place of a released lock for a moment: "finished, read the result"
 
 
 class SingleFlight(Generic[T]):
-    def __init__(self, store: ByteStore, *, lease: float = 10.0, poll: float = 0.02,
-                 max_poll: float = 0.2, done_ttl: float = 1.0):
-        self.store = store
-        self.done_ttl = done_ttl
-        self.lease = lease
+    def __init__(self, lock: FlightLock, *, poll: float = 0.02, max_poll: float = 0.2):
+        self.lock = lock
         self.poll = poll
         self.max_poll = max_poll
         self.inflight: dict[str, asyncio.Future[T]] = {}
@@ -37,7 +31,8 @@ class SingleFlight(Generic[T]):
         """The result for ``key``: looked up, waited for, or produced here (then published).
 
         ``recheck=False`` skips the lookup after taking the lock, for callers that read the store
-        just before: a process finishing in between leaves a DONE marker, so the lock is not free."""
+        just before, where the lock itself tells of a flight that finished in between
+        (``FlightLock.marks_finish``); other locks look again, which is cheap when absent."""
         fut = self.inflight.get(key)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
@@ -73,12 +68,13 @@ class SingleFlight(Generic[T]):
                       recheck: Callable[[], Awaitable[T | None]] | None,
                       lookup: Callable[[], Awaitable[T | None]],
                       publish: Callable[[T], Awaitable[None]]) -> T:
-        lock_key = f"flight:{key}"
-        token = secrets.token_bytes(16)
         delay = self.poll
+        if not self.lock.marks_finish:
+            recheck = lookup  # nothing says "finished": look after locking (cheap when absent)
         while True:
-            if await self.store.add(lock_key, token, ttl=self.lease):
-                return await self._produce(lock_key, token, fut, produce, recheck or _nothing, publish)
+            lease = await self.lock.acquire(key)
+            if lease is not None:
+                return await self._produce(lease, fut, produce, recheck or _nothing, publish)
             recheck = lookup  # someone else held it: whatever happens next, look before producing
             while True:
                 await asyncio.sleep(delay)
@@ -86,13 +82,12 @@ class SingleFlight(Generic[T]):
                 found = await lookup()
                 if found is not None:
                     return found
-                if await self.store.get(lock_key) is None:
+                if await self.lock.may_lead(key):
                     break  # the holder finished without a result, or died: try to lead
 
-    async def _produce(self, lock_key: str, token: bytes, fut: asyncio.Future[T],
-                       produce: Callable[[], Awaitable[T]], lookup: Callable[[], Awaitable[T | None]],
+    async def _produce(self, lease: Lease, fut: asyncio.Future[T], produce: Callable[[], Awaitable[T]],
+                       lookup: Callable[[], Awaitable[T | None]],
                        publish: Callable[[T], Awaitable[None]]) -> T:
-        heartbeat = asyncio.create_task(self._heartbeat(lock_key))
         published = False
         try:
             found = await lookup()  # another process may have finished just before we locked
@@ -101,22 +96,12 @@ class SingleFlight(Generic[T]):
             result = await produce()
             if not fut.done():
                 fut.set_result(result)  # answer now; waiters elsewhere read it once published
+                await _let_waiters_answer()
             await publish(result)
             published = True
             return result
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            if published:
-                await self.store.set(lock_key, DONE, ttl=self.done_ttl)
-            else:
-                await self.store.delete_if(lock_key, token)
-
-    async def _heartbeat(self, lock_key: str) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            await self.store.touch(lock_key, ttl=self.lease)
+            await lease.release(finished=published)
 
     async def settle(self, key: str, *, limit: float = 2.0) -> None:
         """Wait (at most ``limit`` s) until no flight for ``key`` is still publishing, here or in
@@ -127,10 +112,10 @@ class SingleFlight(Generic[T]):
         if task is not None:
             await asyncio.wait([task], timeout=limit)
         while loop.time() < deadline:
-            if await self.store.get(f"flight:{key}") in (None, DONE):
+            if not await self.lock.publishing(key):
                 break
             await asyncio.sleep(self.poll)  # the lock is in another process: nothing to wait on here
-        await self.store.delete_if(f"flight:{key}", DONE)  # the next miss may lead at once
+        await self.lock.forget(key)  # the next miss may lead at once
 
     async def close(self, grace: float = 5.0) -> None:
         """Let flights finish publishing (answers may already be out), then cancel stragglers."""
@@ -143,3 +128,11 @@ class SingleFlight(Generic[T]):
 
 async def _nothing() -> None:
     return None
+
+
+async def _let_waiters_answer() -> None:
+    """Two turns of the loop: the waiters on the future wake (the shield's callback, then their
+    own step) and send their answers before the store write starts. That write runs on a thread
+    and would compete with them for the GIL, delaying every miss's answer by a few tenths of a ms."""
+    for _ in range(2):
+        await asyncio.sleep(0)
