@@ -10,9 +10,14 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.logs import REQUEST_ID, AccessLogger, JsonFormatter, RequestIdFilter
+from proxy.web.metrics import BUCKETS, Metrics
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.test_serve import free_port, wait_up
 
@@ -37,6 +42,29 @@ async def scrape(client) -> dict:
     assert resp.status == 200
     assert resp.headers["Content-Type"].startswith("text/plain")
     return samples(await resp.text())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(BUCKETS), st.floats(0, 200, allow_nan=False)), max_size=40))
+def test_batched_latencies_expose_what_observing_each_one_would(durations):
+    """The hot path counts latencies locally; a flush must leave the same histogram as observe()."""
+    metrics = Metrics()
+    for seconds in durations:
+        metrics.request("prompt_image", "GET", 200, seconds)
+    metrics.flush()
+    metrics.request("prompt_image", "GET", 200, 0.003)  # after a flush: counted again from zero
+    metrics.flush()
+    reference = CollectorRegistry()
+    direct = Histogram("iris_http_request_duration_seconds", "Time to answer, by route", ["route"],
+                       buckets=BUCKETS, registry=reference)
+    for seconds in [*durations, 0.003]:
+        direct.labels("prompt_image").observe(seconds)
+    ours = samples(generate_latest(metrics.registry).decode())
+    theirs = samples(generate_latest(reference).decode())
+    ours = {k: v for k, v in ours.items() if k[0].startswith("iris_http_request_duration")}
+    assert {k for k in ours if not k[0].endswith("_created")} == {k for k in theirs if not k[0].endswith("_created")}
+    assert {k: v for k, v in ours.items() if not k[0].endswith("_created")} == pytest.approx(
+        {k: v for k, v in theirs.items() if not k[0].endswith("_created")})
 
 
 async def test_metrics_need_the_admin_token_unless_public(iris, backend):

@@ -27,6 +27,7 @@ class BlacklistView:
         self.revision = -1
         self.exact: dict[IP, float | None] = {}
         self.ranges: list[tuple[Network, float | None]] = []
+        self.listed = False  # anything at all: an empty list costs the hot path one attribute read
 
     def blocked(self, address: str | None, now: float | None = None) -> bool:
         """Single addresses are a dictionary look-up; only ranges are scanned."""
@@ -49,6 +50,7 @@ class BlacklistView:
         networks = [(ipaddress.ip_network(e.network), e.expires_at) for e in entries]
         self.exact = {net.network_address: exp for net, exp in networks if net.num_addresses == 1}
         self.ranges = [(net, exp) for net, exp in networks if net.num_addresses > 1]
+        self.listed = bool(networks)
         self.revision = revision
 
     async def refresh_forever(self, every: float) -> None:
