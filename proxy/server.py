@@ -14,13 +14,12 @@ import signal
 import time
 from multiprocessing.process import BaseProcess
 
-from aiohttp import web
-
 from proxy.app import create_app
 from proxy.config import Settings
 from proxy.logs import AccessLogger, setup_logging
 from proxy.security.auth import Secrets
 from proxy.web.metrics import prepare_multiprocess, worker_exited
+from proxy.web.runner import serve_app
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +33,12 @@ def run_worker(settings: Settings, secrets: Secrets, index: int, shared_port: bo
     app = create_app(settings, secrets)
     server = settings.server
     log.info("worker %d listening on http://%s:%d", index, server.host, server.port)
-    web.run_app(
+    serve_app(
         app, host=server.host, port=server.port, reuse_port=shared_port or None,
+        loop_factory=uvloop.new_event_loop if uvloop else None,
         access_log_class=AccessLogger,
         access_log=logging.getLogger("proxy.access") if server.access_log else None,
-        print=None, handle_signals=True, shutdown_timeout=5.0,
-        loop=uvloop.new_event_loop() if uvloop else None,
+        shutdown_timeout=5.0,
     )
 
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from proxy.app import create_app
 from proxy.config import Settings, load_settings
+from proxy.web.runner import FastLaneRunner
 from tests.fakes import FakeImageBackend, FakeLLM, FakePollinations
 
 ACCESS_KEY = "test-access-key-0123456789"
@@ -73,11 +74,18 @@ def settings_for(data_dir: Path) -> Callable[..., Settings]:
     return make
 
 
+class IrisTestServer(TestServer):
+    """The app behind the runner ``python -m proxy serve`` uses: the image fast lane in front."""
+
+    async def _make_runner(self, **kwargs: Any) -> FastLaneRunner:
+        return FastLaneRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def iris(aiohttp_client: Any, settings_for: Callable[..., Settings]) -> Callable[..., Awaitable[TestClient]]:
     """``await iris(BACKEND_API_URLS=..., ...)``: the real app on a real port, as a test client."""
 
     async def start(**env: str) -> TestClient:
-        return await aiohttp_client(create_app(settings_for(**env)))
+        return await aiohttp_client(IrisTestServer(create_app(settings_for(**env))))
 
     return start

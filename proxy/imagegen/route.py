@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from proxy.cache.entry import FAILURE, HOSTED, CacheEntry
+from proxy.cache.images import ImageCache
 from proxy.errors import DeadlineExceeded, IrisError
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.reply import ImageResponse
@@ -59,19 +60,27 @@ async def _generate(request: web.Request, req: ImageRequest, key: str) -> CacheE
         raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
 
 
+def image_headers(key: str, state: str) -> dict[str, str]:
+    return {"ETag": f'"{key}"', "Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*",
+            "X-Cache": state}
+
+
+def image_response(cache: ImageCache, key: str, entry: CacheEntry, headers: dict[str, str]) -> ImageResponse:
+    headers["Content-Type"] = entry.content_type
+    return ImageResponse(entry.body, headers, cache.file_for(key, entry))
+
+
 def _respond(request: web.Request, entry: CacheEntry, key: str, state: str) -> web.StreamResponse:
     if entry.kind == FAILURE:
         meta = entry.meta
         raise IrisError(meta["message"], code=meta["code"], status=meta["status"],
                         headers={"X-Cache": state})
-    etag = f'"{key}"'
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*",
-               "X-Cache": state}
+    headers = image_headers(key, state)
+    etag = headers["ETag"]
     if entry.kind == HOSTED:
         headers["Location"] = entry.meta["url"]
         return web.Response(status=302, headers=headers)
     match = request.headers.get("If-None-Match", "")
     if etag in match or match.strip() == "*":
         return web.Response(status=304, headers=headers)
-    headers["Content-Type"] = entry.content_type
-    return ImageResponse(entry.body, headers, request.app[IMAGE_CACHE].file_for(key, entry))
+    return image_response(request.app[IMAGE_CACHE], key, entry, headers)

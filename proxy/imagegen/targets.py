@@ -26,6 +26,10 @@ class ParsedTargets:
         self.size = size
         self.seen: dict[str, tuple[ImageRequest, str]] = {}
 
+    def remembered(self, target: str) -> tuple[ImageRequest, str] | None:
+        """The request and key for a target parsed before, without parsing anything."""
+        return self.seen.get(target)
+
     def parse(self, request: web.Request) -> tuple[ImageRequest, str]:
         """The request and its cache key; ``BadRequest`` for a malformed one (never remembered)."""
         target = request.raw_path

@@ -7,7 +7,6 @@ everything that touches disk or other processes runs on background tasks."""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator
 
@@ -22,15 +21,12 @@ from proxy.web.observer import Observer
 from proxy.web.recent import RecentGenerations
 from proxy.web.sync import BreakerSync
 
-_GIVEN_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,100}")
-
 
 @web.middleware
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     observer = request.app[OBSERVER]
-    given = request.headers.get("X-Request-Id")
-    rid = given if given is not None and _GIVEN_ID.fullmatch(given) else observer.next_id()
+    rid = observer.request_id(request)
     token = REQUEST_ID.set(rid)
     try:
         response = await handler(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import re
 import secrets
 import time
 
@@ -17,6 +18,7 @@ from proxy.web.recent import RecentGenerations
 
 PROMPT_ROUTE = "prompt_image"
 PROMPT_PREFIX = "/prompt/"
+_GIVEN_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,100}")
 
 
 class Observer:
@@ -29,6 +31,11 @@ class Observer:
 
     def next_id(self) -> str:
         return f"{self.prefix}{next(self.counter):06x}"
+
+    def request_id(self, request: web.BaseRequest) -> str:
+        """The caller's X-Request-Id when it is a sane one, else a new id."""
+        given = request.headers.get("X-Request-Id")
+        return given if given is not None and _GIVEN_ID.fullmatch(given) else self.next_id()
 
     def done(self, request: web.Request, response: web.StreamResponse, started: float) -> None:
         route = request.match_info.route
