@@ -1,8 +1,8 @@
 """Running the server: one process, or WORKERS processes sharing the port with SO_REUSEPORT.
 
-Workers share the disk cache, single flight (a lock in the shared store) and cache deletes
-(a shared generation counter), so they behave as one server. The supervisor restarts a worker
-that dies and stops them all on SIGINT/SIGTERM."""
+Workers share the disk cache, single flight (a byte-range lock on a file in the cache directory)
+and cache deletes (a shared generation counter), so they behave as one server. The supervisor
+restarts a worker that dies and stops them all on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
