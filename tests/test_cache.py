@@ -276,3 +276,16 @@ async def test_a_stale_miss_after_another_worker_finished_does_not_regenerate(tm
     for store, lock in zip(stores, locks, strict=True):
         await lock.close()
         await store.close()
+
+
+def test_a_directory_that_refuses_lock_files_falls_back_to_store_locks():
+    assert FileLock.open(Path("/proc/self/flights.lock")) is None  # cannot even be created there
+
+
+async def test_file_lock_open_gives_a_working_lock(tmp_path):
+    lock = FileLock.open(tmp_path / "flights.lock")
+    assert lock is not None
+    lease = await lock.acquire("k")
+    assert lease is not None and await lock.acquire("k") is None
+    await lease.release(finished=True)
+    await lock.close()

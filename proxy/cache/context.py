@@ -4,6 +4,7 @@ with REDIS_URL), the image cache over it and single flight with the matching fli
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -13,21 +14,22 @@ from proxy.cache.disk import DiskStore
 from proxy.cache.flight import SingleFlight
 from proxy.cache.front import Generation
 from proxy.cache.images import ImageCache
-from proxy.cache.locks.file import AVAILABLE as FILE_LOCKS
 from proxy.cache.locks.file import FileLock
 from proxy.cache.locks.store import StoreLock
 from proxy.keys import FLIGHT, IMAGE_CACHE, SETTINGS, STORE
 from proxy.lifecycle import stop_tasks
 from proxy.shared.store import shared_store
 
+log = logging.getLogger(__name__)
 Opener = Callable[[web.Application, DiskStore, Generation], Backing]
 
 
 def local_store(app: web.Application, disk: DiskStore, generation: Generation) -> Backing:
     """One host: the workers share the directory; flights lock a byte of a file in it."""
-    directory = app[SETTINGS].cache.directory
-    lock = FileLock(directory / "flights.lock") if FILE_LOCKS else StoreLock(disk)
-    return Backing(disk, generation, lock)
+    lock = FileLock.open(app[SETTINGS].cache.directory / "flights.lock")
+    if lock is None:
+        log.warning("this file system refuses byte-range locks: single flight locks in the cache store")
+    return Backing(disk, generation, lock or StoreLock(disk))
 
 
 STORES: dict[str, Opener] = {"diskcache": local_store, "redis": shared_store}

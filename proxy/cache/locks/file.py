@@ -35,9 +35,26 @@ class FileLock:
         self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         self.held: set[int] = set()  # ours: testing one of them would succeed, and unlocking it free it
 
+    @classmethod
+    def open(cls, path: Path) -> FileLock | None:
+        """A lock on ``path``, or None where the file system or the kernel refuses such locks."""
+        if not AVAILABLE:
+            return None
+        try:
+            lock = cls(path)
+        except OSError:
+            return None
+        try:
+            if lock._set(fcntl.F_WRLCK, 0):
+                lock._set(fcntl.F_UNLCK, 0)
+        except OSError:  # EINVAL or ENOLCK, say: locks are not supported here
+            os.close(lock.fd)
+            return None
+        return lock
+
     @staticmethod
     def offset(key: str) -> int:
-        return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 2
+        return 1 + (int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 2)
 
     def _set(self, kind: int, offset: int) -> bool:
         try:
