@@ -132,7 +132,8 @@ async def provider_calls(session: aiohttp.ClientSession, url: str) -> int:
 
 
 async def scenario(name: str, base: str, provider_url: str, clients: list[Client], images: list[bytes],
-                   interval: float, delay: float, subtract: bool = True) -> None:
+                   interval: float, delay: float, subtract: bool = True) -> float:
+    """Prints the scenario's line; returns the overhead p50 in ms."""
     async with aiohttp.ClientSession() as session:
         before = await provider_calls(session, provider_url)
         await asyncio.gather(*(run_client(base, c, images, interval, i * 7) for i, c in enumerate(clients)))
@@ -146,6 +147,7 @@ async def scenario(name: str, base: str, provider_url: str, clients: list[Client
     for c in clients:
         c.latencies.clear()
         c.handler.clear()
+    return q[49]
 
 
 def percentiles(seconds: list[float]) -> list[float]:
@@ -172,11 +174,12 @@ async def direct_baseline(provider_url: str, delay: float, clients: int, frames_
           f"overhead p50={q[49]:6.2f} ms  p99={q[98]:6.2f} ms")
 
 
-async def measure(args: argparse.Namespace, base: str, provider_url: str,
+async def measure(args: argparse.Namespace, base: str, provider_url: str, floor: str,
                   users: list[tuple[str, str]]) -> None:
     async with asyncio.timeout(STARTUP):
         await wait_http(f"{base}/health")
         await wait_http(f"{provider_url}/count")
+        await wait_http(f"{floor}/health")
     images = frames(64)
     await run_client(base, Client(*users[-1], "127.0.0.200"), images[:5], 0.0, 0)  # warm-up
     print(f"provider delay {args.delay * 1000:.0f} ms; frames ~{len(images[0]) // 1000} kB 640x480 JPEG; "
@@ -184,17 +187,25 @@ async def measure(args: argparse.Namespace, base: str, provider_url: str,
     await direct_baseline(provider_url, args.delay, 1, args.frames)
     await direct_baseline(provider_url, args.delay, args.clients, args.frames)
     one = [Client(*users[0], "127.0.0.2")]
-    await scenario("1 client, 1 frame/s", base, provider_url, one, images[: args.frames], 1.0, args.delay)
     many = [Client(u, k, f"127.0.0.{i + 2}") for i, (u, k) in enumerate(users[: args.clients])]
-    await scenario(f"{args.clients} clients at once, one frame in flight each", base, provider_url, many,
-                   images[: args.frames], 0.0, args.delay)
+    await run_client(floor, Client("floor", "-", "127.0.0.200"), images[:5], 0.0, 0)
+    floor_one = await scenario("(floor: bare relay, 1 client, 1 frame/s)", floor, provider_url, one,
+                               images[: args.frames], 1.0, args.delay)
+    floor_many = await scenario(f"(floor: bare relay, {args.clients} clients)", floor, provider_url, many,
+                                images[: args.frames], 0.0, args.delay)
+    iris_one = await scenario("1 client, 1 frame/s", base, provider_url, one, images[: args.frames], 1.0,
+                              args.delay)
+    iris_many = await scenario(f"{args.clients} clients at once, one frame in flight each", base,
+                               provider_url, many, images[: args.frames], 0.0, args.delay)
     await scenario("1 client, same scene again (dedup, no call)", base, provider_url,
                    [Client(*users[0], "127.0.0.2")], [images[0]] * args.frames, 0.0, args.delay,
                    subtract=False)
+    print(f"Iris / bare relay (overhead p50): 1 client {iris_one / floor_one:.2f}, "
+          f"{args.clients} clients {iris_many / floor_many:.2f}")
 
 
 def main(args: argparse.Namespace) -> None:
-    provider_port, port = free_port(), free_port()
+    provider_port, port, floor_port = free_port(), free_port(), free_port()
     provider = multiprocessing.get_context("spawn").Process(
         target=fake_provider, args=(provider_port, args.delay), daemon=True)
     provider.start()
@@ -209,11 +220,15 @@ def main(args: argparse.Namespace) -> None:
         users = add_profiles(env, max(args.clients, 1) + 1)
         server = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=env, cwd=REPO,
                                   stderr=subprocess.DEVNULL)
+        floor = subprocess.Popen([sys.executable, "-m", "bench.vision_floor", str(floor_port), provider_url],
+                                 cwd=REPO, stderr=subprocess.DEVNULL)
         try:
-            asyncio.run(measure(args, f"http://127.0.0.1:{port}", provider_url, users))
+            asyncio.run(measure(args, f"http://127.0.0.1:{port}", provider_url, f"http://127.0.0.1:{floor_port}",
+                                users))
         finally:
-            server.terminate()
-            server.wait(10)
+            for proc in (server, floor):
+                proc.terminate()
+                proc.wait(10)
             provider.terminate()
             provider.join(10)
 
