@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 
 def free_port() -> int:
@@ -72,3 +73,68 @@ async def test_second_start_reuses_the_secrets(tmp_path: Path):
     assert first.access_key == second.access_key and first.admin_token == second.admin_token
     assert first.generated and not second.generated
     assert first.access_key != first.admin_token
+
+
+CREATE_SECRET = """
+import sys, time
+from pathlib import Path
+from proxy.security.secrets import load_or_create
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+print(load_or_create(Path(sys.argv[1]))[0])
+"""
+
+
+async def test_processes_creating_one_secret_at_once_all_read_the_same_whole_secret(tmp_path: Path):
+    """Workers starting together (and the CLI) must agree: none may read a half-written file."""
+    import time
+
+    for attempt in range(3):
+        path = tmp_path / f"master-key-{attempt}"
+        start = str(time.time() + 1.5)  # every process spins until the same instant
+        procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", CREATE_SECRET, str(path), start,
+                                                      stdout=asyncio.subprocess.PIPE) for _ in range(6)]
+        outputs = [(await asyncio.wait_for(p.communicate(), 30))[0].decode().strip() for p in procs]
+        assert len(set(outputs)) == 1 and len(outputs[0]) >= 40, outputs
+        assert path.read_text().strip() == outputs[0]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert [name for name in os.listdir(tmp_path) if name.startswith(".")] == []  # no leftovers
+
+
+def test_an_empty_secret_file_is_refused_with_the_fix(tmp_path: Path):
+    from proxy.errors import ConfigError
+    from proxy.security.secrets import load_or_create
+
+    (tmp_path / "master-key").write_text("")
+    with pytest.raises(ConfigError, match="is empty"):
+        load_or_create(tmp_path / "master-key")
+
+
+OPEN_STORE = """
+import sys, time
+from proxy.config import load_settings
+from proxy.store.database import open_context
+settings = load_settings({"DATA_DIR": sys.argv[1]})
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+ctx = open_context(settings)
+print(ctx.keyring.fingerprint().hex())
+ctx.conn.close()
+"""
+
+
+async def test_workers_opening_a_new_data_dir_at_once_agree_on_one_master_secret(tmp_path: Path):
+    """A first start with several workers: none fails on a locked database or a different secret."""
+    import time
+
+    for attempt in range(2):
+        data_dir = tmp_path / f"data-{attempt}"
+        start = str(time.time() + 1.5)
+        procs = [await asyncio.create_subprocess_exec(sys.executable, "-c", OPEN_STORE, str(data_dir), start,
+                                                      stdout=asyncio.subprocess.PIPE,
+                                                      stderr=asyncio.subprocess.PIPE) for _ in range(4)]
+        results = [await asyncio.wait_for(p.communicate(), 60) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err.decode()[-500:] for _, err in results]
+        assert len({out for out, _ in results}) == 1

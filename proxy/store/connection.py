@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +18,29 @@ def connect(path: Path) -> sqlite3.Connection:
     fresh = not path.exists()
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    _to_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     if fresh:
         os.chmod(path, 0o600)
-    conn.executescript(SCHEMA)
+    # the write lock first (waiting for it is allowed), so processes creating the tables at once
+    # queue up instead of one of them getting "database is locked"
+    conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
     return conn
+
+
+def _to_wal(conn: sqlite3.Connection, *, tries: int = 200) -> None:
+    """Switching a new database to WAL needs it to itself for a moment; SQLite does not wait for
+    that (no busy handler), so a process starting beside another one tries again."""
+    for attempt in range(tries):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.05)
 
 
 @contextlib.contextmanager
