@@ -95,6 +95,7 @@ async def test_size_limit_evicts_least_recently_used(iris, serve, data_dir):
     client = await iris(BACKEND_API_URLS=big.url, CACHE_SIZE_LIMIT=str(1024 * 1024), CACHE_MEMORY_BYTES="0")
     for i in range(60):
         await client.get(f"/prompt/p{i}?{Q}")
+    await asyncio.gather(*client.app[FLIGHT].tasks)  # the last answers went out before their store writes
     status = await (await client.get("/status", headers={"X-Admin-Token": ADMIN_TOKEN})).json()
     assert status["cache"]["bytes"] <= 1.5 * 1024 * 1024
     first = await client.get(f"/prompt/p0?{Q}")

@@ -173,6 +173,8 @@ async def test_workers_share_their_metrics_and_log_json(tmp_path: Path):
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     ids: list[str] = []
+    assert proc.stderr is not None
+    stderr = asyncio.create_task(proc.stderr.read())  # read all along: a full pipe would stall the server
     try:
         await wait_up(f"{base}/status", proc)  # one counted request
         connector = aiohttp.TCPConnector(force_close=True)  # a new connection, so a fresh worker pick
@@ -198,7 +200,9 @@ async def test_workers_share_their_metrics_and_log_json(tmp_path: Path):
         pids = {p.stem.rsplit("_", 1)[-1] for p in (tmp_path / "data" / "metrics").glob("*.db")}
     finally:
         proc.terminate()
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
+        await asyncio.wait_for(proc.wait(), 20)
+        err = await asyncio.wait_for(stderr, 5)
+    assert "Traceback" not in err.decode(), err.decode()[-3000:]
     assert len(pids) >= 2
     assert total(found, "iris_http_requests_total", route="status", status="200") == expected
     lines = [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
