@@ -5,6 +5,7 @@ mode sums them."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
@@ -15,6 +16,8 @@ from proxy.web.metrics import Metrics
 from proxy.web.vision_panel import vision_breaker
 
 EVERY = 1.0
+
+log = logging.getLogger(__name__)
 
 
 class BreakerSync:
@@ -72,4 +75,7 @@ class BreakerSync:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(EVERY)
-            self.once()
+            try:
+                self.once()
+            except Exception:  # keep counting: one bad hand-over must not end the metrics
+                log.exception("could not hand the metrics over; trying again in %g s", EVERY)
