@@ -40,13 +40,13 @@ class DiskStore:
     def _match_presence(self) -> None:
         """Blocking, at start-up: mark every key when the map does not describe this store.
         Marks are never cleared, so workers writing meanwhile lose nothing."""
-        store_id = self.cache.get(STORE_ID)
+        store_id = self.cache.get(STORE_ID, retry=True)
         if isinstance(store_id, bytes) and store_id == self.presence.store_id.rstrip(b"\0"):
             return
         if not isinstance(store_id, bytes):
             self.presence.mark(STORE_ID)
             self.cache.add(STORE_ID, secrets.token_hex(16).encode(), retry=True)
-            store_id = self.cache.get(STORE_ID)  # another worker starting too may have added its own
+            store_id = self.cache.get(STORE_ID, retry=True)  # a worker starting too may have won
         for key in self.cache.iterkeys():
             if isinstance(key, str):
                 self.presence.mark(key)
