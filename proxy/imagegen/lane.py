@@ -18,8 +18,8 @@ from aiohttp import hdrs, web
 from proxy.cache.entry import IMAGE
 from proxy.imagegen.route import image_headers, image_response
 from proxy.keys import GUARD, HOSTING, IMAGE_CACHE, OBSERVER, SECRETS, TARGETS
-from proxy.security.address import client_address
 from proxy.security.auth import bearer_of, same
+from proxy.security.identity import address_for
 from proxy.web.observer import PROMPT_ROUTE
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
@@ -68,9 +68,6 @@ class FastLane:
         guard = self.guard
         if guard.blacklist.listed:
             return False
-        if guard.suspects:  # the full way asks the shared limiter first for a suspect address
-            address = client_address(request.remote, request.headers.get(hdrs.X_FORWARDED_FOR),
-                                     guard.trusted_proxies)
-            if guard.suspect(address):
-                return False
+        if guard.suspects and guard.suspect(address_for(request, guard.trusted_proxies)):
+            return False  # the full way asks the shared limiter first for a suspect address
         return same(request.query.get("key") or bearer_of(request), self.access_key)

@@ -16,8 +16,10 @@ from proxy.security.identity import address_of
 
 async def secret_matches(request: web.Request, given: str, expected: str) -> bool:
     guard = request.app[GUARD]
-    if guard.suspects and guard.suspect(address_of(request)):
-        await guard.key_check_allowed(address_of(request))  # 429 while the bucket is empty
+    if guard.suspects:  # the address only when someone sent a wrong key lately
+        address = address_of(request)
+        if guard.suspect(address):
+            await guard.key_check_allowed(address)  # 429 while the bucket is empty
     if same(given, expected):
         return True
     await guard.key_failed(address_of(request), counted=False)

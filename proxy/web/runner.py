@@ -44,9 +44,10 @@ def serve_app(app: web.Application, *, host: str, port: int, reuse_port: bool | 
         with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
             loop.run_until_complete(main)
     finally:
-        main.cancel()  # the stop arrived as an exception out of the loop: let cleanup run
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(main)
+        if not main.done():  # the stop arrived as an exception out of the loop: let cleanup run
+            main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main)
         _cancel_rest(loop)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
