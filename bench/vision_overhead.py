@@ -2,7 +2,10 @@
 
 Iris runs as a real ``python -m proxy serve`` process over a temp DATA_DIR; the provider is a fake
 OpenAI-compatible chat endpoint in another process that answers confidently after a fixed delay.
-Overhead = the client's latency minus that delay. Each client is its own profile on its own
+Overhead = the client's latency minus that delay as the provider measured it: asyncio
+rounds a timer's wait up to the next millisecond, so ``sleep(0.05)`` lasts 50.0-51.0 ms (about
++0.5 ms on average) and subtracting the nominal delay would count the fake's own oversleep as
+overhead. Each client is its own profile on its own
 loopback address (127.0.0.N), logs in with ``POST /auth-{key}`` and then sends multipart frames
 exactly as the Frame app does. Frames are distinct scenes, so dedup never answers (the last scenario
 sends one scene again and again on purpose: the dedup path, no provider call, nothing subtracted).
@@ -39,18 +42,21 @@ STARTUP = 30.0
 
 
 def fake_provider(port: int, delay: float) -> None:
-    """A confident OpenAI-compatible vision provider; GET /count reports the calls so far."""
-    calls = [0]
+    """A confident OpenAI-compatible vision provider; GET /count reports the calls so far and the
+    seconds they really slept."""
+    calls, slept = [0], [0.0]
 
     async def chat(request: web.Request) -> web.Response:
         await request.read()
         calls[0] += 1
+        began = time.perf_counter()
         await asyncio.sleep(delay)
+        slept[0] += time.perf_counter() - began
         content = orjson.dumps({"answer": "A cup of coffee on a desk", "confidence": 0.93}).decode()
         return web.json_response({"choices": [{"message": {"role": "assistant", "content": content}}]})
 
     async def count(request: web.Request) -> web.Response:
-        return web.json_response({"calls": calls[0]})
+        return web.json_response({"calls": calls[0], "slept": slept[0]})
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/chat/completions", chat)
@@ -126,24 +132,42 @@ async def run_client(base: str, client: Client, images: list[bytes], interval: f
                 await asyncio.sleep(max(0.0, interval - elapsed))
 
 
-async def provider_calls(session: aiohttp.ClientSession, url: str) -> int:
+@dataclass(frozen=True)
+class Tally:
+    """The fake provider's calls and the seconds they slept, so far."""
+
+    calls: int
+    slept: float
+
+    def __sub__(self, other: Tally) -> Tally:
+        return Tally(self.calls - other.calls, self.slept - other.slept)
+
+    def delay(self, nominal: float) -> float:
+        """The mean delay the provider really imposed (the nominal one when it was not called)."""
+        return self.slept / self.calls if self.calls else nominal
+
+
+async def provider_tally(session: aiohttp.ClientSession, url: str) -> Tally:
     async with session.get(f"{url}/count") as resp:
-        return (await resp.json())["calls"]
+        body = await resp.json()
+    return Tally(body["calls"], body["slept"])
 
 
 async def scenario(name: str, base: str, provider_url: str, clients: list[Client], images: list[bytes],
                    interval: float, delay: float, subtract: bool = True) -> float:
     """Prints the scenario's line; returns the overhead p50 in ms."""
     async with aiohttp.ClientSession() as session:
-        before = await provider_calls(session, provider_url)
+        before = await provider_tally(session, provider_url)
         await asyncio.gather(*(run_client(base, c, images, interval, i * 7) for i, c in enumerate(clients)))
-        calls = await provider_calls(session, provider_url) - before
+        tally = await provider_tally(session, provider_url) - before
     latencies = sorted(x for c in clients for x in c.latencies)
-    offset = delay if subtract else 0.0
+    offset = tally.delay(delay) if subtract else 0.0
     q = percentiles([x - offset for x in latencies])
     inside = percentiles([x - offset for c in clients for x in c.handler])
+    slept = f"  (the provider slept {offset * 1000:.2f} ms)" if subtract else ""
+    per_frame = tally.calls / len(latencies)
     print(f"{name:<42} frames={len(latencies):4d}  overhead p50={q[49]:6.2f} ms  p99={q[98]:6.2f} ms  "
-          f"(in the handler p50={inside[49]:5.2f} ms)  provider calls/frame={calls / len(latencies):.2f}")
+          f"(in the handler p50={inside[49]:5.2f} ms)  provider calls/frame={per_frame:.2f}{slept}")
     for c in clients:
         c.latencies.clear()
         c.handler.clear()
@@ -166,12 +190,15 @@ async def direct_baseline(provider_url: str, delay: float, clients: int, frames_
                 async with session.post(f"{provider_url}/v1/chat/completions", data=payload,
                                         headers={"Content-Type": "application/json"}) as resp:
                     await resp.read()
-                latencies.append(time.perf_counter() - began - delay)
+                latencies.append(time.perf_counter() - began)
 
-    await asyncio.gather(*(one_client() for _ in range(clients)))
-    q = percentiles(latencies)
+    async with aiohttp.ClientSession() as session:
+        before = await provider_tally(session, provider_url)
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        slept = (await provider_tally(session, provider_url) - before).delay(delay)
+    q = percentiles([x - slept for x in latencies])
     print(f"{f'(baseline: {clients} client(s) -> fake provider, no Iris)':<42} frames={len(latencies):4d}  "
-          f"overhead p50={q[49]:6.2f} ms  p99={q[98]:6.2f} ms")
+          f"overhead p50={q[49]:6.2f} ms  p99={q[98]:6.2f} ms  (the provider slept {slept * 1000:.2f} ms)")
 
 
 async def measure(args: argparse.Namespace, base: str, provider_url: str, floor: str,
