@@ -1,5 +1,6 @@
-"""Frames: checked with Pillow, sent as they are when already small JPEGs, else downscaled and
-re-encoded; bad uploads are 400 or 413; near-identical scenes have near-identical hashes."""
+"""Frames: sent as they are when already small plain JPEGs (checked by libjpeg-turbo), else
+decoded by Pillow, downscaled and re-encoded; bad uploads are 400 or 413; near-identical scenes
+have near-identical hashes, whichever way they were read."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from PIL import Image
 
 from proxy.config.cascade import CascadeSettings
 from proxy.errors import BadRequest, PayloadTooLarge
-from proxy.vision.frames import distance, prepare
-from proxy.vision.uploads import frame_from_data_url, frame_from_file
+from proxy.vision.frames import distance, prepare, quick
+from proxy.vision.uploads import Intake, frame_from_bytes, frame_from_data_url
 from tests.vision_fakes import scene
 
 CFG = CascadeSettings(max_side=512, max_pixels=3_000_000)
@@ -60,13 +61,69 @@ def test_pixel_cap_is_413():
         prepare(out.getvalue(), CFG)
 
 
-async def test_byte_cap_is_413_before_decoding():
+@pytest.mark.parametrize("inline", [False, True])
+async def test_byte_cap_is_413_before_decoding(inline):
     with pytest.raises(PayloadTooLarge):
-        await frame_from_file(io.BytesIO(scene()), CFG, max_bytes=1000)
-    frame = await frame_from_file(io.BytesIO(scene()), CFG, max_bytes=10**6)
+        await frame_from_bytes(scene(), CFG, max_bytes=1000, inline=inline)
+    frame = await frame_from_bytes(scene(), CFG, max_bytes=10**6, inline=inline)
     assert frame.width == 512
     with pytest.raises(BadRequest):
-        await frame_from_file(io.BytesIO(b""), CFG, max_bytes=1000)
+        await frame_from_bytes(b"", CFG, max_bytes=1000, inline=inline)
+
+
+@pytest.mark.parametrize("data", [b"not an image at all", scene()[:300], scene(size=(400, 300))[:-2000]])
+async def test_inline_check_refuses_as_the_thread_pool_does(data):
+    for inline in (False, True):
+        with pytest.raises(BadRequest) as caught:
+            await frame_from_bytes(data, CFG, max_bytes=10**6, inline=inline)
+        assert caught.value.code == "not_an_image"
+
+
+async def test_inline_and_thread_pool_give_the_same_frame():
+    for data in (scene(size=(400, 300)), scene(size=(1200, 600)), scene(size=(300, 200), fmt="PNG")):
+        assert await frame_from_bytes(data, CFG, 10**6, inline=True) == await frame_from_bytes(data, CFG, 10**6)
+
+
+def test_quick_takes_only_plain_jpegs_that_are_sent_as_they_are():
+    plain = scene(size=(400, 300))
+    frame = quick(plain, CFG)
+    assert frame is not None and frame.jpeg == plain and (frame.width, frame.height) == (400, 300)
+    grey = io.BytesIO()
+    Image.open(io.BytesIO(plain)).convert("L").save(grey, "JPEG")
+    assert quick(grey.getvalue(), CFG) is not None
+    cmyk, oriented = io.BytesIO(), io.BytesIO()
+    Image.open(io.BytesIO(plain)).convert("CMYK").save(cmyk, "JPEG")
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    Image.open(io.BytesIO(plain)).save(oriented, "JPEG", exif=exif)
+    for other in (scene(size=(1200, 600)), scene(size=(400, 300), fmt="PNG"), cmyk.getvalue(),
+                  oriented.getvalue(), plain[:-2000]):
+        assert quick(other, CFG) is None
+    assert prepare(cmyk.getvalue(), CFG).jpeg != cmyk.getvalue()  # Pillow re-encodes CMYK as RGB
+
+
+def test_quick_and_pillow_hash_a_frame_alike():
+    """The very same JPEG data read by libjpeg-turbo (plain) and by Pillow (with an EXIF block)."""
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    block = exif.tobytes()
+    for seed in range(5):
+        plain = scene(seed=seed, size=(480, 360))
+        tagged = plain[:2] + b"\xff\xe1" + (len(block) + 2).to_bytes(2, "big") + block + plain[2:]
+        assert quick(tagged, CFG) is None
+        assert prepare(tagged, CFG).jpeg == tagged  # sent as it is by Pillow's way too
+        assert prepare(plain, CFG).dhash == prepare(tagged, CFG).dhash
+
+
+def test_the_intake_counts_frames_in_flight():
+    intake = Intake()
+    assert intake.alone
+    with intake.entered():
+        assert intake.alone
+        with intake.entered():
+            assert not intake.alone
+        assert intake.alone
+    assert intake.active == 0
 
 
 async def test_data_urls():

@@ -1,9 +1,11 @@
 """Checking a frame with Pillow and preparing it for the providers (run off the event loop).
 
 A frame that is already a JPEG within ``max_side`` and of a reasonable size is sent as it is (the
-glasses send 256-720 px JPEGs: re-encoding those would cost CPU and quality for nothing); anything
-else is decoded, turned upright, downscaled so its longest side is ``max_side`` and re-encoded as
-JPEG. Every frame gets a 64-bit difference hash (dHash) for spotting repeated scenes."""
+glasses send 256-720 px JPEGs: re-encoding those would cost CPU and quality for nothing); such a
+plain JPEG is checked and hashed by libjpeg-turbo directly (``quick``, see ``proxy.vision.jpeg``).
+Anything else is decoded by Pillow, turned upright, downscaled so its longest side is ``max_side``
+and re-encoded as JPEG. Every frame gets a 64-bit difference hash (dHash) for spotting repeated
+scenes, from a grey decode at 1/8 scale or the nearest libjpeg offers."""
 
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from proxy.config.cascade import CascadeSettings
 from proxy.errors import BadRequest, PayloadTooLarge
+from proxy.vision import jpeg
 
 ORIENTATION = 0x0112
 HASH_SIZE = 8
+HASH_SOURCE = ((HASH_SIZE + 1) * 4, HASH_SIZE * 4)  # the least a decode for the hash may give
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,27 @@ class Frame:
 
 
 def prepare(data: bytes, cfg: CascadeSettings) -> Frame:
+    """The frame checked and ready to send (400 when it is not a readable image, 413 when too big)."""
+    return quick(data, cfg) or _with_pillow(data, cfg)
+
+
+def quick(data: bytes, cfg: CascadeSettings) -> Frame | None:
+    """A plain JPEG that is sent as it is, checked and hashed by libjpeg-turbo; ``None`` for the rest."""
+    size = jpeg.plain_size(data)
+    if size is None:
+        return None
+    _check_pixels(*size, cfg)
+    if not _fits(size, len(data), cfg):
+        return None
+    grey = jpeg.grey_thumbnail(data, *HASH_SOURCE)
+    return None if grey is None else Frame(data, *size, _dhash(grey))
+
+
+def _with_pillow(data: bytes, cfg: CascadeSettings) -> Frame:
     try:
         image = Image.open(io.BytesIO(data))
         width, height = image.size
-        if width * height > cfg.max_pixels:
-            raise PayloadTooLarge(f"the image has more than {cfg.max_pixels} pixels", code="too_many_pixels")
+        _check_pixels(width, height, cfg)
         if _sendable(image, data, cfg):
             return Frame(data, width, height, _dhash(image))
         return _reencode(image, cfg)
@@ -48,12 +68,20 @@ def prepare(data: bytes, cfg: CascadeSettings) -> Frame:
         raise BadRequest("the upload is not a readable image", code="not_an_image") from None
 
 
+def _check_pixels(width: int, height: int, cfg: CascadeSettings) -> None:
+    if width * height > cfg.max_pixels:
+        raise PayloadTooLarge(f"the image has more than {cfg.max_pixels} pixels", code="too_many_pixels")
+
+
 def _sendable(image: Image.Image, data: bytes, cfg: CascadeSettings) -> bool:
     """A JPEG already upright, small enough and at most 2 bits a pixel of the largest frame."""
     return (image.format == "JPEG" and image.mode in ("RGB", "L")
-            and max(image.size) <= cfg.max_side
-            and len(data) <= cfg.max_side * cfg.max_side // 4
+            and _fits(image.size, len(data), cfg)
             and image.getexif().get(ORIENTATION, 1) == 1)
+
+
+def _fits(size: tuple[int, int], length: int, cfg: CascadeSettings) -> bool:
+    return max(size) <= cfg.max_side and length <= cfg.max_side * cfg.max_side // 4
 
 
 def _reencode(image: Image.Image, cfg: CascadeSettings) -> Frame:
@@ -68,7 +96,7 @@ def _reencode(image: Image.Image, cfg: CascadeSettings) -> Frame:
 def _dhash(image: Image.Image) -> int:
     """Difference hash: 8x9 grey thumbnail, one bit a pixel for "brighter than its right neighbour"."""
     if image.format == "JPEG":
-        image.draft("L", (HASH_SIZE * 8, HASH_SIZE * 8))
+        image.draft("L", HASH_SOURCE)
     small = image.convert("L").resize((HASH_SIZE + 1, HASH_SIZE), Image.Resampling.BOX)
     pixels = small.tobytes()
     bits = 0

@@ -25,6 +25,11 @@ from proxy.web.responses import json_response
 
 
 async def process(request: web.Request) -> web.Response:
+    with request.app[VISION].intake.entered():
+        return await _answer_frame(request)
+
+
+async def _answer_frame(request: web.Request) -> web.Response:
     started = time.perf_counter()
     app, debug = request.app, Debug()
     profile, form = await _caller_and_form(request)
@@ -35,14 +40,15 @@ async def process(request: web.Request) -> web.Response:
     upload = form.files.get("image")
     if upload is None:
         raise BadRequest('the frame must be a file in the multipart field "image"', code="missing_image")
-    guard, settings = app[GUARD], app[SETTINGS]
+    guard, settings, service = app[GUARD], app[SETTINGS], app[VISION]
     state = await guard.users.state(username)  # the prompt and keys: cached by this worker
     if state is None:
         raise Unauthorized("the profile no longer exists", code="no_profile")
     # one wait instead of two: the rate limit and the frame check
     outcomes = await asyncio.gather(
         guard.process(username),
-        frame_from_bytes(upload, settings.vision.cascade, settings.server.max_upload_bytes),
+        frame_from_bytes(upload, settings.vision.cascade, settings.server.max_upload_bytes,
+                         inline=service.intake.alone),
         return_exceptions=True)
     for outcome in outcomes:  # the rate limit's refusal first, then a bad frame
         if isinstance(outcome, BaseException):
@@ -51,7 +57,6 @@ async def process(request: web.Request) -> web.Response:
     prompt = _prompt(form.fields.get("prompt"), state.prompt, settings.vision.default_prompt,
                      settings.vision.max_prompt_chars)
     debug.add(f"[AI] Processing image for {username}")
-    service = app[VISION]
     try:
         result = await service.answer(username, prompt, frame, state.keys)
     except IrisError as exc:

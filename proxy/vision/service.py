@@ -15,6 +15,7 @@ from proxy.vision.frames import Frame
 from proxy.vision.providers import providers_for
 from proxy.vision.records import Recorder
 from proxy.vision.task import Task
+from proxy.vision.uploads import Intake
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class VisionService:
         self.dedup = dedup
         self.cfg = cfg
         self.later = later
+        self.intake = Intake()
 
     async def answer(self, username: str, prompt: str, frame: Frame,
                      own_keys: Mapping[str, str | None]) -> Answer:
