@@ -5,7 +5,10 @@ Each worker keeps, per bucket it has used, the shared TAT as last read plus the 
 since. A hit is admitted at once, and written in the background (one transaction for every bucket
 with hits waiting, which also reads the TATs back, other workers' hits included), when that view
 is fresh (``MAX_AGE``), shows at least ``SLACK`` tokens left after the hit, and fewer than
-``MAX_PENDING`` of this worker's hits on the bucket are still unwritten. Otherwise, and always for
+``MAX_PENDING`` of this worker's hits on the bucket are still unwritten. The write starts
+``WRITE_DELAY`` after the first hit waiting for it: not while the frame that made the hit is still
+being checked (the database thread would compete with it for the interpreter) but while it waits
+for its provider, and with the hits of every user who came meanwhile. Otherwise, and always for
 small limits (``RATE_LIMIT_AUTH``, ``RATE_LIMIT_PROFILE``), one write transaction decides, as
 before: refusals and their ``Retry-After`` always come from the shared row.
 
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 SLACK = 8
 MAX_PENDING = 2
 MAX_AGE = 5.0
+WRITE_DELAY = 0.02
 
 
 @dataclass
@@ -132,6 +136,7 @@ class SqliteLimiter:
             self.writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
+        await asyncio.sleep(WRITE_DELAY)
         while batch := {b: (v.rate, v.pending) for b, v in self.views.items() if v.pending}:
             for bucket, (_, stamps) in batch.items():
                 self.views[bucket].pending = []
