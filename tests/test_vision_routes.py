@@ -42,6 +42,17 @@ async def test_the_glasses_app_flow(glasses):
     assert await settled(rig, "SELECT COUNT(*) FROM activity WHERE kind = 'frame'", 1) == 1
 
 
+async def test_a_providers_cookie_is_not_sent_back(glasses):
+    """One shared HTTP session serves every user: a cookie one call got must not ride on the next.
+    (By name: aiohttp's cookie jar ignores cookies from IP addresses anyway.)"""
+    rig = await glasses(provider_host="localhost")
+    rig.fakes["gemini"].cookie = "set-for-alice"
+    await rig.auth()
+    for seed in (1, 2):
+        assert (await rig.frame(scene(seed=seed))).status == 200
+    assert [c.headers.get("Cookie") for c in rig.fakes["gemini"].calls] == [None, None]
+
+
 async def test_process_needs_the_session_or_a_key(glasses):
     rig = await glasses()
     resp = await rig.frame(scene())

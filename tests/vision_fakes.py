@@ -57,6 +57,7 @@ class FakeProvider:
     judge_mode: str = "json"
     calls: list[Call] = field(default_factory=list)
     url: str = ""
+    cookie: str | None = None  # set on every answer, as providers behind some CDNs do
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -87,8 +88,11 @@ class FakeProvider:
                  "confidence": self.judge_confidence if judging else self.confidence}
         if self.predictions and not judging:
             reply["predictions"] = self.predictions
-        return web.json_response({"choices": [{"message": {"role": "assistant",
-                                                           "content": render(reply, mode)}}]})
+        response = web.json_response({"choices": [{"message": {"role": "assistant",
+                                                                "content": render(reply, mode)}}]})
+        if self.cookie:
+            response.set_cookie("provider-session", self.cookie)
+        return response
 
 
 def render(reply: dict[str, Any], mode: str) -> str:

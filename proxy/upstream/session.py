@@ -5,15 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import aiohttp
-import orjson
 from aiohttp import web
 
 from proxy import __version__
 from proxy.keys import HTTP, SETTINGS
-
-
-def _dumps(value: object) -> str:
-    return orjson.dumps(value).decode("utf-8")
 
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -24,7 +19,7 @@ async def http_ctx(app: web.Application) -> AsyncIterator[None]:
         timeout=aiohttp.ClientTimeout(total=timeouts.backend, sock_connect=timeouts.connect),
         headers={"User-Agent": f"iris-proxy/{__version__}"},
         raise_for_status=False,
-        json_serialize=_dumps,  # orjson: the vision payloads carry ~50 kB of base64 each
+        cookie_jar=aiohttp.DummyCookieJar(),  # a backend's cookies are not sent on anyone's next call
     )
     app[HTTP] = session
     yield
