@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from proxy.config.image import UpstreamTimeouts
 from proxy.upstream import http
@@ -58,7 +59,7 @@ class OpenAIClient:
         headers = {"Content-Type": "application/json", **http.bearer(spec.token)}
         async with http.request(self.session, "POST", api_url(spec.url, path), label=spec.label,
                                 limits=http.timeout(total, self.timeouts.connect),
-                                json=payload, headers=headers) as resp:
+                                data=orjson.dumps(payload), headers=headers) as resp:
             body = await http.read_capped(resp, JSON_CAP, label=spec.label)
             status = resp.status
         data = _maybe_json(body)

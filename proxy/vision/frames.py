@@ -97,7 +97,8 @@ def _dhash(image: Image.Image) -> int:
     """Difference hash: 8x9 grey thumbnail, one bit a pixel for "brighter than its right neighbour"."""
     if image.format == "JPEG":
         image.draft("L", HASH_SOURCE)
-    small = image.convert("L").resize((HASH_SIZE + 1, HASH_SIZE), Image.Resampling.BOX)
+    grey = image if image.mode == "L" else image.convert("L")
+    small = grey.resize((HASH_SIZE + 1, HASH_SIZE), Image.Resampling.BOX)
     pixels = small.tobytes()
     bits = 0
     for row in range(HASH_SIZE):

@@ -10,15 +10,18 @@ from typing import Any
 from aiohttp import web
 
 from proxy import __version__
+from proxy.config import Settings
 from proxy.errors import BadRequest, Forbidden, IrisError, Unauthorized
 from proxy.keys import GUARD, SETTINGS, VISION
 from proxy.security.auth import bearer_of
+from proxy.security.guard import Guard
 from proxy.security.identity import authenticate
 from proxy.store.models import Profile
 from proxy.vision.analyze import analyze
 from proxy.vision.cors import preflight, with_cors
 from proxy.vision.display import Debug, failure_body, success_body
 from proxy.vision.form import FrameForm, read_frame_form
+from proxy.vision.frames import Frame
 from proxy.vision.records import Record
 from proxy.vision.uploads import frame_from_bytes
 from proxy.web.responses import json_response
@@ -44,16 +47,7 @@ async def _answer_frame(request: web.Request) -> web.Response:
     state = await guard.users.state(username)  # the prompt and keys: cached by this worker
     if state is None:
         raise Unauthorized("the profile no longer exists", code="no_profile")
-    # one wait instead of two: the rate limit and the frame check
-    outcomes = await asyncio.gather(
-        guard.process(username),
-        frame_from_bytes(upload, settings.vision.cascade, settings.server.max_upload_bytes,
-                         inline=service.intake.alone),
-        return_exceptions=True)
-    for outcome in outcomes:  # the rate limit's refusal first, then a bad frame
-        if isinstance(outcome, BaseException):
-            raise outcome
-    frame = outcomes[1]
+    frame = await _limit_and_check(guard, username, upload, settings, alone=service.intake.alone)
     prompt = _prompt(form.fields.get("prompt"), state.prompt, settings.vision.default_prompt,
                      settings.vision.max_prompt_chars)
     debug.add(f"[AI] Processing image for {username}")
@@ -68,6 +62,22 @@ async def _answer_frame(request: web.Request) -> web.Response:
     body = success_body(result, prompt, debug, time.perf_counter() - started)
     _keep(request, username, frame.jpeg, body)
     return json_response(body)
+
+
+async def _limit_and_check(guard: Guard, username: str, upload: bytes, settings: Settings, *,
+                           alone: bool) -> Frame:
+    """The rate limit's refusal first, then a bad frame's. A lone frame is checked right here; in
+    company, the check runs on the thread pool while the rate limit may wait for the database."""
+    cfg, cap = settings.vision.cascade, settings.server.max_upload_bytes
+    if alone:
+        await guard.process(username)
+        return await frame_from_bytes(upload, cfg, cap, inline=True)
+    outcomes = await asyncio.gather(guard.process(username), frame_from_bytes(upload, cfg, cap),
+                                    return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return outcomes[1]
 
 
 async def _caller_and_form(request: web.Request) -> tuple[Profile, FrameForm]:

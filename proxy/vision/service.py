@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from proxy.config.cascade import CascadeSettings
@@ -62,4 +62,5 @@ class VisionService:
 
 
 def _plain(answer: Answer) -> dict[str, Any]:
-    return asdict(answer)
+    """The answer's fields (shared, not copied: an ``Answer`` and what it holds are never changed)."""
+    return dict(vars(answer))
