@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -28,11 +29,20 @@ async def _serve(app: web.Application, host: str, port: int, reuse_port: bool | 
                  **runner_args: Any) -> None:
     runner = FastLaneRunner(app, handle_signals=True, **runner_args)
     await runner.setup()
+    _freeze_startup_objects()
     try:
         await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
         await asyncio.Event().wait()  # until SIGINT/SIGTERM raise GracefulExit
     finally:
         await runner.cleanup()
+
+
+def _freeze_startup_objects() -> None:
+    """Everything built so far (modules, settings, the app and its parts) lives as long as the
+    process: moved out of the collector's reach, a full collection no longer walks all of it
+    (one took 26 ms in the middle of a glasses frame before)."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve_app(app: web.Application, *, host: str, port: int, reuse_port: bool | None,
