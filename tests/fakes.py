@@ -59,11 +59,16 @@ class FakeImageBackend:
     calls: list[Seen] = field(default_factory=list)
     base: str = ""
     accept_prefix: str | None = None  # in refuse mode, prompts starting with this are accepted
+    answer_url: str | None = None  # in url mode, answer with this URL instead of one of its own files
+    redirect_to: str = ""  # where GET /redirect sends the client
+    fetched: list[str] = field(default_factory=list)  # the paths of GET /files and /redirect requests
+    fetch_hosts: list[str] = field(default_factory=list)  # and their Host headers
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/images/generations", self.generate)
         app.router.add_get("/files/{name}", self.file)
+        app.router.add_get("/redirect", self.redirect)
         return app
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
@@ -87,13 +92,19 @@ class FakeImageBackend:
             return web.json_response({"data": [{"b64_json": base64.b64encode(b"hello").decode()}]})
         if mode in ("url", "notimage_url"):
             name = "img.png" if mode == "url" else "text.txt"
-            return web.json_response({"data": [{"url": f"{self.base}/files/{name}"}]})
+            return web.json_response({"data": [{"url": self.answer_url or f"{self.base}/files/{name}"}]})
         return web.json_response({"data": [{"b64_json": base64.b64encode(self.image).decode()}]})
 
     async def file(self, request: web.Request) -> web.Response:
+        self.fetched.append(request.path)
+        self.fetch_hosts.append(request.host)
         if request.match_info["name"] == "img.png":
             return web.Response(body=self.image, content_type="image/png")
         return web.Response(text="this is not an image", content_type="image/png")
+
+    async def redirect(self, request: web.Request) -> web.Response:
+        self.fetched.append(request.path)
+        raise web.HTTPFound(self.redirect_to)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -65,6 +66,13 @@ class Env:
     def list(self, name: str) -> list[str]:
         value = self.raw(name) or ""
         return [item.strip() for item in value.split(",") if item.strip()]
+
+    def networks(self, name: str) -> tuple[str, ...]:
+        """Addresses and CIDR ranges, comma-separated, normalised (``10.0.0.7/8`` -> ``10.0.0.0/8``)."""
+        try:
+            return tuple(str(ipaddress.ip_network(item, strict=False)) for item in self.list(name))
+        except ValueError as exc:
+            raise ConfigError(name, str(exc), "list addresses or CIDR ranges, comma-separated") from None
 
     def json(self, name: str, default: Any, expect: type) -> Any:
         value = self.raw(name)

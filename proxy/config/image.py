@@ -19,6 +19,9 @@ class UpstreamTimeouts:
     backend: float = 60.0
     llm: float = 20.0
     fetch_max_bytes: int = 25 * 1024 * 1024
+    fetch_allow: tuple[str, ...] = ()
+    """Networks an image URL a backend answered with may point into, beyond public addresses and
+    the backend's own (``IMAGE_FETCH_ALLOW``)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def load_image(env: Env) -> ImageSettings:
             backend=env.float("BACKEND_TIMEOUT", 60.0, lo=0.1, hi=900),
             llm=env.float("LLM_TIMEOUT", 20.0, lo=0.1, hi=300),
             fetch_max_bytes=env.int("FETCH_MAX_BYTES", 25 * 1024 * 1024, lo=1024),
+            fetch_allow=env.networks("IMAGE_FETCH_ALLOW"),
         ),
         breaker=BreakerSettings(
             threshold=env.int("BREAKER_THRESHOLD", 3, lo=1, hi=1000),

@@ -4,7 +4,6 @@ The cascade settings (providers, judge, thresholds, deadlines) join this datacla
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,16 +85,9 @@ def load_vision(env: Env, data_dir: Path) -> VisionSettings:
         state_backend=_choice(env, "SECURITY_STATE", "local", STATE_BACKENDS),
         default_prompt=env.str("VISION_DEFAULT_PROMPT", DEFAULT_PROMPT),
         max_prompt_chars=env.int("VISION_MAX_PROMPT_CHARS", 2000, lo=1, hi=100_000),
-        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        trusted_proxies=env.networks("TRUSTED_PROXIES"),
         cascade=load_cascade(env),
     )
-
-
-def _networks(env: Env, name: str) -> tuple[str, ...]:
-    try:
-        return tuple(str(ipaddress.ip_network(item, strict=False)) for item in env.list(name))
-    except ValueError as exc:
-        raise ConfigError(name, str(exc), "list addresses or CIDR ranges, comma-separated") from None
 
 
 def _choice(env: Env, name: str, default: str, allowed: tuple[str, ...]) -> str:

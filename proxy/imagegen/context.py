@@ -12,6 +12,7 @@ from proxy.config.image import ImageSettings
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.imagegen.prompts import PromptLLM
 from proxy.keys import BREAKER, HTTP, PIPELINE, SETTINGS, STORE
+from proxy.upstream.answer_urls import AnswerFetcher
 from proxy.upstream.backend import BackendSpec
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.openai import OpenAIClient
@@ -43,5 +44,6 @@ async def image_ctx(app: web.Application) -> AsyncIterator[None]:
     prompts = PromptLLM(cfg.llm, llm_pool, openai, app[STORE], timeout=cfg.timeouts.llm,
                         memo_ttl=settings.cache.enhance_ttl)
     app[BREAKER] = breaker
-    app[PIPELINE] = ImagePipeline(cfg, pool, fallback, openai, pollinations, prompts)
+    answers = AnswerFetcher(app[HTTP], cfg.timeouts)
+    app[PIPELINE] = ImagePipeline(cfg, pool, fallback, openai, pollinations, answers, prompts)
     yield

@@ -18,6 +18,7 @@ from proxy.errors import UpstreamFailed
 from proxy.imagegen.inspect import image_type
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.prompts import PromptLLM
+from proxy.upstream.answer_urls import AnswerFetcher
 from proxy.upstream.backend import BackendSpec
 from proxy.upstream.errors import PoolExhausted, PoolRefused, UpstreamError
 from proxy.upstream.openai import ImageJob, OpenAIClient
@@ -39,12 +40,14 @@ class Attempt:
 
 class ImagePipeline:
     def __init__(self, cfg: ImageSettings, pool: BackendPool, fallback: BackendSpec | None,
-                 openai: OpenAIClient, pollinations: PollinationsClient, prompts: PromptLLM):
+                 openai: OpenAIClient, pollinations: PollinationsClient, answers: AnswerFetcher,
+                 prompts: PromptLLM):
         self.cfg = cfg
         self.pool = pool
         self.fallback = fallback
         self.openai = openai
         self.pollinations = pollinations
+        self.answers = answers
         self.prompts = prompts
 
     async def generate(self, req: ImageRequest) -> CacheEntry:
@@ -118,7 +121,7 @@ class ImagePipeline:
         else:
             data, url = await self.openai.generate_image(spec, job)
             if data is None and url is not None:
-                data = await self.pollinations.fetch(url, label=spec.label)
+                data = await self.answers.fetch(url, spec.url, label=spec.label)
         assert data is not None
         if len(data) <= INLINE_CHECK_BYTES:  # tens of microseconds of CPU: not worth a thread hop
             mime = image_type(data, spec.label)

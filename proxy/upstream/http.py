@@ -19,10 +19,12 @@ def timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
 
 @asynccontextmanager
 async def request(session: aiohttp.ClientSession, method: str, url: str, *, label: str,
-                  limits: aiohttp.ClientTimeout, **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
+                  limits: aiohttp.ClientTimeout, allow_redirects: bool = True,
+                  **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
     """``session.request`` whose failures all become ``UpstreamError`` with a safe reason."""
     try:
-        async with session.request(method, url, timeout=limits, allow_redirects=True, **kwargs) as resp:
+        async with session.request(method, url, timeout=limits, allow_redirects=allow_redirects,
+                                   **kwargs) as resp:
             yield resp
     except TimeoutError:
         raise UpstreamError("timed out", backend=label) from None

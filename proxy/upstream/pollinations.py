@@ -35,7 +35,7 @@ class PollinationsClient:
         return await self.fetch(pollinations_url(spec.url, job, extra or {}), label=spec.label)
 
     async def fetch(self, url: str, *, label: str) -> bytes:
-        """Download an image (Pollinations, or a URL a backend answered with), capped and timed."""
+        """Download an image from Pollinations (as configured), capped and timed."""
         t = self.timeouts
         return await http.get_bytes(self.session, url, label=label, total=t.backend,
                                     connect=t.connect, cap=t.fetch_max_bytes)

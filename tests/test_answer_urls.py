@@ -1,0 +1,84 @@
+"""A backend's url answer is fetched only from public addresses, the backend's own, or the networks
+of IMAGE_FETCH_ALLOW: never from elsewhere on the network behind Iris, by a redirect neither.
+"Elsewhere" is a service on 127.0.0.2, which loopback reaches like any private address."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.config import load_settings
+from proxy.errors import ConfigError
+from tests.conftest import ACCESS_KEY
+from tests.fakes import FakeImageBackend
+
+Q = f"key={ACCESS_KEY}"
+
+
+@pytest.fixture
+async def internal(aiohttp_server) -> FakeImageBackend:
+    """A service elsewhere on the network: it must not be reached through a url answer."""
+    fake = FakeImageBackend()
+    server = await aiohttp_server(fake.app(), host="127.0.0.2")
+    fake.base = str(server.make_url("")).rstrip("/")
+    return fake
+
+
+async def answer(iris, backend: FakeImageBackend, **env: str):
+    client = await iris(BACKEND_API_URLS=backend.url, POLLINATIONS_FALLBACK="false", **env)
+    return await client.get(f"/prompt/a%20red%20apple?{Q}")
+
+
+async def test_the_backends_own_files_are_fetched(iris, backend):
+    backend.mode = "url"
+    resp = await answer(iris, backend)
+    assert resp.status == 200 and await resp.read() == backend.image
+    assert backend.fetched == ["/files/img.png"]
+    assert backend.fetch_hosts == [backend.url.removeprefix("http://")]  # the URL's own Host header
+
+
+async def test_a_url_into_another_private_host_is_refused(iris, backend, internal):
+    backend.mode, backend.answer_url = "url", f"{internal.base}/files/img.png"
+    resp = await answer(iris, backend)
+    assert resp.status == 502
+    assert "private network" in (await resp.json())["error"]["message"]
+    assert internal.fetched == []
+
+
+async def test_image_fetch_allow_lets_a_network_in(iris, backend, internal):
+    backend.mode, backend.answer_url = "url", f"{internal.base}/files/img.png"
+    resp = await answer(iris, backend, IMAGE_FETCH_ALLOW="127.0.0.2/32")
+    assert resp.status == 200 and await resp.read() == internal.image
+    assert internal.fetched == ["/files/img.png"]
+
+
+async def test_a_redirect_is_checked_like_the_url(iris, backend, internal):
+    backend.mode, backend.answer_url = "url", f"{backend.url}/redirect"
+    backend.redirect_to = f"{internal.base}/files/img.png"
+    resp = await answer(iris, backend)
+    assert resp.status == 502 and internal.fetched == []
+    assert backend.fetched == ["/redirect"]
+
+
+async def test_redirects_within_allowed_hosts_are_followed(iris, backend):
+    backend.mode, backend.answer_url = "url", f"{backend.url}/redirect"
+    backend.redirect_to = "/files/img.png"
+    resp = await answer(iris, backend)
+    assert resp.status == 200 and await resp.read() == backend.image
+    assert backend.fetched == ["/redirect", "/files/img.png"]
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "http://[::1]:9/x.png", "http://127.0.0.3:9/x.png"])
+async def test_redirects_elsewhere_fail_cleanly_without_a_connection(iris, backend, location):
+    """(None of these is connected to: the check refuses them first.)"""
+    backend.mode, backend.answer_url, backend.redirect_to = "url", f"{backend.url}/redirect", location
+    resp = await answer(iris, backend)
+    assert resp.status == 502
+    assert (await resp.json())["error"]["code"] == "upstream_failed"
+
+
+def test_the_setting_names_networks():
+    assert load_settings({"IMAGE_FETCH_ALLOW": "10.0.0.7/8, 192.168.1.5"}).image.timeouts.fetch_allow == (
+        "10.0.0.0/8", "192.168.1.5/32")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"IMAGE_FETCH_ALLOW": "10.0.0.0/33"})
+    assert "IMAGE_FETCH_ALLOW" in str(caught.value)
