@@ -1,4 +1,4 @@
-"""Checking a frame with Pillow and preparing it for the providers (run off the event loop).
+"""Checking a frame and preparing it for the providers (``proxy.vision.uploads`` says where it runs).
 
 A frame that is already a JPEG within ``max_side`` and of a reasonable size is sent as it is (the
 glasses send 256-720 px JPEGs: re-encoding those would cost CPU and quality for nothing); such a

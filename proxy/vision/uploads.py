@@ -3,8 +3,9 @@
 Decoding and checking happen on the thread pool, where the frames of concurrent users decode in
 parallel with each other and with the event loop. The exception is a plain JPEG of at most
 ``INLINE_BYTES`` that is the only frame this worker has in flight (``Intake``): nobody waits
-behind it, and its check in C (0.2-0.4 ms, see ``proxy.vision.jpeg``) costs less than the two
-thread hand-overs it would take (0.3-0.5 ms after a second idle, the glasses' usual pace)."""
+behind it, so it is checked right on the event loop (in C, 0.3-0.6 ms after a second idle, the
+glasses' usual pace; see ``proxy.vision.jpeg``) instead of paying two thread hand-overs on top
+(0.3-0.5 ms)."""
 
 from __future__ import annotations
 
