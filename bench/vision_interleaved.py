@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing
-import os
 import statistics
 import subprocess
 import sys
@@ -27,23 +25,14 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
-import orjson
 
 from bench.harness import REPO, STARTUP, free_port, wait_http
-from bench.vision_overhead import FORM, fake_provider, frames, multipart, provider_tally
+from bench.vision_overhead import FORM, frames, iris_env, multipart, provider_running, provider_tally, stop
 
 WARM_UP = 5
 ADD_PROFILE = ("import json, os, sys; sys.path.insert(0, os.getcwd()); "
                "from bench.vision_overhead import add_profiles; "
                "print(json.dumps(add_profiles(dict(os.environ), 1)))")
-
-
-def iris_env(data_dir: str, port: int, provider_url: str) -> dict[str, str]:
-    providers = [{"name": "fake", "base_url": provider_url, "model": "m", "token": "sk-bench-0123456789"}]
-    return {**os.environ, "DATA_DIR": data_dir, "HOST": "127.0.0.1", "PORT": str(port), "WORKERS": "1",
-            "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING", "POLLINATIONS_URL": "http://127.0.0.1:9",
-            "RATE_LIMIT_PROCESS": "1000000/hour", "RATE_LIMIT_AUTH": "1000/minute",
-            "VISION_PROVIDERS": orjson.dumps(providers).decode()}
 
 
 class Target:
@@ -118,13 +107,8 @@ async def measure(targets: list[Target], provider_url: str, count: int) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    port = free_port()
-    provider_url = f"http://127.0.0.1:{port}"
-    spawn = multiprocessing.get_context("spawn")
-    provider = spawn.Process(target=fake_provider, args=(port, 0.05), daemon=True)
-    provider.start()
     procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with provider_running(0.05) as provider_url, tempfile.TemporaryDirectory() as tmp:
         try:
             targets = [start_iris(Path(tree).resolve(), provider_url, tempfile.mkdtemp(dir=tmp), procs)
                        for tree in args.trees]
@@ -132,11 +116,7 @@ def main(args: argparse.Namespace) -> None:
                 targets.append(start_relay(provider_url, procs))
             asyncio.run(measure(targets, provider_url, args.frames))
         finally:  # before their data directories go
-            for proc in procs:
-                proc.terminate()
-                proc.wait(10)
-            provider.terminate()
-            provider.join(10)
+            stop(procs)
 
 
 def parse() -> argparse.Namespace:

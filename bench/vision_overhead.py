@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,33 +233,49 @@ async def measure(args: argparse.Namespace, base: str, provider_url: str, floor:
           f"{args.clients} clients {iris_many / floor_many:.2f}")
 
 
-def main(args: argparse.Namespace) -> None:
-    provider_port, port, floor_port = free_port(), free_port(), free_port()
-    provider = multiprocessing.get_context("spawn").Process(
-        target=fake_provider, args=(provider_port, args.delay), daemon=True)
+def iris_env(data_dir: str, port: int, provider_url: str, workers: int = 1) -> dict[str, str]:
+    """``python -m proxy serve`` over the fake provider, with limits a load test does not trip."""
+    providers = [{"name": "fake", "base_url": provider_url, "model": "m", "token": "sk-bench-0123456789"}]
+    return {**os.environ, "DATA_DIR": data_dir, "HOST": "127.0.0.1", "PORT": str(port),
+            "WORKERS": str(workers), "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING",
+            "POLLINATIONS_URL": "http://127.0.0.1:9", "RATE_LIMIT_PROCESS": "1000000/hour",
+            "RATE_LIMIT_AUTH": "1000/minute", "VISION_PROVIDERS": orjson.dumps(providers).decode()}
+
+
+@contextlib.contextmanager
+def provider_running(delay: float) -> Iterator[str]:
+    """The fake provider in its own process; yields its base URL."""
+    port = free_port()
+    spawn = multiprocessing.get_context("spawn")
+    provider = spawn.Process(target=fake_provider, args=(port, delay), daemon=True)
     provider.start()
-    provider_url = f"http://127.0.0.1:{provider_port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DATA_DIR": tmp, "HOST": "127.0.0.1", "PORT": str(port),
-               "WORKERS": str(args.workers),
-               "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING", "POLLINATIONS_URL": "http://127.0.0.1:9",
-               "RATE_LIMIT_PROCESS": "1000000/hour", "RATE_LIMIT_AUTH": "1000/minute",
-               "VISION_PROVIDERS": orjson.dumps([{"name": "fake", "base_url": provider_url, "model": "m",
-                                                  "token": "sk-bench-0123456789"}]).decode()}
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        provider.terminate()
+        provider.join(10)
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main(args: argparse.Namespace) -> None:
+    port, floor_port = free_port(), free_port()
+    with provider_running(args.delay) as provider_url, tempfile.TemporaryDirectory() as tmp:
+        env = iris_env(tmp, port, provider_url, args.workers)
         users = add_profiles(env, max(args.clients, 1) + 1)
-        server = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=env, cwd=REPO,
-                                  stderr=subprocess.DEVNULL)
-        floor = subprocess.Popen([sys.executable, "-m", "bench.vision_floor", str(floor_port), provider_url],
-                                 cwd=REPO, stderr=subprocess.DEVNULL)
+        procs = [subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=env, cwd=REPO,
+                                  stderr=subprocess.DEVNULL),
+                 subprocess.Popen([sys.executable, "-m", "bench.vision_floor", str(floor_port), provider_url],
+                                  cwd=REPO, stderr=subprocess.DEVNULL)]
         try:
             asyncio.run(measure(args, f"http://127.0.0.1:{port}", provider_url, f"http://127.0.0.1:{floor_port}",
                                 users))
         finally:
-            for proc in (server, floor):
-                proc.terminate()
-                proc.wait(10)
-            provider.terminate()
-            provider.join(10)
+            stop(procs)
 
 
 def parse() -> argparse.Namespace:
