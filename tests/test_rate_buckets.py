@@ -80,3 +80,28 @@ async def test_settle_writes_what_is_waiting_at_shutdown(workers, settings_for):
         assert allowed == HOUR.count - 10
     finally:
         await fresh.close()
+
+
+async def test_a_high_limit_keeps_its_view_between_hits(workers):
+    """One hit's bucket is full again before its write ends (3.6 ms between tokens): the next hit is
+    still answered by the front, not by a write transaction."""
+    one, _ = workers
+    fast = Rate(1_000_000, 3600.0)
+    assert [await one.hit("process:dave", fast) for _ in range(2)] == [0.0, 0.0]
+    await one.settle()
+    await asyncio.sleep(0.01)
+    assert await one.hit("process:dave", fast) == 0.0
+    assert one.views["process:dave"].pending, "the front answered"
+
+
+async def test_views_of_idle_users_are_forgotten(workers, monkeypatch):
+    one, _ = workers
+    monkeypatch.setattr("proxy.security.buckets.MAX_AGE", 0.05)
+    for user in ("erin", "erin", "frank"):
+        await one.hit(f"process:{user}", HOUR)
+    await one.settle()
+    await asyncio.sleep(0.06)
+    for _ in range(2):
+        await one.hit("process:frank", HOUR)
+    await one.settle()
+    assert "process:erin" not in one.views and "process:frank" in one.views

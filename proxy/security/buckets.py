@@ -154,11 +154,14 @@ class SqliteLimiter:
                 self.views[bucket].writing = []
             for bucket, tat in tats.items():
                 self._seen(bucket, batch[bucket][0], tat, started)
-            self._forget_full(started)
+            self._forget_stale(time.time())
 
-    def _forget_full(self, now: float) -> None:
-        """Views of buckets that are full again (idle users) are dropped: memory stays bounded."""
-        for bucket in [b for b, v in self.views.items() if not v.pending and (v.tat or 0.0) <= now]:
+    def _forget_stale(self, now: float) -> None:
+        """Views too old to admit a hit (idle users) are dropped: memory stays bounded. (Not views
+        of buckets that are merely full again: under a high limit, one hit's bucket is full again
+        before its write ends, and the next hit would then wait for a write transaction.)"""
+        for bucket in [b for b, v in self.views.items()
+                       if not v.pending and not v.writing and now - v.synced_at >= MAX_AGE]:
             del self.views[bucket]
 
     async def settle(self) -> None:
