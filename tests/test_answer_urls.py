@@ -4,10 +4,15 @@ of IMAGE_FETCH_ALLOW: never from elsewhere on the network behind Iris, by a redi
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
+from yarl import URL
 
 from proxy.config import load_settings
+from proxy.config.image import UpstreamTimeouts
 from proxy.errors import ConfigError
+from proxy.upstream.answer_urls import AnswerFetcher
+from proxy.upstream.errors import UpstreamError
 from tests.conftest import ACCESS_KEY
 from tests.fakes import FakeImageBackend
 
@@ -82,3 +87,44 @@ def test_the_setting_names_networks():
     with pytest.raises(ConfigError) as caught:
         load_settings({"IMAGE_FETCH_ALLOW": "10.0.0.0/33"})
     assert "IMAGE_FETCH_ALLOW" in str(caught.value)
+
+
+class Names:
+    """A DNS of the test's own: each name's addresses, in the order a resolver would give them."""
+
+    def __init__(self, **names: list[str]):
+        self.names = names
+
+    async def __call__(self, host: str) -> list[str]:
+        if host not in self.names:
+            raise OSError(f"{host} does not resolve")
+        return self.names[host]
+
+
+async def fetch_by_name(addresses: list[str], backend: FakeImageBackend) -> bytes:
+    """The backend's file fetched as ``http://images.test:PORT/...`` where the name has ``addresses``."""
+    port = URL(backend.url).port
+    timeouts = UpstreamTimeouts(connect=2.0, backend=5.0, fetch_allow=("127.0.0.0/8",))
+    async with aiohttp.ClientSession() as session:
+        fetcher = AnswerFetcher(session, timeouts, Names(**{"images.test": addresses}))
+        return await fetcher.fetch(f"http://images.test:{port}/files/img.png", "http://backend.test",
+                                   label="backend")
+
+
+async def test_an_address_that_takes_no_connection_is_passed_over_for_the_next(backend):
+    body = await fetch_by_name(["127.0.0.3", "127.0.0.1"], backend)  # nothing listens on 127.0.0.3
+    assert body == backend.image and backend.fetched == ["/files/img.png"]
+    assert backend.fetch_hosts == [f"images.test:{URL(backend.url).port}"]
+
+
+async def test_when_no_address_takes_the_connection_the_error_says_so(backend):
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_by_name(["127.0.0.3", "127.0.0.4"], backend)
+    assert "connection failed" in caught.value.reason and backend.fetched == []
+
+
+async def test_every_address_of_a_name_is_checked_before_any_is_tried(backend):
+    """A name with one public address and one private one is refused whole."""
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_by_name(["127.0.0.1", "10.1.2.3"], backend)
+    assert "private network" in caught.value.reason and backend.fetched == []

@@ -6,13 +6,15 @@ or a URL on the LAN, and Iris would fetch it from the inside. So the URL's host 
 and every address it has must be public (``ipaddress``'s ``is_global``), one of the backend's own
 addresses (a self-hosted backend serving its own files), or inside ``IMAGE_FETCH_ALLOW``. The
 request then goes to the address that was checked (the name kept for the Host header and TLS), so
-a second DNS answer cannot swap it, and redirects are followed here, each one checked the same way."""
+a second DNS answer cannot swap it, and redirects are followed here, each one checked the same way.
+When an address takes no connection, the next one the name has is tried, as a browser would."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from yarl import URL
@@ -20,17 +22,25 @@ from yarl import URL
 from proxy.config.image import UpstreamTimeouts
 from proxy.security.address import Network, parse_networks
 from proxy.upstream import http
-from proxy.upstream.errors import UpstreamError
+from proxy.upstream.errors import ConnectFailed, UpstreamError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str], Awaitable[list[str]]]
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
+async def system_resolver(host: str) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    return [info[4][0] for info in infos]
+
+
 class AnswerFetcher:
-    def __init__(self, session: aiohttp.ClientSession, timeouts: UpstreamTimeouts):
+    def __init__(self, session: aiohttp.ClientSession, timeouts: UpstreamTimeouts,
+                 resolve: Resolver = system_resolver):
         self.session = session
         self.timeouts = timeouts
+        self.resolve = resolve
         self.allowed: tuple[Network, ...] = parse_networks(timeouts.fetch_allow)
 
     async def fetch(self, url: str, backend_url: str, *, label: str) -> bytes:
@@ -38,22 +48,37 @@ class AnswerFetcher:
         trusted = set(await self._addresses(URL(backend_url).host or "", label, strict=False))
         target = URL(url)
         for _ in range(MAX_REDIRECTS + 1):
-            address = await self._checked(target, trusted, label)
-            async with http.request(self.session, "GET", str(_pinned(target, address)), label=label,
-                                    limits=http.timeout(self.timeouts.backend, self.timeouts.connect),
-                                    allow_redirects=False, headers={"Host": _host_header(target)},
-                                    server_hostname=target.raw_host if target.scheme == "https" else None,
-                                    ) as resp:
-                location = resp.headers.get("Location")
-                if resp.status in REDIRECTS and location:
-                    target = target.join(URL(location))
-                    continue
-                if resp.status >= 400:
-                    raise UpstreamError(f"HTTP {resp.status} for the image URL", backend=label)
-                return await http.read_capped(resp, self.timeouts.fetch_max_bytes, label=label)
+            addresses = await self._checked(target, trusted, label)
+            location, body = await self._get(target, addresses, label)
+            if location is None:
+                return body
+            target = target.join(URL(location))
         raise UpstreamError(f"the image URL redirects more than {MAX_REDIRECTS} times", backend=label)
 
-    async def _checked(self, target: URL, trusted: set[Address], label: str) -> Address:
+    async def _get(self, target: URL, addresses: list[Address], label: str) -> tuple[str | None, bytes]:
+        """``(location, b"")`` for a redirect, else ``(None, body)``; the checked addresses are
+        tried in turn until one takes the connection."""
+        for address in addresses[:-1]:
+            try:
+                return await self._get_from(target, address, label)
+            except ConnectFailed:
+                continue
+        return await self._get_from(target, addresses[-1], label)
+
+    async def _get_from(self, target: URL, address: Address, label: str) -> tuple[str | None, bytes]:
+        async with http.request(self.session, "GET", str(_pinned(target, address)), label=label,
+                                limits=http.timeout(self.timeouts.backend, self.timeouts.connect),
+                                allow_redirects=False, headers={"Host": _host_header(target)},
+                                server_hostname=target.raw_host if target.scheme == "https" else None,
+                                ) as resp:
+            location = resp.headers.get("Location")
+            if resp.status in REDIRECTS and location:
+                return location, b""
+            if resp.status >= 400:
+                raise UpstreamError(f"HTTP {resp.status} for the image URL", backend=label)
+            return None, await http.read_capped(resp, self.timeouts.fetch_max_bytes, label=label)
+
+    async def _checked(self, target: URL, trusted: set[Address], label: str) -> list[Address]:
         if target.scheme not in ("http", "https") or not target.raw_host:
             raise UpstreamError("the image URL is not an http(s) URL", backend=label)
         addresses = await self._addresses(target.raw_host, label, strict=True)
@@ -61,7 +86,7 @@ class AnswerFetcher:
             if not (address.is_global or address in trusted or any(address in n for n in self.allowed)):
                 raise UpstreamError("the image URL points into a private network (IMAGE_FETCH_ALLOW "
                                     "lets chosen networks in)", backend=label)
-        return addresses[0]
+        return addresses
 
     async def _addresses(self, host: str, label: str, *, strict: bool) -> list[Address]:
         """The host's addresses (an IP literal is its own); ``strict``: failing to resolve is an error."""
@@ -71,12 +96,13 @@ class AnswerFetcher:
             pass
         try:
             async with asyncio.timeout(self.timeouts.connect):
-                infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except (OSError, TimeoutError):
-            if strict:
-                raise UpstreamError("the image URL's host does not resolve", backend=label) from None
-            return []
-        return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+                found = await self.resolve(host)
+            addresses = list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in found))
+        except (OSError, TimeoutError, ValueError):
+            addresses = []
+        if not addresses and strict:
+            raise UpstreamError("the image URL's host does not resolve", backend=label)
+        return addresses
 
 
 def _pinned(target: URL, address: Address) -> URL:

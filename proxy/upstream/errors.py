@@ -15,6 +15,10 @@ class UpstreamError(Exception):
         return f"{self.backend}: {self.reason}" if self.backend else self.reason
 
 
+class ConnectFailed(UpstreamError):
+    """No connection could be opened (refused, unreachable, TLS handshake): nothing was sent."""
+
+
 class Refusal(UpstreamError):
     """The upstream refused the content (a content-policy / moderation / safety decision)."""
 

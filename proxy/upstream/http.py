@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from proxy.upstream.errors import UpstreamError
+from proxy.upstream.errors import ConnectFailed, UpstreamError
 
 
 def timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
@@ -26,10 +26,14 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, *, labe
         async with session.request(method, url, timeout=limits, allow_redirects=allow_redirects,
                                    **kwargs) as resp:
             yield resp
+    except aiohttp.ConnectionTimeoutError:
+        raise ConnectFailed("connection timed out", backend=label) from None
     except TimeoutError:
         raise UpstreamError("timed out", backend=label) from None
     except aiohttp.ClientResponseError as exc:
         raise UpstreamError(f"HTTP {exc.status}", backend=label) from None
+    except aiohttp.ClientConnectorError as exc:
+        raise ConnectFailed(f"connection failed ({type(exc).__name__})", backend=label) from None
     except (aiohttp.ClientError, OSError) as exc:
         raise UpstreamError(f"connection failed ({type(exc).__name__})", backend=label) from None
 
