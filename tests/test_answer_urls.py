@@ -4,6 +4,8 @@ of IMAGE_FETCH_ALLOW: never from elsewhere on the network behind Iris, by a redi
 
 from __future__ import annotations
 
+import ssl
+
 import aiohttp
 import pytest
 from yarl import URL
@@ -15,6 +17,7 @@ from proxy.upstream.answer_urls import AnswerFetcher
 from proxy.upstream.errors import UpstreamError
 from tests.conftest import ACCESS_KEY
 from tests.fakes import FakeImageBackend
+from tests.tls_fakes import TestCA
 
 Q = f"key={ACCESS_KEY}"
 
@@ -101,13 +104,15 @@ class Names:
         return self.names[host]
 
 
-async def fetch_by_name(addresses: list[str], backend: FakeImageBackend) -> bytes:
-    """The backend's file fetched as ``http://images.test:PORT/...`` where the name has ``addresses``."""
+async def fetch_by_name(addresses: list[str], backend: FakeImageBackend, *, scheme: str = "http",
+                        trust: ssl.SSLContext | None = None) -> bytes:
+    """The backend's file fetched as ``SCHEME://images.test:PORT/...`` where the name has ``addresses``."""
     port = URL(backend.url).port
     timeouts = UpstreamTimeouts(connect=2.0, backend=5.0, fetch_allow=("127.0.0.0/8",))
-    async with aiohttp.ClientSession() as session:
+    connector = aiohttp.TCPConnector(ssl=trust if trust is not None else True)
+    async with aiohttp.ClientSession(connector=connector) as session:
         fetcher = AnswerFetcher(session, timeouts, Names(**{"images.test": addresses}))
-        return await fetcher.fetch(f"http://images.test:{port}/files/img.png", "http://backend.test",
+        return await fetcher.fetch(f"{scheme}://images.test:{port}/files/img.png", "http://backend.test",
                                    label="backend")
 
 
@@ -128,3 +133,32 @@ async def test_every_address_of_a_name_is_checked_before_any_is_tried(backend):
     with pytest.raises(UpstreamError) as caught:
         await fetch_by_name(["127.0.0.1", "10.1.2.3"], backend)
     assert "private network" in caught.value.reason and backend.fetched == []
+
+
+@pytest.fixture(scope="module")
+def ca() -> TestCA:
+    return TestCA()
+
+
+async def tls_backend(aiohttp_server, ca: TestCA, certified_name: str) -> FakeImageBackend:
+    """The fake backend over HTTPS on 127.0.0.1, with a certificate for ``certified_name`` only."""
+    fake = FakeImageBackend()
+    server = await aiohttp_server(fake.app(), ssl=ca.server_context(certified_name))
+    fake.base = fake.url = str(server.make_url("")).rstrip("/")
+    return fake
+
+
+async def test_https_goes_to_the_checked_address_and_verifies_the_name(aiohttp_server, ca):
+    """The connection is pinned to the address that was checked, and TLS still verifies the name in
+    the URL (SNI and certificate), not that address: a certificate for the name is accepted."""
+    backend = await tls_backend(aiohttp_server, ca, "images.test")
+    body = await fetch_by_name(["127.0.0.1"], backend, scheme="https", trust=ca.client_context())
+    assert body == backend.image
+    assert backend.fetch_hosts == [f"images.test:{URL(backend.url).port}"]
+
+
+async def test_https_with_a_certificate_for_another_name_is_refused(aiohttp_server, ca):
+    backend = await tls_backend(aiohttp_server, ca, "other.test")
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_by_name(["127.0.0.1"], backend, scheme="https", trust=ca.client_context())
+    assert "Certificate" in caught.value.reason and backend.fetched == []
