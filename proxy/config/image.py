@@ -7,10 +7,10 @@ from pathlib import Path
 
 from proxy.config.env import Env
 from proxy.errors import ConfigError
+from proxy.shipped import shipped
 from proxy.upstream.backend import BackendSpec, normalise_base
 
 DEFAULT_POLLINATIONS = "https://image.pollinations.ai"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _llm(env: Env) -> LLMSettings:
     )
 
 
-def _template(env: Env, prefix: str, shipped: str) -> str:
+def _template(env: Env, prefix: str, default: str) -> str:
     """File named by ``{prefix}_TEMPLATE_FILE``, else ``{prefix}_TEMPLATE``, else the shipped file."""
     var = f"{prefix}_TEMPLATE_FILE"
     path = env.opt(var)
@@ -160,16 +160,18 @@ def _template(env: Env, prefix: str, shipped: str) -> str:
             raise ConfigError(var, f"cannot read {path!r} ({exc.strerror})",
                               "point it at a readable file") from None
     else:
-        text = (env.raw(f"{prefix}_TEMPLATE") or "").replace("\\n", "\n")
+        text = (env.raw(f"{prefix}_TEMPLATE") or "").replace("\\n", "\n") or _shipped(default)
         if not text:
-            text = _shipped(shipped)
+            raise ConfigError(var, f"{default} is neither in the working directory nor installed with Iris",
+                              f"point {var} at a template, or reinstall iris-proxy")
     if "{ORIGINAL_PROMPT}" not in text:
         raise ConfigError(var, "the template has no {ORIGINAL_PROMPT} placeholder", "add {ORIGINAL_PROMPT}")
     return text
 
 
 def _shipped(name: str) -> str:
-    for candidate in (Path.cwd() / name, REPO_ROOT / name):
-        if candidate.is_file():
+    """``name`` from the working directory (as the Deno proxy reads it), else the one Iris ships."""
+    for candidate in (Path.cwd() / name, shipped(name)):
+        if candidate is not None and candidate.is_file():
             return candidate.read_text(encoding="utf-8")
     return ""

@@ -15,10 +15,10 @@ from markupsafe import Markup, escape
 
 from proxy import __version__
 from proxy.keys import PIPELINE, SETTINGS
+from proxy.shipped import shipped
 from proxy.web.openapi import build_openapi
 from proxy.web.responses import json_response
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
@@ -31,7 +31,10 @@ PAGE_HEADERS = {
 
 
 def setup_pages(app: web.Application) -> None:
-    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+    templates = shipped("templates")
+    if templates is None:
+        raise RuntimeError("the page templates are not installed with Iris: reinstall iris-proxy")
+    env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                undefined=jinja2.StrictUndefined)
     env.globals.update(version=__version__)
     env.filters.update(bytes=human_bytes, ago=ago, ticks=ticks)

@@ -1,0 +1,78 @@
+"""The wheel a user gets from ``pip install iris-proxy``: it carries the page templates, the static
+files and the prompt templates, and a server installed from it finds them (not the checkout's).
+
+``.ci/run`` builds the wheel before the tests (building needs setuptools from PyPI, which tests
+may not reach) and names it in ``IRIS_TEST_WHEEL``; without it the test is skipped, except under
+CI=true where it fails. The wheel is installed with ``--no-deps --prefix`` into a temp dir and run
+with this venv's packages, from a directory that holds none of the shipped files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.test_serve import free_port, wait_up
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The prefix the wheel was installed into."""
+    wheel = os.environ.get("IRIS_TEST_WHEEL")
+    if not wheel:
+        reason = "IRIS_TEST_WHEEL names no wheel (bash .ci/run builds one)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    prefix = tmp_path_factory.mktemp("prefix")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
+                    "--prefix", str(prefix), wheel], check=True)
+    return prefix
+
+
+def site_packages(prefix: Path) -> Path:
+    return Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
+
+
+def env_for(prefix: Path, **extra: str) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(site_packages(prefix)),
+            **extra}
+
+
+def test_the_installed_package_finds_its_shipped_files(installed: Path, tmp_path: Path):
+    probe = ("import proxy, proxy.shipped as s; print(proxy.__file__); "
+             "print(s.shipped('templates')); print(s.shipped('prompt-template.txt'))")
+    out = subprocess.run([sys.executable, "-c", probe], env=env_for(installed), cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout.split()
+    share = installed / "share" / "iris-proxy"
+    assert out == [str(site_packages(installed) / "proxy" / "__init__.py"), str(share / "templates"),
+                   str(share / "prompt-template.txt")]
+
+
+async def test_a_server_from_the_wheel_renders_its_pages(installed: Path, tmp_path: Path):
+    port = free_port()
+    env = env_for(installed, PORT=str(port), WORKERS="1", POLLINATIONS_URL="http://127.0.0.1:9",
+                  LLM_OPTIMIZATION_ENABLED="true", DE_NSFW_ENABLED="true",
+                  LLM_OPTIMIZATION_API_URL="http://127.0.0.1:9/v1")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", "serve", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        await wait_up(f"http://127.0.0.1:{port}/status", proc)
+        async with aiohttp.ClientSession() as session:
+            for path, kind in (("/", "text/html"), ("/docs", "text/html"), ("/admin", "text/html"),
+                               ("/static/iris.css", "text/css")):
+                async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
+                    assert resp.status == 200 and resp.content_type == kind, (path, resp.status)
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert "Traceback" not in err.decode()
