@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from proxy.web.session import COOKIE, AdminSessions
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.pages_fakes import dashboard, login
@@ -186,3 +188,21 @@ async def test_failed_logins_are_limited_per_address(iris, backend):
     assert statuses == [401, 401, 401, 429]
     limited = await login(client)  # even the right token waits until the bucket refills
     assert limited.status == 429 and "Too many failed attempts" in await limited.text()
+
+
+async def test_behind_a_trusted_tls_proxy_the_session_cookie_is_secure(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url, TRUSTED_PROXIES="127.0.0.1/32")
+    resp = await client.post("/admin/login", data={"token": ADMIN_TOKEN}, allow_redirects=False,
+                             headers={"X-Forwarded-Proto": "https"})
+    assert resp.status == 303 and resp.cookies[COOKIE]["secure"]
+
+
+@pytest.mark.parametrize("proxies", ["", "10.0.0.0/8"])
+async def test_x_forwarded_proto_is_believed_from_trusted_proxies_only(iris, backend, proxies):
+    """Over plain HTTP the cookie is not Secure (the browser would not send it back), whatever a
+    client that is not a trusted proxy claims."""
+    client = await iris(BACKEND_API_URLS=backend.url, TRUSTED_PROXIES=proxies)
+    for headers in ({}, {"X-Forwarded-Proto": "https"}):
+        resp = await client.post("/admin/login", data={"token": ADMIN_TOKEN}, allow_redirects=False,
+                                 headers=headers)
+        assert resp.status == 303 and not resp.cookies[COOKIE]["secure"]

@@ -1,5 +1,6 @@
 """The client's address: the peer, or, when the peer is a trusted reverse proxy (TRUSTED_PROXIES),
-the nearest address in X-Forwarded-For that is not itself a trusted proxy."""
+the nearest address in X-Forwarded-For that is not itself a trusted proxy; and whether the client
+reached the front over HTTPS (X-Forwarded-Proto, believed from those proxies only)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,14 @@ def client_address(remote: str | None, forwarded_for: str | None, trusted: tuple
         if not verdict:
             return hop
     return hops[0] if hops else peer
+
+
+def client_used_https(secure: bool, remote: str | None, forwarded_proto: str | None,
+                      trusted: tuple[Network, ...]) -> bool:
+    """Whether the client spoke HTTPS: to Iris itself, or to the trusted proxy in front, whose
+    ``X-Forwarded-Proto`` names it first (proxies in a chain append their own)."""
+    if secure:
+        return True
+    if not trusted or not forwarded_proto or not _trusted(remote or "", trusted):
+        return False
+    return forwarded_proto.split(",")[0].strip().lower() == "https"

@@ -8,7 +8,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
 from proxy.errors import BadRequest, Forbidden, Unauthorized
-from proxy.security.address import client_address
+from proxy.security.address import client_address, client_used_https
 from proxy.security.auth import bearer_of
 from proxy.store.blacklist import Network
 from proxy.store.models import Profile
@@ -26,6 +26,14 @@ def address_of(request: web.Request) -> str:
 def address_for(request: web.BaseRequest, trusted: tuple[Network, ...]) -> str:
     """``address_of`` for callers that hold the trusted proxies (the fast lane has no app)."""
     return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
+
+
+def over_https(request: web.Request) -> bool:
+    """Did the client reach Iris, or the trusted proxy in front of it, over HTTPS?"""
+    from proxy.keys import GUARD
+
+    return client_used_https(request.secure, request.remote, request.headers.get("X-Forwarded-Proto"),
+                             request.app[GUARD].trusted_proxies)
 
 
 async def read_form(request: web.Request) -> MultiDictProxy[str | bytearray | web.FileField]:

@@ -7,7 +7,7 @@ from aiohttp import web
 from proxy.errors import RateLimited
 from proxy.keys import ADMIN_SESSIONS, GUARD, SECRETS, SETTINGS
 from proxy.security.auth import same
-from proxy.security.identity import address_of
+from proxy.security.identity import address_of, over_https
 from proxy.web.adminauth import checked_form, same_origin
 from proxy.web.pages import render
 from proxy.web.session import COOKIE, COOKIE_PATH, AdminSessions
@@ -38,7 +38,7 @@ async def login(request: web.Request) -> web.Response:
     cookie, _ = request.app[ADMIN_SESSIONS].issue()
     response = web.HTTPSeeOther("/admin")
     response.set_cookie(COOKIE, cookie, max_age=request.app[SETTINGS].web.admin_session_ttl,
-                        path=COOKIE_PATH, httponly=True, samesite="Strict", secure=request.secure)
+                        path=COOKIE_PATH, httponly=True, samesite="Strict", secure=over_https(request))
     raise response
 
 
