@@ -33,6 +33,7 @@ class FakeHost:
     files: dict[str, bytes] = field(default_factory=dict)
     fetches: int = 0
     url: str = ""
+    files_status: int = 200  # anything else: GET /file/... answers this (a host in trouble)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -66,6 +67,8 @@ class FakeHost:
 
     async def file(self, request: web.Request) -> web.Response:
         self.fetches += 1
+        if self.files_status != 200:
+            return web.Response(status=self.files_status, text="trouble")
         data = self.files.get(request.match_info["name"])
         if data is None:
             return web.Response(status=404, text="gone")

@@ -326,15 +326,38 @@ async def test_proxy_mode_forgets_fetched_bytes_on_delete(pair, backend, smms):
     assert len(backend.calls) == 2 and len(smms.uploads) == 2 and smms.fetches == 2
 
 
-async def test_proxy_mode_reports_a_host_that_lost_the_image(pair, smms):
+@pytest.mark.parametrize("gone", [404, 410])
+async def test_proxy_mode_makes_again_an_image_the_host_lost(pair, backend, smms, gone):
+    """The host answers that it no longer has the image: the entry pointed at nothing, so the image
+    is generated and uploaded again, and the next request is a hit on the new one."""
     a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy")
     assert (await get(a)).status == 200
     smms.files.clear()
+    if gone != 404:
+        smms.files_status = gone
+    resp = await get(b)  # b has no bytes in memory: it asks the host
+    assert resp.status == 200 and resp.headers["X-Cache"] == "MISS"
+    assert await resp.read() == backend.image
+    assert len(backend.calls) == 2 and len(smms.uploads) == 2
+    smms.files_status = 200
+    again = await get(a)
+    assert again.status == 200 and again.headers["X-Cache"] == "HIT" and len(backend.calls) == 2
+
+
+async def test_proxy_mode_reports_a_host_in_trouble_and_keeps_the_entry(pair, backend, smms):
+    """A 5xx may pass: the answer is a 502, nothing is made again, and the entry serves once the
+    host is back."""
+    a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy")
+    assert (await get(a)).status == 200
+    smms.files_status = 503
     resp = await get(b)
     assert resp.status == 502
     body = await resp.json()
-    assert body["error"]["code"] == "upstream_failed"
-    assert smms.token not in str(body)
+    assert body["error"]["code"] == "upstream_failed" and smms.token not in str(body)
+    smms.files_status = 200
+    back = await get(b)
+    assert back.status == 200 and back.headers["X-Cache"] == "HIT" and await back.read() == backend.image
+    assert len(backend.calls) == 1 and len(smms.uploads) == 1
 
 
 # --- delete, restart, status ---------------------------------------------------------------------

@@ -6,7 +6,9 @@ When the upload fails, the image stays an ordinary cached image marked pending, 
 answered with its bytes, and ``settle`` retries the upload on a later request (at most once every
 ``IMAGE_HOSTING_RETRY_AFTER`` seconds, in a single flight of its own). In proxy mode ``settle``
 also turns a hosted entry back into bytes, fetched from the host (and kept in a memory front that
-a delete anywhere clears, like the image cache's)."""
+a delete anywhere clears, like the image cache's). When the host answers that it no longer has the
+image (404 or 410), the entry is deleted and ``ImageLost`` tells the route to make the image again;
+a host that fails otherwise may come back, so that is a 502 and the entry stays."""
 
 from __future__ import annotations
 
@@ -26,12 +28,17 @@ from proxy.config.hosting import HostingSettings
 from proxy.errors import UpstreamFailed
 from proxy.hosting.base import Uploader, filename_for
 from proxy.hosting.retry import upload_with_retry
-from proxy.upstream.errors import UpstreamError
+from proxy.upstream.errors import HttpStatus, UpstreamError
 from proxy.upstream.http import get_bytes
 
 log = logging.getLogger(__name__)
 FAILED_AT = "upload_failed_at"
 MAX_DEFERRED = 10_000
+GONE = frozenset({404, 410})
+
+
+class ImageLost(Exception):
+    """Proxy mode: the host no longer has a hosted image; its cache entry has been deleted."""
 
 
 class HostingStage:
@@ -134,9 +141,14 @@ class HostingStage:
                 body = await get_bytes(self.session, entry.meta["url"], label=self.uploader.name,
                                        total=self.settings.timeout,
                                        connect=self.settings.connect_timeout, cap=self.fetch_cap)
+            except HttpStatus as exc:
+                if exc.status not in GONE:
+                    raise _not_served(exc) from None
+                log.warning("the image host lost %s (%s); the image will be made again", key, exc.describe())
+                await self.cache.delete(key)
+                raise ImageLost(key) from None
             except UpstreamError as exc:
-                raise UpstreamFailed(f"the image host did not serve the image ({exc.describe()})",
-                                     headers={"X-Cache": "HIT"}) from None
+                raise _not_served(exc) from None
         self.fetched.put(key, body, len(body))
         return replace(entry, kind=IMAGE, body=body)
 
@@ -150,3 +162,8 @@ class HostingStage:
         store = self.cache.store
         return {outcome: int(await store.get(f"stats:uploads:{outcome}") or 0)
                 for outcome in ("done", "failed")}
+
+
+def _not_served(exc: UpstreamError) -> UpstreamFailed:
+    return UpstreamFailed(f"the image host did not serve the image ({exc.describe()})",
+                          headers={"X-Cache": "HIT"})

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from proxy.cache.entry import FAILURE, HOSTED, CacheEntry
 from proxy.cache.images import ImageCache
-from proxy.errors import DeadlineExceeded, IrisError
+from proxy.errors import DeadlineExceeded, IrisError, UpstreamFailed
+from proxy.hosting.stage import HostingStage, ImageLost
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.reply import ImageResponse
 from proxy.keys import FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, SETTINGS, TARGETS
@@ -31,8 +32,19 @@ async def prompt_image(request: web.Request) -> web.StreamResponse:
         state = "MISS"
     hosting = app[HOSTING]
     if hosting is not None and hosting.wants(entry):  # a pending upload, or proxy mode
-        entry = await hosting.settle(key, entry, fresh=state == "MISS")
+        try:
+            entry = await hosting.settle(key, entry, fresh=state == "MISS")
+        except ImageLost:  # proxy mode: the host no longer has it (the entry is gone): made again
+            entry, state = await _remade(request, req, key, hosting), "MISS"
     return _respond(request, entry, key, state)
+
+
+async def _remade(request: web.Request, req: ImageRequest, key: str, hosting: HostingStage) -> CacheEntry:
+    entry = await _generate(request, req, key)
+    try:
+        return await hosting.settle(key, entry, fresh=True) if hosting.wants(entry) else entry
+    except ImageLost:
+        raise UpstreamFailed("the image host lost the image it had just been given") from None
 
 
 async def _generate(request: web.Request, req: ImageRequest, key: str) -> CacheEntry:

@@ -15,6 +15,14 @@ class UpstreamError(Exception):
         return f"{self.backend}: {self.reason}" if self.backend else self.reason
 
 
+class HttpStatus(UpstreamError):
+    """The upstream answered with an error status."""
+
+    def __init__(self, status: int, *, backend: str = ""):
+        super().__init__(f"HTTP {status}", backend=backend)
+        self.status = status
+
+
 class ConnectFailed(UpstreamError):
     """No connection could be opened (refused, unreachable, TLS handshake): nothing was sent."""
 

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from proxy.upstream.errors import ConnectFailed, UpstreamError
+from proxy.upstream.errors import ConnectFailed, HttpStatus, UpstreamError
 
 
 def timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
@@ -71,5 +71,5 @@ async def get_bytes(session: aiohttp.ClientSession, url: str, *, label: str, tot
     """GET ``url``: the body, capped and timed; an HTTP error status is an ``UpstreamError``."""
     async with request(session, "GET", url, label=label, limits=timeout(total, connect)) as resp:
         if resp.status >= 400:
-            raise UpstreamError(f"HTTP {resp.status}", backend=label)
+            raise HttpStatus(resp.status, backend=label)
         return await read_capped(resp, cap, label=label)
