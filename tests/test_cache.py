@@ -68,6 +68,7 @@ async def test_a_reader_racing_a_writer_never_sees_a_partial_entry(tmp_path):
             body = bodies[i % len(bodies)]
             writer_store.cache.set("img:k", image_entry(body, "image/png").encode())
             i += 1
+        writer_store.cache.close()  # diskcache's connection for this thread
 
     await writer_store.set("img:k", image_entry(bodies[0], "image/png").encode())  # then a thread rewrites it
     thread = threading.Thread(target=write)

@@ -1,4 +1,5 @@
-"""A certificate authority of the tests' own, for fakes that speak HTTPS on loopback.
+"""A certificate authority of the tests' own, for fakes that speak HTTPS on loopback (with the
+extensions Python 3.13's strict verification asks for).
 
 ``TestCA().server_context("images.test")`` is what a fake serves with (a certificate for that name
 only, signed by the CA); ``client_context()`` trusts that CA and nothing else."""
@@ -37,6 +38,7 @@ class TestCA:
             .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - DAY).not_valid_after(now + DAY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                          content_commitment=False, key_encipherment=False,
                                          data_encipherment=False, key_agreement=False,
@@ -57,6 +59,9 @@ class TestCA:
             .not_valid_before(now - DAY).not_valid_after(now + DAY)
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                           critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

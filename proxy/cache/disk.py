@@ -8,7 +8,9 @@ A presence map beside it answers "certainly absent" for most misses without a th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,12 @@ class DiskStore:
             cull_limit=16,
             disk_min_file_size=64 * 1024,
         )
+        self.threads = threads
+        self.closing = False
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="diskcache")
         self.presence = PresenceMap(directory / "presence")
         self._match_presence()
+        self.cache.close()  # diskcache keeps a connection per thread: the pool's threads open theirs
 
     def _match_presence(self) -> None:
         """Blocking, at start-up: mark every key when the map does not describe this store.
@@ -58,7 +63,14 @@ class DiskStore:
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, lambda: fn(*args, **kwargs))
+        return await loop.run_in_executor(self.pool, lambda: self._call(fn, args, kwargs))
+
+    def _call(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if self.closing:  # a call that comes while the store closes closes its thread's connection
+                self.cache.close()
 
     async def get(self, key: str) -> bytes | None:
         if not self.presence.might_have(key):
@@ -100,6 +112,17 @@ class DiskStore:
                 "size_limit": self.cache.size_limit}
 
     async def close(self) -> None:
-        await self._run(self.cache.close)
+        """Closes the SQLite connection of every pool thread: diskcache's ``close`` closes only the
+        calling thread's, so each thread runs it, held at a barrier until all have a task."""
+        self.closing = True
+        barrier = threading.Barrier(self.threads, timeout=10)
+
+        def close_here() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+            self.cache.close()
+
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self.pool, close_here) for _ in range(self.threads)))
         self.pool.shutdown(wait=True)
         self.presence.close()
