@@ -23,6 +23,13 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
+def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+    """A certificate valid from yesterday to tomorrow, before its extensions."""
+    now = datetime.datetime.now(datetime.UTC)
+    return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key)
+            .serial_number(x509.random_serial_number()).not_valid_before(now - DAY).not_valid_after(now + DAY))
+
+
 def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -32,11 +39,8 @@ class TestCA:
 
     def __init__(self) -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
         self.cert = (
-            x509.CertificateBuilder().subject_name(_name("Iris test CA")).issuer_name(_name("Iris test CA"))
-            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - DAY).not_valid_after(now + DAY)
+            _builder(_name("Iris test CA"), _name("Iris test CA"), self.key.public_key())
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()), critical=False)
             .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
@@ -47,16 +51,12 @@ class TestCA:
         )
 
     def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cadata=_pem(self.cert).decode())
-        return context
+        return ssl.create_default_context(cadata=_pem(self.cert).decode())
 
     def server_context(self, hostname: str) -> ssl.SSLContext:
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
         cert = (
-            x509.CertificateBuilder().subject_name(_name(hostname)).issuer_name(self.cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - DAY).not_valid_after(now + DAY)
+            _builder(_name(hostname), self.cert.subject, key.public_key())
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
