@@ -4,6 +4,7 @@ of IMAGE_FETCH_ALLOW: never from elsewhere on the network behind Iris, by a redi
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 
 import aiohttp
@@ -86,7 +87,7 @@ async def test_redirects_elsewhere_fail_cleanly_without_a_connection(iris, backe
 
 def test_the_setting_names_networks():
     assert load_settings({"IMAGE_FETCH_ALLOW": "10.0.0.7/8, 192.168.1.5"}).image.timeouts.fetch_allow == (
-        "10.0.0.0/8", "192.168.1.5/32")
+        ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.168.1.5/32"))
     with pytest.raises(ConfigError) as caught:
         load_settings({"IMAGE_FETCH_ALLOW": "10.0.0.0/33"})
     assert "IMAGE_FETCH_ALLOW" in str(caught.value)
@@ -108,7 +109,7 @@ async def fetch_by_name(addresses: list[str], backend: FakeImageBackend, *, sche
                         trust: ssl.SSLContext | None = None) -> bytes:
     """The backend's file fetched as ``SCHEME://images.test:PORT/...`` where the name has ``addresses``."""
     port = URL(backend.url).port
-    timeouts = UpstreamTimeouts(connect=2.0, backend=5.0, fetch_allow=("127.0.0.0/8",))
+    timeouts = UpstreamTimeouts(connect=2.0, backend=5.0, fetch_allow=(ipaddress.ip_network("127.0.0.0/8"),))
     connector = aiohttp.TCPConnector(ssl=trust if trust is not None else True)
     async with aiohttp.ClientSession(connector=connector) as session:
         fetcher = AnswerFetcher(session, timeouts, Names(**{"images.test": addresses}))

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from proxy.config.backends import BackendSpec, public_url
 from proxy.config.image import BreakerSettings
-from proxy.upstream.backend import BackendSpec, api_url, public_url
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.errors import PoolExhausted, PoolRefused, Refusal, UpstreamError
+from proxy.upstream.openai import api_url
 from proxy.upstream.pool import BackendPool, weighted_order
 
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from proxy.config.vision import Rate
+from proxy.config.security import Rate
 from proxy.security.buckets import MAX_PENDING, SLACK, SqliteLimiter
 from proxy.store.database import Database
 

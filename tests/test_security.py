@@ -9,7 +9,7 @@ import pytest
 from aiohttp import FormData, web
 
 from proxy.app import create_app
-from proxy.config.vision import Rate, parse_rate
+from proxy.config.security import Rate, parse_rate
 from proxy.errors import ConfigError, RateLimited
 from proxy.keys import DATABASE
 from proxy.security.gcra import gcra

@@ -9,8 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from proxy.config.cascade import CascadeSettings, ProviderSettings
 from proxy.config.image import BreakerSettings, UpstreamTimeouts
+from proxy.config.vision import ProviderSettings, VisionSettings
 from proxy.errors import DeadlineExceeded, UpstreamFailed
 from proxy.upstream.openai import OpenAIClient
 from proxy.vision.asking import Asker
@@ -44,7 +44,7 @@ async def run(fakes: dict[str, FakeProvider]):
         providers = tuple(ProviderSettings(n, f"{f.url}/v1", f"model-{n}", KEYS[n],
                                            threshold=(thresholds or {}).get(n), profile_field=f"{n}_api_key")
                           for n, f in fakes.items())
-        cfg = CascadeSettings(**{"providers": providers, "call_timeout": 2.0, **changes})
+        cfg = VisionSettings(**{"providers": providers, "call_timeout": 2.0, **changes})
         cascade = Cascade(Asker(OpenAIClient(session, UpstreamTimeouts()), breakers, 300), cfg)
         frame = prepare(scene(), cfg)
         return await cascade.run(Task(question), frame, providers_for(cfg, "alice", own_keys or {}))

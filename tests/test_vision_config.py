@@ -12,7 +12,7 @@ from proxy.vision.providers import judge_of, providers_for
 
 
 def cascade(**env: str):
-    return load_settings({"DATA_DIR": "/tmp/iris-unused", **env}).vision.cascade
+    return load_settings({"DATA_DIR": "/tmp/iris-unused", **env}).vision
 
 
 def test_defaults_are_the_four_providers_enabled_by_their_keys():
@@ -64,13 +64,3 @@ def test_bad_settings_name_the_variable(env, variable):
     with pytest.raises(ConfigError) as caught:
         cascade(**env)
     assert caught.value.variable == variable
-
-
-def test_dedup_store_names_match_the_registry():
-    from proxy.config.cascade import DEDUP_STORES as NAMES
-    from proxy.vision.dedup import DEDUP_STORES
-
-    assert set(NAMES) == set(DEDUP_STORES)
-    with pytest.raises(ConfigError) as caught:
-        cascade(VISION_DEDUP_STORE="carrier-pigeon")
-    assert caught.value.variable == "VISION_DEDUP_STORE"

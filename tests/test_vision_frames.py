@@ -10,13 +10,13 @@ import io
 import pytest
 from PIL import Image
 
-from proxy.config.cascade import CascadeSettings
+from proxy.config.vision import VisionSettings
 from proxy.errors import BadRequest, PayloadTooLarge
 from proxy.vision.frames import distance, prepare, quick
 from proxy.vision.uploads import Intake, frame_from_bytes, frame_from_data_url
 from tests.vision_fakes import scene
 
-CFG = CascadeSettings(max_side=512, max_pixels=3_000_000)
+CFG = VisionSettings(max_side=512, max_pixels=3_000_000)
 
 
 def test_small_jpeg_is_sent_unchanged():
@@ -143,6 +143,6 @@ def test_hash_tells_same_scene_from_another():
     moved = prepare(scene(seed=3, shift=2), CFG).dhash
     requality = prepare(scene(seed=3, fmt="PNG"), CFG).dhash
     other = prepare(scene(seed=4), CFG).dhash
-    assert distance(base, moved) <= CascadeSettings().dedup_distance
-    assert distance(base, requality) <= CascadeSettings().dedup_distance
+    assert distance(base, moved) <= VisionSettings().dedup_distance
+    assert distance(base, requality) <= VisionSettings().dedup_distance
     assert distance(base, other) > 12

@@ -1,8 +1,8 @@
-"""Settings are parsed once, at start-up, into frozen dataclasses.
+"""Settings, parsed once at start-up into frozen dataclasses: one dataclass and loader per area.
 
 ``load_settings(environ)`` reads a mapping (``os.environ`` merged over ``.env``); nothing here
-reads the environment at import time. A bad value raises ``ConfigError`` naming the variable.
-"""
+reads the environment at import time. A bad value raises ``ConfigError`` naming the variable and
+the fix. What the settings are used for lives with each feature, not here."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
+from proxy.config.accounts import AccountSettings, load_accounts
 from proxy.config.cache import CacheSettings, load_cache
 from proxy.config.env import Env
 from proxy.config.hosting import HostingSettings, load_hosting
 from proxy.config.image import ImageSettings, load_image
 from proxy.config.redis import RedisSettings, load_redis
+from proxy.config.security import SecuritySettings, load_security
 from proxy.config.server import ServerSettings, load_server
 from proxy.config.vision import VisionSettings, load_vision
 from proxy.config.web import WebSettings, load_web
@@ -28,12 +31,14 @@ class Settings:
     server: ServerSettings
     cache: CacheSettings
     image: ImageSettings
-    vision: VisionSettings
+    vision: VisionSettings = field(default_factory=VisionSettings)
+    accounts: AccountSettings = field(default_factory=AccountSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     web: WebSettings = field(default_factory=WebSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
 
-    def with_server(self, **changes: object) -> Settings:
+    def with_server(self, **changes: Any) -> Settings:
         return replace(self, server=replace(self.server, **changes))
 
 
@@ -44,7 +49,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         server=server,
         cache=load_cache(env, server.data_dir),
         image=load_image(env),
-        vision=load_vision(env, server.data_dir),
+        vision=load_vision(env),
+        accounts=load_accounts(env, server.data_dir),
+        security=load_security(env),
         web=load_web(env),
         redis=load_redis(env),
         hosting=load_hosting(env),
@@ -60,5 +67,5 @@ def gather_environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
     return values
 
 
-__all__ = ["CacheSettings", "ImageSettings", "ServerSettings", "Settings", "VisionSettings",
-           "gather_environment", "load_settings"]
+__all__ = ["AccountSettings", "CacheSettings", "ImageSettings", "SecuritySettings", "ServerSettings",
+           "Settings", "VisionSettings", "gather_environment", "load_settings"]

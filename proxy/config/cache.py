@@ -20,10 +20,10 @@ class CacheSettings:
 
 def load_cache(env: Env, data_dir: Path) -> CacheSettings:
     return CacheSettings(
-        directory=Path(env.str("CACHE_DIR", str(data_dir / "cache"))).expanduser(),
-        size_limit=env.int("CACHE_SIZE_LIMIT", 10 * 1000**3, lo=1024 * 1024),
-        memory_bytes=env.int("CACHE_MEMORY_BYTES", 64 * 1024 * 1024, lo=0),
-        memory_item_bytes=env.int("CACHE_MEMORY_ITEM_BYTES", 4 * 1024 * 1024, lo=0),
-        failure_ttl=env.float("FAILURE_CACHE_TTL", 60.0, lo=0.0, hi=86400.0),
-        enhance_ttl=env.float("ENHANCE_CACHE_TTL", 7 * 24 * 3600.0, lo=0.0),
+        directory=Path(env.text("CACHE_DIR", str(data_dir / "cache"))).expanduser(),
+        size_limit=env.integer("CACHE_SIZE_LIMIT", 10 * 1000**3, lo=1024 * 1024),
+        memory_bytes=env.integer("CACHE_MEMORY_BYTES", 64 * 1024 * 1024, lo=0),
+        memory_item_bytes=env.integer("CACHE_MEMORY_ITEM_BYTES", 4 * 1024 * 1024, lo=0),
+        failure_ttl=env.number("FAILURE_CACHE_TTL", 60.0, lo=0.0, hi=86400.0),
+        enhance_ttl=env.number("ENHANCE_CACHE_TTL", 7 * 24 * 3600.0, lo=0.0),
     )

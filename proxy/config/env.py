@@ -10,6 +10,7 @@ import orjson
 
 from proxy.errors import ConfigError
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -24,15 +25,15 @@ class Env:
         value = self._values.get(name)
         return value.strip() if value is not None else None
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         value = self.raw(name)
         return default if value is None or value == "" else value
 
-    def opt(self, name: str) -> str | None:
+    def optional(self, name: str) -> str | None:
         value = self.raw(name)
         return value or None
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -43,7 +44,7 @@ class Env:
             return False
         raise ConfigError(name, f"{value!r} is not a boolean", "use true or false")
 
-    def int(self, name: str, default: int, *, lo: int | None = None, hi: int | None = None) -> int:
+    def integer(self, name: str, default: int, *, lo: int | None = None, hi: int | None = None) -> int:
         value = self.raw(name)
         if value is None or value == "":
             return default
@@ -53,7 +54,7 @@ class Env:
             raise ConfigError(name, f"{value!r} is not a whole number", "write digits only") from None
         return _bounded(name, number, lo, hi)
 
-    def float(self, name: str, default: float, *, lo: float | None = None, hi: float | None = None) -> float:
+    def number(self, name: str, default: float, *, lo: float | None = None, hi: float | None = None) -> float:
         value = self.raw(name)
         if value is None or value == "":
             return default
@@ -63,14 +64,14 @@ class Env:
             raise ConfigError(name, f"{value!r} is not a number", "write a number such as 2.5") from None
         return _bounded(name, number, lo, hi)
 
-    def list(self, name: str) -> list[str]:
+    def items(self, name: str) -> list[str]:
         value = self.raw(name) or ""
         return [item.strip() for item in value.split(",") if item.strip()]
 
-    def networks(self, name: str) -> tuple[str, ...]:
-        """Addresses and CIDR ranges, comma-separated, normalised (``10.0.0.7/8`` -> ``10.0.0.0/8``)."""
+    def networks(self, name: str) -> tuple[Network, ...]:
+        """Addresses and CIDR ranges, comma-separated (``10.0.0.7/8`` is read as ``10.0.0.0/8``)."""
         try:
-            return tuple(str(ipaddress.ip_network(item, strict=False)) for item in self.list(name))
+            return tuple(ipaddress.ip_network(item, strict=False) for item in self.items(name))
         except ValueError as exc:
             raise ConfigError(name, str(exc), "list addresses or CIDR ranges, comma-separated") from None
 

@@ -37,23 +37,23 @@ class HostingSettings:
 
 
 def load_hosting(env: Env) -> HostingSettings:
-    enabled = env.bool("IMAGE_HOSTING_ENABLED", False)
-    provider = env.str("IMAGE_HOSTING_PROVIDER", "smms").lower()
-    response = env.str("IMAGE_HOSTING_RESPONSE", "redirect").lower()
+    enabled = env.flag("IMAGE_HOSTING_ENABLED", False)
+    provider = env.text("IMAGE_HOSTING_PROVIDER", "smms").lower()
+    response = env.text("IMAGE_HOSTING_RESPONSE", "redirect").lower()
     if enabled:
         _check(env, provider, response)
     return HostingSettings(
         enabled=enabled,
         provider=provider,
-        key=env.opt("IMAGE_HOSTING_KEY"),
-        url=env.str("IMAGE_HOSTING_URL", DEFAULT_URL.get(provider, "")),
-        auth_code=env.opt("IMAGE_HOSTING_AUTH_CODE"),
+        key=env.optional("IMAGE_HOSTING_KEY"),
+        url=env.text("IMAGE_HOSTING_URL", DEFAULT_URL.get(provider, "")),
+        auth_code=env.optional("IMAGE_HOSTING_AUTH_CODE"),
         response=response,
-        timeout=env.float("IMAGE_HOSTING_TIMEOUT", 30.0, lo=0.1, hi=600),
-        connect_timeout=env.float("IMAGE_HOSTING_CONNECT_TIMEOUT", 5.0, lo=0.1, hi=120),
-        attempts=env.int("IMAGE_HOSTING_ATTEMPTS", 3, lo=1, hi=10),
-        backoff=env.float("IMAGE_HOSTING_BACKOFF", 0.5, lo=0.0, hi=60),
-        retry_after=env.float("IMAGE_HOSTING_RETRY_AFTER", 60.0, lo=0.0, hi=86400),
+        timeout=env.number("IMAGE_HOSTING_TIMEOUT", 30.0, lo=0.1, hi=600),
+        connect_timeout=env.number("IMAGE_HOSTING_CONNECT_TIMEOUT", 5.0, lo=0.1, hi=120),
+        attempts=env.integer("IMAGE_HOSTING_ATTEMPTS", 3, lo=1, hi=10),
+        backoff=env.number("IMAGE_HOSTING_BACKOFF", 0.5, lo=0.0, hi=60),
+        retry_after=env.number("IMAGE_HOSTING_RETRY_AFTER", 60.0, lo=0.0, hi=86400),
     )
 
 
@@ -64,10 +64,10 @@ def _check(env: Env, provider: str, response: str) -> None:
     if response not in RESPONSES:
         raise ConfigError("IMAGE_HOSTING_RESPONSE", f"{response!r} is not a mode", "use redirect or proxy")
     for name in REQUIRED[provider]:
-        if not env.opt(name):
+        if not env.optional(name):
             raise ConfigError(name, f"is required when IMAGE_HOSTING_PROVIDER={provider}",
                               f"set {name} (or IMAGE_HOSTING_ENABLED=false)")
-    url = env.opt("IMAGE_HOSTING_URL")
+    url = env.optional("IMAGE_HOSTING_URL")
     if url is not None:
         try:
             parsed = URL(url)

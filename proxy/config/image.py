@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.config.env import Env
+from proxy.config.backends import BackendSpec, normalise_base
+from proxy.config.env import Env, Network
 from proxy.errors import ConfigError
 from proxy.shipped import shipped
-from proxy.upstream.backend import BackendSpec, normalise_base
 
 DEFAULT_POLLINATIONS = "https://image.pollinations.ai"
 
@@ -19,7 +19,7 @@ class UpstreamTimeouts:
     backend: float = 60.0
     llm: float = 20.0
     fetch_max_bytes: int = 25 * 1024 * 1024
-    fetch_allow: tuple[str, ...] = ()
+    fetch_allow: tuple[Network, ...] = ()
     """Networks an image URL a backend answered with may point into, beyond public addresses and
     the backend's own (``IMAGE_FETCH_ALLOW``)."""
 
@@ -68,31 +68,31 @@ class ImageSettings:
 
 
 def load_image(env: Env) -> ImageSettings:
-    urls = [normalise_base(u) for u in env.list("BACKEND_API_URLS")]
-    pollinations = normalise_base(env.str("POLLINATIONS_URL", DEFAULT_POLLINATIONS))
+    urls = [normalise_base(u) for u in env.items("BACKEND_API_URLS")]
+    pollinations = normalise_base(env.text("POLLINATIONS_URL", DEFAULT_POLLINATIONS))
     return ImageSettings(
         backends=_backends(env, urls),
-        blocked_retry_attempts=env.int("BLOCKED_RETRY_ATTEMPTS", 2, lo=1, hi=100),
+        blocked_retry_attempts=env.integer("BLOCKED_RETRY_ATTEMPTS", 2, lo=1, hi=100),
         llm=_llm(env),
         pollinations_url=pollinations,
-        pollinations_fallback=env.bool("POLLINATIONS_FALLBACK", True),
+        pollinations_fallback=env.flag("POLLINATIONS_FALLBACK", True),
         pollinations_is_pool=not urls,
         timeouts=UpstreamTimeouts(
-            connect=env.float("UPSTREAM_CONNECT_TIMEOUT", 5.0, lo=0.1, hi=120),
-            backend=env.float("BACKEND_TIMEOUT", 60.0, lo=0.1, hi=900),
-            llm=env.float("LLM_TIMEOUT", 20.0, lo=0.1, hi=300),
-            fetch_max_bytes=env.int("FETCH_MAX_BYTES", 25 * 1024 * 1024, lo=1024),
+            connect=env.number("UPSTREAM_CONNECT_TIMEOUT", 5.0, lo=0.1, hi=120),
+            backend=env.number("BACKEND_TIMEOUT", 60.0, lo=0.1, hi=900),
+            llm=env.number("LLM_TIMEOUT", 20.0, lo=0.1, hi=300),
+            fetch_max_bytes=env.integer("FETCH_MAX_BYTES", 25 * 1024 * 1024, lo=1024),
             fetch_allow=env.networks("IMAGE_FETCH_ALLOW"),
         ),
         breaker=BreakerSettings(
-            threshold=env.int("BREAKER_THRESHOLD", 3, lo=1, hi=1000),
-            cooldown=env.float("BREAKER_COOLDOWN", 30.0, lo=0.0, hi=86400),
-            max_cooldown=env.float("BREAKER_MAX_COOLDOWN", 600.0, lo=0.0, hi=86400),
+            threshold=env.integer("BREAKER_THRESHOLD", 3, lo=1, hi=1000),
+            cooldown=env.number("BREAKER_COOLDOWN", 30.0, lo=0.0, hi=86400),
+            max_cooldown=env.number("BREAKER_MAX_COOLDOWN", 600.0, lo=0.0, hi=86400),
         ),
-        max_prompt_length=env.int("MAX_PROMPT_LENGTH", 2000, lo=1, hi=100_000),
-        max_side=env.int("MAX_IMAGE_SIDE", 2048, lo=64, hi=16384),
-        default_width=env.int("DEFAULT_WIDTH", 1024, lo=64, hi=16384),
-        default_height=env.int("DEFAULT_HEIGHT", 1024, lo=64, hi=16384),
+        max_prompt_length=env.integer("MAX_PROMPT_LENGTH", 2000, lo=1, hi=100_000),
+        max_side=env.integer("MAX_IMAGE_SIDE", 2048, lo=64, hi=16384),
+        default_width=env.integer("DEFAULT_WIDTH", 1024, lo=64, hi=16384),
+        default_height=env.integer("DEFAULT_HEIGHT", 1024, lo=64, hi=16384),
     )
 
 
@@ -102,7 +102,7 @@ def _backends(env: Env, urls: list[str]) -> tuple[BackendSpec, ...]:
     models = _keyed(env, "MODEL_MAP", urls, (dict,))
     if any(w < 0 for w in weights.values()) or (urls and not any(weights.get(u, 1) for u in urls)):
         raise ConfigError("BACKEND_WEIGHTS", "weights must be >= 0 and not all 0", "give positive integers")
-    fallback_token = env.opt("AUTH_TOKEN")
+    fallback_token = env.optional("AUTH_TOKEN")
     return tuple(
         BackendSpec(
             url=url,
@@ -130,9 +130,9 @@ def _keyed(env: Env, name: str, urls: list[str], kinds: tuple[type, ...]) -> dic
 
 
 def _llm(env: Env) -> LLMSettings:
-    enabled = env.bool("LLM_OPTIMIZATION_ENABLED", False)
-    de_nsfw = env.bool("DE_NSFW_ENABLED", False)
-    url = env.opt("LLM_OPTIMIZATION_API_URL")
+    enabled = env.flag("LLM_OPTIMIZATION_ENABLED", False)
+    de_nsfw = env.flag("DE_NSFW_ENABLED", False)
+    url = env.optional("LLM_OPTIMIZATION_API_URL")
     if (enabled or de_nsfw) and not url:
         var = "LLM_OPTIMIZATION_ENABLED" if enabled else "DE_NSFW_ENABLED"
         raise ConfigError(var, "needs an LLM but LLM_OPTIMIZATION_API_URL is empty",
@@ -140,19 +140,19 @@ def _llm(env: Env) -> LLMSettings:
     return LLMSettings(
         enabled=enabled,
         url=normalise_base(url) if url else None,
-        token=env.opt("LLM_OPTIMIZATION_TOKEN"),
-        model=env.str("LLM_OPTIMIZATION_MODEL", "gpt-4.1-mini"),
+        token=env.optional("LLM_OPTIMIZATION_TOKEN"),
+        model=env.text("LLM_OPTIMIZATION_MODEL", "gpt-4.1-mini"),
         optimize_template=_template(env, "LLM_OPTIMIZATION", "prompt-template.txt") if enabled else "",
         de_nsfw_enabled=de_nsfw,
         de_nsfw_template=_template(env, "DE_NSFW", "safe-prompt-template.txt") if de_nsfw else "",
-        de_nsfw_max_attempts=env.int("DE_NSFW_MAX_ATTEMPTS", 2, lo=0, hi=20),
+        de_nsfw_max_attempts=env.integer("DE_NSFW_MAX_ATTEMPTS", 2, lo=0, hi=20),
     )
 
 
 def _template(env: Env, prefix: str, default: str) -> str:
     """File named by ``{prefix}_TEMPLATE_FILE``, else ``{prefix}_TEMPLATE``, else the shipped file."""
     var = f"{prefix}_TEMPLATE_FILE"
-    path = env.opt(var)
+    path = env.optional(var)
     if path:
         try:
             text = Path(path).expanduser().read_text(encoding="utf-8")

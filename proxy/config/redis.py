@@ -36,14 +36,14 @@ class RedisSettings:
 
 
 def load_redis(env: Env) -> RedisSettings:
-    url = env.opt("REDIS_URL")
+    url = env.optional("REDIS_URL")
     if url is not None and urlsplit(url).scheme not in SCHEMES:
         raise ConfigError("REDIS_URL", "is not a Redis URL", "write redis://host:6379/0 (or rediss://, unix://)")
-    prefix = env.str("REDIS_PREFIX", "iris:")
+    prefix = env.text("REDIS_PREFIX", "iris:")
     return RedisSettings(
         url=url,
         prefix=prefix,
-        cache_ttl=env.float("REDIS_CACHE_TTL", 30 * 86400.0, lo=0.0),
-        timeout=env.float("REDIS_TIMEOUT", 1.0, lo=0.05, hi=60.0),
-        retry_interval=env.float("REDIS_RETRY_INTERVAL", 2.0, lo=0.05, hi=600.0),
+        cache_ttl=env.number("REDIS_CACHE_TTL", 30 * 86400.0, lo=0.0),
+        timeout=env.number("REDIS_TIMEOUT", 1.0, lo=0.05, hi=60.0),
+        retry_interval=env.number("REDIS_RETRY_INTERVAL", 2.0, lo=0.05, hi=600.0),
     )

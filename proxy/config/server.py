@@ -28,22 +28,22 @@ class ServerSettings:
 
 
 def load_server(env: Env) -> ServerSettings:
-    level = env.str("LOG_LEVEL", "INFO").upper()
+    level = env.text("LOG_LEVEL", "INFO").upper()
     if level not in LOG_LEVELS:
         raise ConfigError("LOG_LEVEL", f"{level!r} is not a level", f"use one of {', '.join(LOG_LEVELS)}")
-    log_format = env.str("LOG_FORMAT", "text").lower()
+    log_format = env.text("LOG_FORMAT", "text").lower()
     if log_format not in ("text", "json"):
         raise ConfigError("LOG_FORMAT", f"{log_format!r} is not a format", "use text or json")
     return ServerSettings(
-        host=env.str("HOST", "127.0.0.1"),
-        port=env.int("PORT", 8080, lo=0, hi=65535),
-        workers=env.int("WORKERS", os.cpu_count() or 1, lo=1, hi=256),
-        data_dir=Path(env.str("DATA_DIR", "./data")).expanduser(),
+        host=env.text("HOST", "127.0.0.1"),
+        port=env.integer("PORT", 8080, lo=0, hi=65535),
+        workers=env.integer("WORKERS", os.cpu_count() or 1, lo=1, hi=256),
+        data_dir=Path(env.text("DATA_DIR", "./data")).expanduser(),
         log_level=level,
         log_format=log_format,
-        access_log=env.bool("ACCESS_LOG", True),
-        access_key=env.opt("PROXY_ACCESS_KEY"),
-        admin_token=env.opt("ADMIN_TOKEN"),
-        request_deadline=env.float("REQUEST_DEADLINE", 90.0, lo=1.0, hi=3600.0),
-        max_upload_bytes=env.int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, lo=1024),
+        access_log=env.flag("ACCESS_LOG", True),
+        access_key=env.optional("PROXY_ACCESS_KEY"),
+        admin_token=env.optional("ADMIN_TOKEN"),
+        request_deadline=env.number("REQUEST_DEADLINE", 90.0, lo=1.0, hi=3600.0),
+        max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, lo=1024),
     )

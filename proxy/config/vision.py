@@ -1,97 +1,116 @@
-"""The glasses vision route: profiles, sessions, limits, the blacklist, retention.
-
-The cascade settings (providers, judge, thresholds, deadlines) join this dataclass too."""
+"""Vision: the cascade's providers (in order), the judge, thresholds, deadlines, how frames are
+checked, repeated-scene dedup, and which origins may call /analyze."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
-from proxy.config.cascade import CascadeSettings, load_cascade
+from proxy.config.backends import normalise_base
 from proxy.config.env import Env
 from proxy.errors import ConfigError
 
-_PERIODS = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
-DEFAULT_PROMPT = ("Answer in at most 15 words, plain text, for a 24x5 character display: "
-                  "what is most important in this image?")
-STATE_BACKENDS = ("local",)
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$", re.IGNORECASE)
+# name, base URL, model, server key variable, profile key field
+DEFAULT_PROVIDERS = (
+    ("gemini", "https://generativelanguage.googleapis.com/v1beta/openai", "gemini-2.0-flash",
+     "GEMINI_API_KEY", "gemini_api_key"),
+    ("deepseek", "https://api.deepseek.com/v1", "deepseek-chat", "DEEPSEEK_API_KEY", "deepseek_api_key"),
+    ("qwen", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "qwen-vl-max", "QWEN_API_KEY",
+     "qwen_api_key"),
+    ("openai", "https://api.openai.com/v1", "gpt-4o", "OPENAI_API_KEY", "chatgpt_api_key"),
+)
+PROFILE_FIELDS = {name: profile_field for name, _, _, _, profile_field in DEFAULT_PROVIDERS}
+PROFILE_FIELDS["chatgpt"] = "chatgpt_api_key"
 
 
 @dataclass(frozen=True)
-class Rate:
-    """``count`` events per ``period`` seconds."""
+class ProviderSettings:
+    """One OpenAI-compatible chat endpoint of the cascade. ``token`` is the server's key."""
 
-    count: int
-    period: float
-
-
-def parse_rate(name: str, text: str) -> Rate:
-    match = _RATE.match(text)
-    if not match or int(match.group(1)) < 1:
-        raise ConfigError(name, f"{text!r} is not a rate", "write it like 5/minute, 3600/hour or 10/30second")
-    span = int(match.group(2) or 1)
-    return Rate(int(match.group(1)), span * _PERIODS[match.group(3).lower()])
-
-
-def env_rate(env: Env, name: str, default: str) -> Rate:
-    return parse_rate(name, env.str(name, default))
+    name: str
+    base_url: str
+    model: str
+    token: str | None = field(default=None, repr=False)
+    threshold: float | None = None
+    profile_field: str | None = None
+    keyless: bool = False
 
 
 @dataclass(frozen=True)
 class VisionSettings:
-    database: Path = Path("data/iris.db")
-    frames_dir: Path = Path("data/frames")
-    secret_key: str | None = None
-    session_ttl: float = 12 * 3600.0
-    rate_auth: Rate = Rate(5, 60.0)
-    rate_profile: Rate = Rate(10, 60.0)
-    rate_process: Rate = Rate(3600, 3600.0)
-    retention_days: float = 3.0
-    retention_interval: float = 3600.0
-    profile_quota_bytes: int = 1024**3
-    store_frames: bool = True
-    autoblock_failures: int = 20
-    autoblock_window: float = 600.0
-    autoblock_seconds: float = 3600.0
-    blacklist_refresh: float = 1.0
-    profile_refresh: float = 1.0
-    state_backend: str = "local"
-    default_prompt: str = DEFAULT_PROMPT
-    max_prompt_chars: int = 2000
-    trusted_proxies: tuple[str, ...] = ()
-    cascade: CascadeSettings = field(default_factory=CascadeSettings)
+    providers: tuple[ProviderSettings, ...] = ()
+    judge: str | None = None
+    threshold: float = 0.7
+    deadline: float = 25.0
+    call_timeout: float = 12.0
+    max_tokens: int = 300
+    max_side: int = 1024
+    max_pixels: int = 40_000_000
+    jpeg_quality: int = 85
+    dedup_seconds: float = 10.0
+    dedup_distance: int = 6
+    cors_origins: tuple[str, ...] = ("*",)
 
 
-def load_vision(env: Env, data_dir: Path) -> VisionSettings:
+def load_vision(env: Env) -> VisionSettings:
+    providers = _providers(env)
+    judge = env.optional("VISION_JUDGE")
+    if judge is not None and judge not in {p.name for p in providers}:
+        raise ConfigError("VISION_JUDGE", f"{judge!r} is not a provider of VISION_PROVIDERS",
+                          "name one of the providers, or leave it empty for the first")
     return VisionSettings(
-        database=Path(env.str("PROFILE_DB", str(data_dir / "iris.db"))).expanduser(),
-        frames_dir=Path(env.str("FRAMES_DIR", str(data_dir / "frames"))).expanduser(),
-        secret_key=env.opt("PROXY_SECRET_KEY"),
-        session_ttl=env.float("AUTH_SESSION_TTL", 12 * 3600.0, lo=0.0),
-        rate_auth=env_rate(env, "RATE_LIMIT_AUTH", "5/minute"),
-        rate_profile=env_rate(env, "RATE_LIMIT_PROFILE", "10/minute"),
-        rate_process=env_rate(env, "RATE_LIMIT_PROCESS", "3600/hour"),
-        retention_days=env.float("RETENTION_DAYS", 3.0, lo=0.0),
-        retention_interval=env.float("RETENTION_INTERVAL", 3600.0, lo=0.05),
-        profile_quota_bytes=env.int("PROFILE_QUOTA_BYTES", 1024**3, lo=0),
-        store_frames=env.bool("STORE_FRAMES", True),
-        autoblock_failures=env.int("BLACKLIST_AUTO_FAILURES", 20, lo=0),
-        autoblock_window=env.float("BLACKLIST_AUTO_WINDOW", 600.0, lo=1.0),
-        autoblock_seconds=env.float("BLACKLIST_AUTO_SECONDS", 3600.0, lo=1.0),
-        blacklist_refresh=env.float("BLACKLIST_REFRESH", 1.0, lo=0.05, hi=60.0),
-        profile_refresh=env.float("PROFILE_REFRESH", 1.0, lo=0.05, hi=10.0),
-        state_backend=_choice(env, "SECURITY_STATE", "local", STATE_BACKENDS),
-        default_prompt=env.str("VISION_DEFAULT_PROMPT", DEFAULT_PROMPT),
-        max_prompt_chars=env.int("VISION_MAX_PROMPT_CHARS", 2000, lo=1, hi=100_000),
-        trusted_proxies=env.networks("TRUSTED_PROXIES"),
-        cascade=load_cascade(env),
+        providers=providers,
+        judge=judge,
+        threshold=env.number("VISION_CONFIDENCE_THRESHOLD", 0.7, lo=0.0, hi=1.0),
+        deadline=env.number("VISION_DEADLINE", 25.0, lo=0.1, hi=600.0),
+        call_timeout=env.number("VISION_CALL_TIMEOUT", 12.0, lo=0.1, hi=600.0),
+        max_tokens=env.integer("VISION_MAX_TOKENS", 300, lo=16, hi=8192),
+        max_side=env.integer("VISION_MAX_SIDE", 1024, lo=64, hi=8192),
+        max_pixels=env.integer("VISION_MAX_PIXELS", 40_000_000, lo=4096),
+        jpeg_quality=env.integer("VISION_JPEG_QUALITY", 85, lo=30, hi=95),
+        dedup_seconds=env.number("VISION_DEDUP_SECONDS", 10.0, lo=0.0, hi=86400.0),
+        dedup_distance=env.integer("VISION_DEDUP_DISTANCE", 6, lo=0, hi=64),
+        cors_origins=tuple(env.items("VISION_CORS_ORIGINS")) or ("*",),
     )
 
 
-def _choice(env: Env, name: str, default: str, allowed: tuple[str, ...]) -> str:
-    value = env.str(name, default).lower()
-    if value not in allowed:
-        raise ConfigError(name, f"{value!r} is not known", f"use one of {', '.join(allowed)}")
-    return value
+def _providers(env: Env) -> tuple[ProviderSettings, ...]:
+    raw = env.json("VISION_PROVIDERS", None, list)
+    if raw is None:
+        return tuple(ProviderSettings(name, url, model, env.optional(var), None, profile_field)
+                     for name, url, model, var, profile_field in DEFAULT_PROVIDERS)
+    providers = tuple(_provider(env, i, item) for i, item in enumerate(raw))
+    names = [p.name for p in providers]
+    if len(set(names)) != len(names):
+        raise ConfigError("VISION_PROVIDERS", "two providers share a name", "give each provider its own name")
+    return providers
+
+
+def _provider(env: Env, index: int, item: Any) -> ProviderSettings:
+    def bad(problem: str) -> ConfigError:
+        return ConfigError("VISION_PROVIDERS", f"entry {index} {problem}",
+                           'write [{"name": "gemini", "base_url": "https://...", "model": "...", '
+                           '"token": "..."}, ...]')
+
+    if not isinstance(item, dict):
+        raise bad("is not an object")
+    for key in ("name", "base_url", "model"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            raise bad(f"has no {key}")
+    threshold = item.get("threshold")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)
+                                  or not 0.0 <= threshold <= 1.0):
+        raise bad("has a threshold outside 0..1")
+    name = item["name"].strip()
+    defaults = {d[0]: d for d in DEFAULT_PROVIDERS}
+    server_var = defaults[name][3] if name in defaults else None
+    token = item.get("token") or (env.optional(server_var) if server_var else None)
+    return ProviderSettings(
+        name=name,
+        base_url=normalise_base(item["base_url"]),
+        model=item["model"].strip(),
+        token=str(token) if token else None,
+        threshold=None if threshold is None else float(threshold),
+        profile_field=str(item.get("profile_key") or PROFILE_FIELDS.get(name) or "") or None,
+        keyless=bool(item.get("keyless", False)),
+    )

@@ -16,7 +16,7 @@ class WebSettings:
 
 def load_web(env: Env) -> WebSettings:
     return WebSettings(
-        admin_session_ttl=env.int("ADMIN_SESSION_TTL", 8 * 3600, lo=60, hi=30 * 24 * 3600),
-        recent_generations=env.int("RECENT_GENERATIONS", 48, lo=0, hi=1000),
-        metrics_public=env.bool("METRICS_PUBLIC", False),
+        admin_session_ttl=env.integer("ADMIN_SESSION_TTL", 8 * 3600, lo=60, hi=30 * 24 * 3600),
+        recent_generations=env.integer("RECENT_GENERATIONS", 48, lo=0, hi=1000),
+        metrics_public=env.flag("METRICS_PUBLIC", False),
     )

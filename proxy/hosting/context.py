@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from proxy.cache.front import MemoryFront
+from proxy.config.backends import public_url
 from proxy.hosting.registry import make_uploader
 from proxy.hosting.stage import HostingStage
 from proxy.keys import FLIGHT, HOSTING, HTTP, IMAGE_CACHE, SETTINGS
-from proxy.upstream.backend import public_url
 
 log = logging.getLogger(__name__)
 

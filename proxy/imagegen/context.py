@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from proxy.config.backends import BackendSpec
 from proxy.config.image import ImageSettings
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.imagegen.prompts import PromptLLM
 from proxy.keys import BREAKER, HTTP, PIPELINE, SETTINGS, STORE
 from proxy.upstream.answer_urls import AnswerFetcher
-from proxy.upstream.backend import BackendSpec
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.openai import OpenAIClient
 from proxy.upstream.pollinations import PollinationsClient

@@ -13,13 +13,13 @@ import logging
 from dataclasses import dataclass
 
 from proxy.cache.entry import CacheEntry, failure_entry, image_entry
+from proxy.config.backends import BackendSpec
 from proxy.config.image import ImageSettings
 from proxy.errors import UpstreamFailed
 from proxy.imagegen.inspect import image_type
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.prompts import PromptLLM
 from proxy.upstream.answer_urls import AnswerFetcher
-from proxy.upstream.backend import BackendSpec
 from proxy.upstream.errors import PoolExhausted, PoolRefused, UpstreamError
 from proxy.upstream.openai import ImageJob, OpenAIClient
 from proxy.upstream.pollinations import PollinationsClient

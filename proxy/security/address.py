@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from proxy.store.blacklist import Network
+from proxy.config.env import Network
 
 
 def parse_networks(items: Sequence[str]) -> tuple[Network, ...]:

@@ -8,8 +8,8 @@ import ipaddress
 import logging
 import time
 
+from proxy.config.env import Network
 from proxy.security.state import BlacklistSignal
-from proxy.store.blacklist import Network
 from proxy.store.database import Database
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from proxy.config.vision import Rate
+from proxy.config.security import Rate
 from proxy.security.gcra import gcra
 from proxy.store.connection import transaction
 from proxy.store.database import Database

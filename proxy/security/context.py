@@ -18,17 +18,17 @@ from proxy.shared.security import shared_security
 
 
 async def security_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS].vision
+    settings = app[SETTINGS].security
     db = app[DATABASE]
     users = UserCache(db)
-    local = build_state(settings, db, users)
+    local = build_state(db, users)
     state = shared_security(app, local)  # REDIS_URL: shared
     guard = Guard(settings, db, state, users)
     await guard.blacklist.reload()
     await users.check()
     app[GUARD] = guard
     refreshers = [asyncio.create_task(guard.blacklist.refresh_forever(settings.blacklist_refresh)),
-                  asyncio.create_task(users.refresh_forever(settings.profile_refresh))]
+                  asyncio.create_task(users.refresh_forever(app[SETTINGS].accounts.profile_refresh))]
     yield
     await stop_tasks(refreshers)
     if isinstance(local.limiter, SqliteLimiter):

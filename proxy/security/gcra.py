@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proxy.config.vision import Rate
+from proxy.config.security import Rate
 
 
 def gcra(tat: float | None, now: float, rate: Rate) -> tuple[float, float]:

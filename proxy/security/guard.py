@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from proxy.config.vision import Rate, VisionSettings
+from proxy.config.security import Rate, SecuritySettings
 from proxy.errors import RateLimited
-from proxy.security.address import parse_networks
 from proxy.security.blacklist import BlacklistView
 from proxy.security.state import SecurityState
 from proxy.security.users import UserCache
@@ -17,14 +16,14 @@ log = logging.getLogger(__name__)
 
 
 class Guard:
-    def __init__(self, settings: VisionSettings, db: Database, state: SecurityState, users: UserCache):
+    def __init__(self, settings: SecuritySettings, db: Database, state: SecurityState, users: UserCache):
         self.settings = settings
         self.db = db
         self.users = users
         self.limiter = state.limiter
         self.sessions = state.sessions
         self.blacklist = BlacklistView(db, state.signal)
-        self.trusted_proxies = parse_networks(settings.trusted_proxies)
+        self.trusted_proxies = settings.trusted_proxies
         self.suspects: dict[str, float] = {}  # address -> when it last sent a wrong key (this process)
 
     def suspect(self, address: str) -> bool:

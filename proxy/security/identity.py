@@ -7,10 +7,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDictProxy
 
+from proxy.config.env import Network
 from proxy.errors import BadRequest, Forbidden, Unauthorized
 from proxy.security.address import client_address, client_used_https
 from proxy.security.auth import bearer_of
-from proxy.store.blacklist import Network
 from proxy.store.models import Profile
 
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")

@@ -31,7 +31,7 @@ async def _auth(request: web.Request) -> web.Response:
     if profile is None:
         await guard.key_failed(address, counted=True)
         raise Unauthorized("the key is not valid", code="invalid_key")
-    ttl = request.app[SETTINGS].vision.session_ttl
+    ttl = request.app[SETTINGS].accounts.session_ttl
     await guard.sessions.grant(address, profile.username, profile.stamp, ttl)
     await db.record_activity(profile.username, "auth", address=address)
     return json_response({"success": True, "username": profile.username,
@@ -52,7 +52,7 @@ async def set_prompt(request: web.Request) -> web.Response:
     text = body.get("prompt")
     if text is not None and not isinstance(text, str):
         raise BadRequest("prompt must be a string", code="invalid_prompt")
-    limit = request.app[SETTINGS].vision.max_prompt_chars
+    limit = request.app[SETTINGS].accounts.max_prompt_chars
     if text and len(text) > limit:
         raise BadRequest(f"the prompt is longer than {limit} characters", code="prompt_too_long")
     db = request.app[DATABASE]
@@ -83,7 +83,7 @@ async def profile(request: web.Request) -> web.Response:
 
 async def _prompt_state(request: web.Request, username: str) -> dict[str, Any]:
     custom = await request.app[DATABASE].prompt(username)
-    default = request.app[SETTINGS].vision.default_prompt
+    default = request.app[SETTINGS].accounts.default_prompt
     return {"username": username, "prompt": custom or default, "is_custom": custom is not None,
             "default_prompt": default}
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from proxy.config.vision import Rate, VisionSettings
+from proxy.config.security import Rate
 from proxy.security.users import UserCache
 from proxy.store.database import Database
 
@@ -44,8 +44,8 @@ class SecurityState:
     signal: BlacklistSignal
 
 
-def build_state(settings: VisionSettings, db: Database, cache: UserCache) -> SecurityState:
+def build_state(db: Database, cache: UserCache) -> SecurityState:
     from proxy.security import local
 
     backends: dict[str, Callable[[Database, UserCache], SecurityState]] = {"local": local.build}
-    return backends[settings.state_backend](db, cache)
+    return backends["local"](db, cache)

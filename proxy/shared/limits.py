@@ -8,7 +8,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from proxy.config.vision import Rate
+from proxy.config.security import Rate
 from proxy.security.state import RateLimiter
 from proxy.shared.failover import Twin
 

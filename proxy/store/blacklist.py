@@ -12,7 +12,6 @@ from proxy.errors import BadRequest
 from proxy.store.connection import transaction
 from proxy.store.models import StoreContext
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REVISION = "blacklist"
 
 

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     db = await Database.open(app[SETTINGS])
     app[DATABASE] = db
-    sweeper = asyncio.create_task(sweep_forever(db, app[SETTINGS].vision.retention_interval))
+    sweeper = asyncio.create_task(sweep_forever(db, app[SETTINGS].accounts.retention_interval))
     yield
     await stop_tasks([sweeper])
     await db.close()

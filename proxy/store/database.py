@@ -25,17 +25,17 @@ T = TypeVar("T")
 
 def open_context(settings: Settings) -> StoreContext:
     """Connects, creates the tables, and refuses a master secret other than the database's."""
-    vision = settings.vision
-    keyring = Keyring.from_master(master_secret(vision.secret_key, settings.server.data_dir))
-    conn = connect(vision.database)
+    accounts = settings.accounts
+    keyring = Keyring.from_master(master_secret(accounts.secret_key, settings.server.data_dir))
+    conn = connect(accounts.database)
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('keyring', ?)", (keyring.fingerprint(),))
     stored = conn.execute("SELECT value FROM meta WHERE name = 'keyring'").fetchone()["value"]
     if not hmac.compare_digest(stored, keyring.fingerprint()):
         conn.close()
-        raise ConfigError("PROXY_SECRET_KEY", f"{vision.database} was created under another master secret "
+        raise ConfigError("PROXY_SECRET_KEY", f"{accounts.database} was created under another master secret "
                           "(its auth and provider keys cannot be read with this one)",
                           "set the PROXY_SECRET_KEY the server uses (or keep DATA_DIR/secrets/master-key)")
-    return StoreContext(conn, keyring, vision)
+    return StoreContext(conn, keyring, accounts)
 
 
 class Database:

@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.config.vision import VisionSettings
+from proxy.config.accounts import AccountSettings
 from proxy.errors import BadRequest
 from proxy.security.keyring import Keyring
 
@@ -31,7 +31,7 @@ class StoreContext:
 
     conn: sqlite3.Connection
     keyring: Keyring
-    settings: VisionSettings
+    settings: AccountSettings
     user_changes: int = 0
     """User-state writes through this connection (``changes.bump``): this process's cache drops
     what it holds as soon as it moves, without waiting for its poll of the shared counter."""

@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from yarl import URL
 
+from proxy.config.env import Network
 from proxy.config.image import UpstreamTimeouts
-from proxy.security.address import Network, parse_networks
 from proxy.upstream import http
 from proxy.upstream.errors import ConnectFailed, UpstreamError
 
@@ -41,7 +41,7 @@ class AnswerFetcher:
         self.session = session
         self.timeouts = timeouts
         self.resolve = resolve
-        self.allowed: tuple[Network, ...] = parse_networks(timeouts.fetch_allow)
+        self.allowed: tuple[Network, ...] = timeouts.fetch_allow
 
     async def fetch(self, url: str, backend_url: str, *, label: str) -> bytes:
         """The bytes at ``url`` (capped and timed), fetched only from addresses allowed above."""

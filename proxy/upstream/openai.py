@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from proxy.config.backends import BackendSpec, normalise_base
 from proxy.config.image import UpstreamTimeouts
 from proxy.upstream import http
-from proxy.upstream.backend import BackendSpec, api_url
 from proxy.upstream.errors import Refusal, UpstreamError
 
 REFUSAL_CODES = frozenset({
@@ -47,6 +47,23 @@ def refusal_in(status: int, payload: Any) -> bool:
         return True
     message = str(error.get("message") or "").lower()
     return status in (400, 403, 422, 451) and any(word in message for word in REFUSAL_WORDS)
+
+
+def api_url(base: str, path: str) -> str:
+    """``api_url("https://x/v1", "images/generations")`` -> ``https://x/v1/images/generations``.
+
+    Bases are accepted with or without a trailing ``/v1`` (and with a trailing slash).
+    """
+    base = normalise_base(base)
+    if not base.endswith("/v1") and "/v1/" not in base + "/" and not _has_version_suffix(base):
+        base += "/v1"
+    return f"{base}/{path.lstrip('/')}"
+
+
+def _has_version_suffix(base: str) -> bool:
+    """Providers such as Gemini's ``/v1beta/openai`` or DashScope's ``/compatible-mode/v1``."""
+    last = base.rsplit("/", 1)[-1]
+    return last in ("openai", "compatible-mode") or last.startswith(("v1", "v2", "v3"))
 
 
 class OpenAIClient:

@@ -7,9 +7,9 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from proxy.config.backends import BackendSpec
 from proxy.config.image import UpstreamTimeouts
 from proxy.upstream import http
-from proxy.upstream.backend import BackendSpec
 from proxy.upstream.openai import ImageJob
 
 

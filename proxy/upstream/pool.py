@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from proxy.upstream.backend import BackendSpec
+from proxy.config.backends import BackendSpec
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.errors import PoolExhausted, PoolRefused, Refusal, UpstreamError
 

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.upstream.backend import BackendSpec
+from proxy.config.backends import BackendSpec
 from proxy.upstream.errors import PoolExhausted, UpstreamError
 from proxy.upstream.openai import OpenAIClient
 from proxy.upstream.pool import BackendPool

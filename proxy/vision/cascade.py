@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from proxy.config.cascade import CascadeSettings
+from proxy.config.vision import VisionSettings
 from proxy.errors import DeadlineExceeded, UpstreamFailed
 from proxy.vision.answers import Reading
 from proxy.vision.asking import Asker, Ledger
@@ -30,7 +30,7 @@ class Outcome:
 
 
 class Cascade:
-    def __init__(self, asker: Asker, cfg: CascadeSettings):
+    def __init__(self, asker: Asker, cfg: VisionSettings):
         self.asker = asker
         self.cfg = cfg
 

@@ -12,17 +12,17 @@ from proxy.upstream.openai import OpenAIClient
 from proxy.vision.asking import Asker
 from proxy.vision.breakers import Breakers
 from proxy.vision.cascade import Cascade
-from proxy.vision.dedup import open_dedup
+from proxy.vision.dedup import MemoryDedup
 from proxy.vision.records import Recorder
 from proxy.vision.service import VisionService
 
 
 async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    cfg = settings.vision.cascade
+    cfg = settings.vision
     asker = Asker(OpenAIClient(app[HTTP], settings.image.timeouts), Breakers(settings.image.breaker),
                   cfg.max_tokens)
-    dedup = shared_dedup(app, open_dedup(settings, cfg.dedup_store), cfg.dedup_seconds)  # REDIS_URL: shared
+    dedup = shared_dedup(app, MemoryDedup(), cfg.dedup_seconds)  # REDIS_URL: shared
     service = VisionService(Cascade(asker, cfg), dedup, cfg, Recorder(app[DATABASE]))
     app[VISION] = service
     yield

@@ -16,7 +16,7 @@ ALLOW_HEADERS = "Content-Type, X-API-Key, Authorization"
 
 
 def cors_headers(request: web.Request) -> dict[str, str]:
-    allowed = request.app[SETTINGS].vision.cascade.cors_origins
+    allowed = request.app[SETTINGS].vision.cors_origins
     origin = request.headers.get("Origin")
     if "*" in allowed:
         return {"Access-Control-Allow-Origin": "*"}

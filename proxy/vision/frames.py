@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from proxy.config.cascade import CascadeSettings
+from proxy.config.vision import VisionSettings
 from proxy.errors import BadRequest, PayloadTooLarge
 from proxy.vision import jpeg
 
@@ -36,12 +36,12 @@ class Frame:
         return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
 
 
-def prepare(data: bytes, cfg: CascadeSettings) -> Frame:
+def prepare(data: bytes, cfg: VisionSettings) -> Frame:
     """The frame checked and ready to send (400 when it is not a readable image, 413 when too big)."""
     return quick(data, cfg) or _with_pillow(data, cfg)
 
 
-def quick(data: bytes, cfg: CascadeSettings) -> Frame | None:
+def quick(data: bytes, cfg: VisionSettings) -> Frame | None:
     """A plain JPEG that is sent as it is, checked and hashed by libjpeg-turbo; ``None`` for the rest."""
     size = jpeg.plain_size(data)
     if size is None:
@@ -53,7 +53,7 @@ def quick(data: bytes, cfg: CascadeSettings) -> Frame | None:
     return None if grey is None else Frame(data, *size, _dhash(grey))
 
 
-def _with_pillow(data: bytes, cfg: CascadeSettings) -> Frame:
+def _with_pillow(data: bytes, cfg: VisionSettings) -> Frame:
     try:
         image = Image.open(io.BytesIO(data))
         width, height = image.size
@@ -68,23 +68,23 @@ def _with_pillow(data: bytes, cfg: CascadeSettings) -> Frame:
         raise BadRequest("the upload is not a readable image", code="not_an_image") from None
 
 
-def _check_pixels(width: int, height: int, cfg: CascadeSettings) -> None:
+def _check_pixels(width: int, height: int, cfg: VisionSettings) -> None:
     if width * height > cfg.max_pixels:
         raise PayloadTooLarge(f"the image has more than {cfg.max_pixels} pixels", code="too_many_pixels")
 
 
-def _sendable(image: Image.Image, data: bytes, cfg: CascadeSettings) -> bool:
+def _sendable(image: Image.Image, data: bytes, cfg: VisionSettings) -> bool:
     """A JPEG already upright, small enough and at most 2 bits a pixel of the largest frame."""
     return (image.format == "JPEG" and image.mode in ("RGB", "L")
             and _fits(image.size, len(data), cfg)
             and image.getexif().get(ORIENTATION, 1) == 1)
 
 
-def _fits(size: tuple[int, int], length: int, cfg: CascadeSettings) -> bool:
+def _fits(size: tuple[int, int], length: int, cfg: VisionSettings) -> bool:
     return max(size) <= cfg.max_side and length <= cfg.max_side * cfg.max_side // 4
 
 
-def _reencode(image: Image.Image, cfg: CascadeSettings) -> Frame:
+def _reencode(image: Image.Image, cfg: VisionSettings) -> Frame:
     image.draft("RGB", (cfg.max_side, cfg.max_side))
     upright = ImageOps.exif_transpose(image).convert("RGB")
     upright.thumbnail((cfg.max_side, cfg.max_side), Image.Resampling.LANCZOS)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from proxy.config.cascade import CascadeSettings, ProviderSettings
-from proxy.upstream.backend import BackendSpec
+from proxy.config.backends import BackendSpec
+from proxy.config.vision import ProviderSettings, VisionSettings
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Provider:
         return self.spec.name
 
 
-def providers_for(cfg: CascadeSettings, username: str, own_keys: Mapping[str, str | None]) -> list[Provider]:
+def providers_for(cfg: VisionSettings, username: str, own_keys: Mapping[str, str | None]) -> list[Provider]:
     out = []
     for p in cfg.providers:
         own = own_keys.get(p.profile_field) if p.profile_field else None
@@ -35,7 +35,7 @@ def providers_for(cfg: CascadeSettings, username: str, own_keys: Mapping[str, st
     return out
 
 
-def judge_of(cfg: CascadeSettings, available: list[Provider]) -> Provider | None:
+def judge_of(cfg: VisionSettings, available: list[Provider]) -> Provider | None:
     """``VISION_JUDGE`` when it is available to this user, else the first available provider."""
     for provider in available:
         if provider.name == cfg.judge:

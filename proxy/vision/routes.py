@@ -48,8 +48,8 @@ async def _answer_frame(request: web.Request) -> web.Response:
     if state is None:
         raise Unauthorized("the profile no longer exists", code="no_profile")
     frame = await _limit_and_check(guard, username, upload, settings, alone=service.intake.alone)
-    prompt = _prompt(form.fields.get("prompt"), state.prompt, settings.vision.default_prompt,
-                     settings.vision.max_prompt_chars)
+    prompt = _prompt(form.fields.get("prompt"), state.prompt, settings.accounts.default_prompt,
+                     settings.accounts.max_prompt_chars)
     debug.add(f"[AI] Processing image for {username}")
     try:
         result = await service.answer(username, prompt, frame, state.keys)
@@ -68,7 +68,7 @@ async def _limit_and_check(guard: Guard, username: str, upload: bytes, settings:
                            alone: bool) -> Frame:
     """The rate limit's refusal first, then a bad frame's. A lone frame is checked right here; in
     company, the check runs on the thread pool while the rate limit may wait for the database."""
-    cfg, cap = settings.vision.cascade, settings.server.max_upload_bytes
+    cfg, cap = settings.vision, settings.server.max_upload_bytes
     if alone:
         await guard.process(username)
         return await frame_from_bytes(upload, cfg, cap, inline=True)
@@ -108,7 +108,7 @@ def _keep(request: web.Request, username: str, jpeg: bytes, body: dict[str, Any]
 
 
 async def health(request: web.Request) -> web.Response:
-    cfg = request.app[SETTINGS].vision.cascade
+    cfg = request.app[SETTINGS].vision
     ready = [p.name for p in cfg.providers if p.token or p.keyless]
     return json_response({"status": "healthy", "model": "iris vision cascade", "version": __version__,
                           "providers": ready, "judge": cfg.judge or (ready[0] if ready else None)})

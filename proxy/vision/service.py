@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from proxy.config.cascade import CascadeSettings
+from proxy.config.vision import VisionSettings
 from proxy.vision.cascade import Cascade, Outcome
 from proxy.vision.dedup import DedupStore, Remembered, repeats
 from proxy.vision.frames import Frame
@@ -37,7 +37,7 @@ class Answer:
 
 
 class VisionService:
-    def __init__(self, cascade: Cascade, dedup: DedupStore, cfg: CascadeSettings, later: Recorder):
+    def __init__(self, cascade: Cascade, dedup: DedupStore, cfg: VisionSettings, later: Recorder):
         self.cascade = cascade
         self.dedup = dedup
         self.cfg = cfg

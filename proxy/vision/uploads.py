@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from proxy.config.cascade import CascadeSettings
+from proxy.config.vision import VisionSettings
 from proxy.errors import BadRequest, PayloadTooLarge
 from proxy.vision.frames import Frame, prepare, quick
 
@@ -43,7 +43,7 @@ class Intake:
         return self.active <= 1
 
 
-async def frame_from_bytes(data: bytes, cfg: CascadeSettings, max_bytes: int, *,
+async def frame_from_bytes(data: bytes, cfg: VisionSettings, max_bytes: int, *,
                            inline: bool = False) -> Frame:
     """``inline``: the caller's frame is alone, so a small plain JPEG may be checked right here."""
     _check_size(len(data), max_bytes)
@@ -54,11 +54,11 @@ async def frame_from_bytes(data: bytes, cfg: CascadeSettings, max_bytes: int, *,
     return await asyncio.get_running_loop().run_in_executor(None, prepare, data, cfg)
 
 
-async def frame_from_data_url(text: str, cfg: CascadeSettings, max_bytes: int) -> Frame:
+async def frame_from_data_url(text: str, cfg: VisionSettings, max_bytes: int) -> Frame:
     return await asyncio.get_running_loop().run_in_executor(None, _from_data_url, text, cfg, max_bytes)
 
 
-def _from_data_url(text: str, cfg: CascadeSettings, max_bytes: int) -> Frame:
+def _from_data_url(text: str, cfg: VisionSettings, max_bytes: int) -> Frame:
     match = _DATA_URL.match(text)
     encoded = text[match.end():] if match else text
     _check_size(len(encoded) * 3 // 4, max_bytes)

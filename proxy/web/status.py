@@ -7,11 +7,11 @@ import time
 from aiohttp import web
 
 from proxy import __version__
+from proxy.config.backends import public_url
 from proxy.hosting.context import hosting_status
 from proxy.keys import BREAKER, FLIGHT, IMAGE_CACHE, PIPELINE, SETTINGS
 from proxy.security.checks import admin_token_valid
 from proxy.shared.report import redis_status
-from proxy.upstream.backend import public_url
 from proxy.web.responses import json_response
 
 

@@ -9,8 +9,8 @@ import logging
 
 from aiohttp import web
 
+from proxy.config.backends import public_url
 from proxy.keys import BREAKER, FLIGHT
-from proxy.upstream.backend import public_url
 from proxy.upstream.breaker import Breaker, Health
 from proxy.web.metrics import Metrics
 from proxy.web.vision_panel import vision_breaker

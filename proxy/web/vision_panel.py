@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.config.backends import public_url
 from proxy.keys import DATABASE, SETTINGS, VISION
 from proxy.store import activity, blacklist, profiles, retention
 from proxy.store.models import StoreContext
-from proxy.upstream.backend import public_url
 from proxy.upstream.breaker import Breaker
 
 RECENT_EVENTS = 5
@@ -28,7 +28,7 @@ def providers(app: web.Application) -> list[dict[str, Any]]:
     breaker = vision_breaker(app)
     now = breaker.clock() if breaker else 0.0
     rows = []
-    for p in app[SETTINGS].vision.cascade.providers:
+    for p in app[SETTINGS].vision.providers:
         health = breaker.of(p.base_url).snapshot(now) if breaker else {"state": "healthy", "calls": 0}
         if not (p.token or p.keyless):
             health["state"] = "users_keys_only"  # no server key: used only with a profile's own key

@@ -1,4 +1,5 @@
-"""One upstream endpoint: where it is, how much traffic it gets, and how to authenticate."""
+"""One upstream endpoint as configured: where it is, how much traffic it gets, how to authenticate,
+and how to name it where a URL must not be shown."""
 
 from __future__ import annotations
 
@@ -32,23 +33,6 @@ class BackendSpec:
 
 def normalise_base(url: str) -> str:
     return url.strip().rstrip("/")
-
-
-def api_url(base: str, path: str) -> str:
-    """``api_url("https://x/v1", "images/generations")`` -> ``https://x/v1/images/generations``.
-
-    Bases are accepted with or without a trailing ``/v1`` (and with a trailing slash).
-    """
-    base = normalise_base(base)
-    if not base.endswith("/v1") and "/v1/" not in base + "/" and not _has_version_suffix(base):
-        base += "/v1"
-    return f"{base}/{path.lstrip('/')}"
-
-
-def _has_version_suffix(base: str) -> bool:
-    """Providers such as Gemini's ``/v1beta/openai`` or DashScope's ``/compatible-mode/v1``."""
-    last = base.rsplit("/", 1)[-1]
-    return last in ("openai", "compatible-mode") or last.startswith(("v1", "v2", "v3"))
 
 
 def public_url(url: str) -> str:
