@@ -84,9 +84,10 @@ def frames(count: int, size: tuple[int, int] = (640, 480)) -> list[bytes]:
 
 
 def add_profiles(env: dict[str, str], count: int) -> list[tuple[str, str]]:
+    from proxy.accounts.database import open_context
+
+    from proxy.accounts import profiles
     from proxy.config import load_settings
-    from proxy.store import profiles
-    from proxy.store.database import open_context
 
     ctx = open_context(load_settings(env))
     users = [(f"glasses{i}", profiles.add(ctx, f"glasses{i}")) for i in range(count)]

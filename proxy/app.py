@@ -1,63 +1,235 @@
-"""The app factory: it only wires settings, shared objects and routes together."""
+"""The app factory and the one place the app is wired: every shared object is opened in a cleanup
+context below, in order (each needs only what comes before it) and closed in reverse; each context
+only calls the owning room's constructors. Routes are added from the rooms' handlers."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
-from proxy.cache.context import cache_ctx
+from proxy.accounts import routes as account_routes
+from proxy.accounts.service import Accounts, open_database
+from proxy.accounts.sessions import SessionStore, SqliteSessions
+from proxy.accounts.sessions_redis import RedisSessions
+from proxy.accounts.users import UserCache
+from proxy.admin import api, dashboard, login, metrics, status, thumbs
+from proxy.admin.cookie import AdminSessions
+from proxy.admin.metrics import BreakerSync
+from proxy.cache.backing import open_backing
+from proxy.cache.entry import CacheEntry
+from proxy.cache.flight import SingleFlight
+from proxy.cache.images import ImageCache
 from proxy.config import Settings
-from proxy.hosting.context import hosting_ctx
-from proxy.imagegen.context import image_ctx
-from proxy.imagegen.route import prompt_image
-from proxy.imagegen.targets import targets_ctx
-from proxy.keys import SECRETS, SETTINGS
-from proxy.security.auth import Secrets, resolve_secrets
-from proxy.security.context import security_ctx
-from proxy.security.middleware import blacklist_middleware
-from proxy.security.routes import add_account_routes
-from proxy.shared.context import cooldowns_ctx, redis_ctx
-from proxy.store.context import store_ctx
-from proxy.upstream.session import http_ctx
-from proxy.vision.context import vision_ctx
-from proxy.vision.routes import add_vision_routes
-from proxy.web.admin import cache_delete, cache_delete_key
+from proxy.hosting.stage import HostingStage
+from proxy.imagegen.pipeline import ImagePipeline
+from proxy.imagegen.recent import RecentGenerations
+from proxy.imagegen.route import PROMPT_ROUTE, prompt_image
+from proxy.imagegen.targets import ParsedTargets
+from proxy.keys import (
+    ACCOUNTS,
+    ADMIN_SESSIONS,
+    ADMISSION,
+    BREAKER,
+    DATABASE,
+    FLIGHT,
+    GUARD,
+    HOSTING,
+    HTTP,
+    IMAGE_CACHE,
+    OBSERVER,
+    PIPELINE,
+    RECENT,
+    SECRETS,
+    SETTINGS,
+    SHARED,
+    STORE,
+    TARGETS,
+    VISION,
+)
+from proxy.lifecycle import stop_tasks
+from proxy.pages import views
+from proxy.redis.shared import SharedRedis
+from proxy.security.admission import Admission
+from proxy.security.blacklist import BlacklistSignal, SqliteSignal
+from proxy.security.blacklist_redis import RedisBlacklistSignal
+from proxy.security.credentials import Secrets, resolve_secrets
+from proxy.security.gate import admission_middleware
+from proxy.security.guard import Guard
+from proxy.security.limits import RateLimiter
+from proxy.security.limits_redis import RedisLimiter
+from proxy.security.limits_sqlite import SqliteLimiter
+from proxy.upstream.breaker import Breaker
+from proxy.upstream.breaker_redis import RedisCooldowns
+from proxy.upstream.transport import open_session
+from proxy.vision import routes as vision_routes
+from proxy.vision.analyze import analyze
+from proxy.vision.cors import preflight, with_cors
+from proxy.vision.dedup import DedupStore, MemoryDedup
+from proxy.vision.dedup.redis import RedisDedup
+from proxy.vision.service import VisionService
 from proxy.web.errors import errors_middleware
-from proxy.web.observe import observe_ctx, observe_middleware
-from proxy.web.routes import add_page_routes, setup_web
-from proxy.web.status import status
+from proxy.web.metrics import Metrics
+from proxy.web.observe import Observer
 
 
 def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Application:
-    app = web.Application(
-        middlewares=[observe_middleware, errors_middleware, blacklist_middleware],
-        client_max_size=settings.server.max_upload_bytes + 64 * 1024,
-    )
+    observer = Observer(Metrics())
+    app = web.Application(middlewares=(observer.middleware, errors_middleware, admission_middleware),
+                          client_max_size=settings.server.max_upload_bytes + 64 * 1024)
     app[SETTINGS] = settings
     app[SECRETS] = secrets or resolve_secrets(settings.server)
-    # Opened in this order, closed in reverse: each needs only what comes before it.
+    app[OBSERVER] = observer
+    app[ADMIN_SESSIONS] = AdminSessions(app[SECRETS].admin_token, settings.web.admin_session_ttl)
     app.cleanup_ctx.extend([
         http_ctx,        # the one ClientSession
-        redis_ctx,       # the shared Redis client, when REDIS_URL is set
+        redis_ctx,       # the shared Redis client, its health and signals (REDIS_URL only)
         cache_ctx,       # byte store, image cache, single flight
-        image_ctx,       # backend pool, breaker, prompt LLM, pipeline
+        image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, pipeline
         hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
-        store_ctx,       # SQLite: profiles, activity, frames, blacklist
-        security_ctx,    # sessions, limits, blacklist view
-        vision_ctx,      # the vision cascade
-        observe_ctx,     # metrics, request ids, recent generations
-        targets_ctx,     # remembered request targets (hot path)
-        cooldowns_ctx,   # backend cool-downs shared over Redis
+        database_ctx,    # SQLite: profiles, activity, frames, sessions, limits, blacklist
+        security_ctx,    # limits, the blacklist and its refresh, the admission rule
+        accounts_ctx,    # user cache, sessions, retention
+        vision_ctx,      # the vision cascade and dedup
+        observe_ctx,     # the recent-generations gallery, backend counters into the metrics
     ])
-    setup_web(app)
+    views.setup_pages(app)
     add_routes(app)
     return app
 
 
+async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[HTTP] = open_session(app[SETTINGS].image.timeouts)
+    yield
+    await app[HTTP].close()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    if not app[SETTINGS].redis.enabled:
+        yield
+        return
+    app[SHARED] = await SharedRedis.open(app[SETTINGS].redis)
+    yield
+    await app[SHARED].close()
+
+
+async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
+    backing = await open_backing(app[SETTINGS].cache, app.get(SHARED))
+    images = ImageCache(backing.store, backing.generation, app[SETTINGS].cache)
+    flight: SingleFlight[CacheEntry] = SingleFlight(backing.lock)
+    app[STORE], app[IMAGE_CACHE], app[FLIGHT] = backing.store, images, flight
+    app[TARGETS] = ParsedTargets(app[SETTINGS].image)
+    flusher = asyncio.create_task(images.run_flusher())
+    yield
+    await stop_tasks([flusher])
+    await flight.close()
+    await images.flush_counts()
+    await backing.close()
+
+
+async def image_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[BREAKER] = breaker = Breaker(app[SETTINGS].image.breaker)
+    if (shared := app.get(SHARED)) is not None:
+        RedisCooldowns(breaker, shared.bus)
+    app[PIPELINE] = ImagePipeline.open(app[SETTINGS], app[HTTP], app[STORE], breaker)
+    yield
+
+
+async def hosting_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[HOSTING] = HostingStage.open(app[SETTINGS], app[HTTP], app[IMAGE_CACHE], app[FLIGHT])
+    yield
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[DATABASE] = db = await open_database(app[SETTINGS])
+    yield
+    await db.close()
+
+
+async def security_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, db, shared = app[SETTINGS].security, app[DATABASE], app.get(SHARED)
+    local_limiter = SqliteLimiter(db)
+    limiter: RateLimiter = local_limiter if shared is None else RedisLimiter(shared, local_limiter)
+    signal: BlacklistSignal = SqliteSignal(db)
+    if shared is not None:
+        signal = RedisBlacklistSignal(shared, signal)
+    app[GUARD] = guard = Guard(settings, db, limiter, signal)
+    app[ADMISSION] = Admission(guard, app[SECRETS])
+    await guard.blacklist.reload()
+    refresher = asyncio.create_task(guard.blacklist.refresh_forever(settings.blacklist_refresh))
+    yield
+    await stop_tasks([refresher])
+    await local_limiter.settle()  # hits admitted but not yet written
+
+
+async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, db, shared = app[SETTINGS].accounts, app[DATABASE], app.get(SHARED)
+    users = UserCache(db)
+    sessions: SessionStore = SqliteSessions(db, users)
+    if shared is not None:
+        sessions = RedisSessions(shared, sessions)
+    app[ACCOUNTS] = accounts = Accounts(db, users, sessions)
+    await users.check()
+    tasks = [asyncio.create_task(users.refresh_forever(settings.profile_refresh)),
+             asyncio.create_task(accounts.sweep_forever(settings.retention_interval))]
+    yield
+    await stop_tasks(tasks)
+
+
+async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
+    cfg, shared = app[SETTINGS].vision, app.get(SHARED)
+    dedup: DedupStore = MemoryDedup()
+    if shared is not None:
+        dedup = RedisDedup(shared, dedup, ttl=2 * cfg.dedup_seconds)
+    app[VISION] = service = VisionService.open(app[SETTINGS], app[HTTP], dedup, app[DATABASE])
+    yield
+    await service.close()
+
+
+async def observe_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[RECENT] = recent = RecentGenerations(app[STORE], app[SETTINGS].web.recent_generations)
+    sync = BreakerSync(app[OBSERVER].metrics, [app[BREAKER], app[VISION].breaker], app[FLIGHT])
+    tasks = [asyncio.create_task(recent.run(), name="recent-generations"),
+             asyncio.create_task(sync.run(), name="breaker-metrics")]
+    yield
+    recent.stop()
+    await stop_tasks(tasks)
+    sync.once()
+
+
+ROUTES = (
+    ("GET", "/prompt/{description:.+}", prompt_image, PROMPT_ROUTE),
+    ("POST", "/cache/delete", api.cache_delete, "cache_delete"),
+    ("DELETE", "/cache/{key}", api.cache_delete_key, "cache_delete_key"),
+    ("GET", "/status", status.status, "status"),
+    ("GET", "/", views.playground, "playground"),
+    ("GET", "/docs", views.docs, "docs"),
+    ("GET", "/openapi.json", views.openapi, "openapi"),
+    ("GET", "/metrics", metrics.metrics, "metrics"),
+    ("GET", "/admin", dashboard.admin, "admin"),
+    ("POST", "/admin/login", login.login, "admin_login"),
+    ("POST", "/admin/logout", login.logout, "admin_logout"),
+    ("POST", "/admin/cache/delete", dashboard.delete_entry, "admin_cache_delete"),
+    ("GET", "/admin/thumb/{key}", thumbs.thumb, "admin_thumb"),
+    ("POST", "/admin/profiles", dashboard.add_profile, "admin_profile_add"),
+    ("POST", "/admin/blacklist", dashboard.block, "admin_block"),
+    ("POST", "/admin/blacklist/remove", dashboard.unblock, "admin_unblock"),
+    ("POST", "/auth-{key}", account_routes.auth, "auth"),
+    ("GET", "/prompt-{username}", account_routes.get_prompt, "get_prompt"),
+    ("POST", "/prompt-{username}", account_routes.set_prompt, "set_prompt"),
+    ("POST", "/profile", account_routes.profile, "profile"),
+    ("POST", "/process", vision_routes.process, "process"),
+    ("POST", "/analyze", with_cors(analyze), "analyze"),
+    ("OPTIONS", "/analyze", preflight, "analyze_preflight"),
+    ("GET", "/health", with_cors(vision_routes.health), "health"),
+    ("OPTIONS", "/health", preflight, "health_preflight"),
+)
+
+
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/prompt/{description:.+}", prompt_image, name="prompt_image")
-    app.router.add_post("/cache/delete", cache_delete, name="cache_delete")
-    app.router.add_delete("/cache/{key}", cache_delete_key, name="cache_delete_key")
-    app.router.add_get("/status", status, name="status")
-    add_account_routes(app)
-    add_vision_routes(app)
-    add_page_routes(app)
+    for method, path, handler, name in ROUTES:
+        if method == "GET":
+            app.router.add_get(path, handler, name=name)  # and HEAD
+        else:
+            app.router.add_route(method, path, handler, name=name)

@@ -1,40 +1,52 @@
-"""Typed keys for the objects the app shares; each is opened and closed in a cleanup context."""
+"""Typed keys for the objects the app shares, each opened and closed in a cleanup context of
+``proxy.app``. The types are imported for the type checker only, so any room may import these
+keys without importing every other room."""
 
 from __future__ import annotations
 
-import aiohttp
+from typing import TYPE_CHECKING, Any
+
 from aiohttp import web
 
-from proxy.cache.base import ByteStore
-from proxy.cache.entry import CacheEntry
-from proxy.cache.flight import SingleFlight
-from proxy.cache.images import ImageCache
-from proxy.config import Settings
-from proxy.hosting.stage import HostingStage
-from proxy.imagegen.pipeline import ImagePipeline
-from proxy.imagegen.targets import ParsedTargets
-from proxy.security.auth import Secrets
-from proxy.security.guard import Guard
-from proxy.shared.state import SharedRedis
-from proxy.store.database import Database
-from proxy.upstream.breaker import Breaker
-from proxy.vision.service import VisionService
-from proxy.web.observer import Observer
-from proxy.web.session import AdminSessions
+if TYPE_CHECKING:
+    import aiohttp
 
-SETTINGS = web.AppKey("settings", Settings)
-SECRETS = web.AppKey("secrets", Secrets)
-HTTP = web.AppKey("http", aiohttp.ClientSession)
-STORE = web.AppKey("store", ByteStore)
-IMAGE_CACHE = web.AppKey("image_cache", ImageCache)
-FLIGHT = web.AppKey("flight", SingleFlight[CacheEntry])
-BREAKER = web.AppKey("breaker", Breaker)
-PIPELINE = web.AppKey("pipeline", ImagePipeline)
-TARGETS = web.AppKey("targets", ParsedTargets)
-SHARED = web.AppKey("shared", SharedRedis)
-HOSTING = web.AppKey("hosting", HostingStage | None)  # None: IMAGE_HOSTING_ENABLED=false
-OBSERVER = web.AppKey("observer", Observer)
-ADMIN_SESSIONS = web.AppKey("admin_sessions", AdminSessions)
-DATABASE = web.AppKey("database", Database)
-GUARD = web.AppKey("guard", Guard)
-VISION = web.AppKey("vision", VisionService)
+    from proxy.accounts.service import Accounts
+    from proxy.admin.cookie import AdminSessions
+    from proxy.cache.entry import CacheEntry
+    from proxy.cache.flight import SingleFlight
+    from proxy.cache.images import ImageCache
+    from proxy.cache.stores.base import ByteStore
+    from proxy.config import Settings
+    from proxy.db.database import Database
+    from proxy.hosting.stage import HostingStage
+    from proxy.imagegen.pipeline import ImagePipeline
+    from proxy.imagegen.recent import RecentGenerations
+    from proxy.imagegen.targets import ParsedTargets
+    from proxy.redis.shared import SharedRedis
+    from proxy.security.admission import Admission
+    from proxy.security.credentials import Secrets
+    from proxy.security.guard import Guard
+    from proxy.upstream.breaker import Breaker
+    from proxy.vision.service import VisionService
+    from proxy.web.observe import Observer
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
+HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
+SHARED: web.AppKey[SharedRedis] = web.AppKey("shared")  # only with REDIS_URL
+STORE: web.AppKey[ByteStore] = web.AppKey("store")
+IMAGE_CACHE: web.AppKey[ImageCache] = web.AppKey("image_cache")
+FLIGHT: web.AppKey[SingleFlight[CacheEntry]] = web.AppKey("flight")
+BREAKER: web.AppKey[Breaker] = web.AppKey("breaker")
+PIPELINE: web.AppKey[ImagePipeline] = web.AppKey("pipeline")
+TARGETS: web.AppKey[ParsedTargets] = web.AppKey("targets")
+RECENT: web.AppKey[RecentGenerations] = web.AppKey("recent")
+HOSTING: web.AppKey[HostingStage | None] = web.AppKey("hosting")  # None: IMAGE_HOSTING_ENABLED=false
+DATABASE: web.AppKey[Database[Any]] = web.AppKey("database")
+GUARD: web.AppKey[Guard] = web.AppKey("guard")
+ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
+ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
+VISION: web.AppKey[VisionService] = web.AppKey("vision")
+OBSERVER: web.AppKey[Observer] = web.AppKey("observer")
+ADMIN_SESSIONS: web.AppKey[AdminSessions] = web.AppKey("admin_sessions")

@@ -6,18 +6,21 @@ restarts a worker that dies and stops them all on SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
 from proxy.app import create_app
 from proxy.config import Settings
+from proxy.imagegen.lane import FastLaneRunner
 from proxy.logs import AccessLogger, setup_logging
-from proxy.security.auth import Secrets
+from proxy.security.credentials import Secrets
 from proxy.web.metrics import prepare_multiprocess, worker_exited
 from proxy.web.runner import serve_app
 
@@ -26,20 +29,24 @@ log = logging.getLogger(__name__)
 
 def run_worker(settings: Settings, secrets: Secrets, index: int, shared_port: bool) -> None:
     setup_logging(settings.server.log_level, settings.server.log_format)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency everywhere but Windows
-        uvloop = None
     app = create_app(settings, secrets)
     server = settings.server
     log.info("worker %d listening on http://%s:%d", index, server.host, server.port)
     serve_app(
         app, host=server.host, port=server.port, reuse_port=shared_port or None,
-        loop_factory=uvloop.new_event_loop if uvloop else None,
+        loop_factory=_uvloop(), runner_class=FastLaneRunner,
         access_log_class=AccessLogger,
         access_log=logging.getLogger("proxy.access") if server.access_log else None,
         shutdown_timeout=5.0,
     )
+
+
+def _uvloop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency everywhere but Windows
+        return None
+    return uvloop.new_event_loop
 
 
 def serve(settings: Settings, secrets: Secrets) -> int:

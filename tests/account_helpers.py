@@ -10,15 +10,15 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from proxy.keys import DATABASE, GUARD
+from proxy.accounts import profiles
+from proxy.keys import ACCOUNTS, GUARD
 from proxy.security.guard import Guard
-from proxy.store import profiles
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 async def add_profile(client: TestClient, name: str, key: str | None = None) -> str:
-    return await client.app[DATABASE].run(profiles.add, name, key)
+    return await client.app[ACCOUNTS].run(profiles.add, name, key)
 
 
 async def cli(data_dir: Path, *args: str, **env: str) -> tuple[int, str, str]:

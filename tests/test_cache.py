@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from proxy.app import create_app
-from proxy.cache.disk import DiskStore
 from proxy.cache.entry import CacheEntry, image_entry
 from proxy.cache.flight import SingleFlight
-from proxy.cache.front import Generation
+from proxy.cache.generation import Generation
 from proxy.cache.locks.base import FlightLock
 from proxy.cache.locks.file import FileLock
-from proxy.cache.locks.store import StoreLock
+from proxy.cache.locks.lease import LeaseLock
+from proxy.cache.stores.disk import DiskStore
 from proxy.keys import FLIGHT
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.fakes import FakeImageBackend, noise_png
@@ -107,7 +107,7 @@ async def test_size_limit_evicts_least_recently_used(iris, serve, data_dir):
 
 def flight_lock(kind: str, store: DiskStore, directory: Path) -> FlightLock:
     """Each call stands for one worker's lock: a store lock, or its own open of the lock file."""
-    return StoreLock(store, lease=1.0) if kind == "store" else FileLock(directory / "flights.lock")
+    return LeaseLock(store, lease=1.0) if kind == "store" else FileLock(directory / "flights.lock")
 
 
 LOCKS = pytest.mark.parametrize("kind", ["file", "store"])
@@ -158,7 +158,7 @@ async def publish_nowhere(entry: CacheEntry) -> None:
 async def test_a_dead_store_lock_holder_is_taken_over(tmp_path):
     store = DiskStore(tmp_path / "c", 10**9)
     await store.add("flight:k", b"someone-who-died", ttl=0.5)  # a worker died holding the lock
-    flight = SingleFlight(StoreLock(store, lease=0.5), poll=0.01)
+    flight = SingleFlight(LeaseLock(store, lease=0.5), poll=0.01)
 
     async def produce() -> CacheEntry:
         return image_entry(b"fresh", "image/png")

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from proxy.keys import DATABASE
+from proxy.keys import ACCOUNTS
 from tests.account_helpers import cli, wait_until_blocked
 from tests.fakes import jpeg
 
@@ -60,7 +60,7 @@ async def test_rotate_key_and_delete_from_the_cli(iris, data_dir):
     _, out, _ = await cli(data_dir, "profiles", "add", "alice")
     old = out.strip()
     await client.post(f"/auth-{old}")
-    await client.app[DATABASE].store_frame("alice", jpeg(), {})
+    await client.app[ACCOUNTS].store_frame("alice", jpeg(), {})
     code, out, err = await cli(data_dir, "profiles", "rotate-key", "alice")
     assert code == 0, err
     new = out.strip()
@@ -88,7 +88,7 @@ async def test_prompt_and_activity_from_the_cli(iris, data_dir):
     code, out, _ = await cli(data_dir, "prompt", "alice", "--default", VISION_DEFAULT_PROMPT="Default words.")
     assert code == 0 and "default prompt): Default words." in out
     await client.post(f"/auth-{key}")
-    await client.app[DATABASE].record_activity("alice", "frame", provider="gemini", ms=42)
+    await client.app[ACCOUNTS].record_activity("alice", "frame", provider="gemini", ms=42)
     code, out, _ = await cli(data_dir, "activity", "alice")
     assert code == 0
     assert "auth" in out and "frame" in out and "provider gemini: 1" in out and "ms=42" in out

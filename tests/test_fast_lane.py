@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from proxy.imagegen.lane import FastLane
 from proxy.keys import DATABASE, FLIGHT
+from proxy.security import blacklist
 from tests.account_helpers import wait_until_blocked
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 
@@ -88,7 +89,7 @@ async def test_a_suspect_address_goes_the_full_way_even_with_the_right_key(iris,
 async def test_a_blacklisted_address_is_refused_before_the_lane(iris, backend):
     client, lane = await warmed(iris, backend, BLACKLIST_REFRESH="0.1")
     assert (await client.get(URL)).status == 200 and lane.served == 1
-    await client.app[DATABASE].block("127.0.0.0/8", "test")
+    await client.app[DATABASE].run(blacklist.add, "127.0.0.0/8", "test")
     await wait_until_blocked(client, True)
     resp = await client.get(URL)
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "blocked"

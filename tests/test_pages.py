@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from proxy.web.session import COOKIE, AdminSessions
+from proxy.admin.cookie import COOKIE, AdminSessions
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.pages_fakes import dashboard, login
 

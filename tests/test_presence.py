@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from proxy.cache.disk import DiskStore
-from proxy.cache.presence import PresenceMap
+from proxy.cache.stores.disk import DiskStore
+from proxy.cache.stores.presence import PresenceMap
 
 
 async def test_a_written_key_is_marked_in_every_worker_and_an_unwritten_one_is_not(tmp_path):

@@ -8,9 +8,9 @@ import os
 import stat
 import time
 
-from proxy.keys import DATABASE
-from proxy.store import activity, retention
-from proxy.store.models import PROVIDER_KEY_NAMES
+from proxy.accounts import activity, retention
+from proxy.accounts.models import PROVIDER_KEY_NAMES
+from proxy.keys import ACCOUNTS
 from tests.account_helpers import add_profile, cli
 from tests.fakes import jpeg
 
@@ -52,11 +52,11 @@ async def test_prompt_get_set_and_revert(iris):
     assert resp.status == 200
     body = await (await client.get("/prompt-alice", headers=auth)).json()
     assert body["prompt"] == "Read the sign aloud." and body["is_custom"] is True
-    assert await client.app[DATABASE].prompt("alice") == "Read the sign aloud."
+    assert await client.app[ACCOUNTS].prompt("alice") == "Read the sign aloud."
     await client.post("/prompt-alice", json={"prompt": ""}, headers=auth)
     body = await (await client.get("/prompt-alice", headers=auth)).json()
     assert body["prompt"] == "Say what you see." and body["is_custom"] is False
-    assert await client.app[DATABASE].prompt("alice") is None
+    assert await client.app[ACCOUNTS].prompt("alice") is None
 
 
 async def test_prompt_input_is_checked(iris):
@@ -80,7 +80,7 @@ async def test_profile_keys_are_stored_encrypted_and_never_echoed(iris, data_dir
     assert resp.status == 200, text
     assert (await resp.json())["api_keys"] == dict.fromkeys(PROVIDER_KEY_NAMES, True)
     assert not any(value in text for value in PROVIDER_KEYS.values())
-    assert await client.app[DATABASE].provider_keys("alice") == PROVIDER_KEYS
+    assert await client.app[ACCOUNTS].provider_keys("alice") == PROVIDER_KEYS
     on_disk = b"".join(path.read_bytes() for path in data_dir.glob("iris.db*"))
     assert b"alice" in on_disk  # the file really is the database
     for secret in [*PROVIDER_KEYS.values(), auth_key]:
@@ -99,7 +99,7 @@ async def test_profile_key_update_and_removal(iris):
                                                                                    "gemini_api_key": "new"}},
                              headers=auth)
     assert (await resp.json())["api_keys"]["qwen_api_key"] is False
-    keys = await client.app[DATABASE].provider_keys("alice")
+    keys = await client.app[ACCOUNTS].provider_keys("alice")
     assert keys["gemini_api_key"] == "new" and "qwen_api_key" not in keys
     resp = await client.post("/profile", json={"username": "alice", "api_keys": {"grok_api_key": "x"}},
                              headers=auth)
@@ -109,13 +109,13 @@ async def test_profile_key_update_and_removal(iris):
 async def test_a_different_master_secret_is_refused_at_start_up(iris, settings_for, data_dir):
     import pytest
 
+    from proxy.accounts.keyring import Keyring
+    from proxy.accounts.service import open_context
     from proxy.errors import ConfigError
-    from proxy.security.keyring import Keyring
-    from proxy.store.database import open_context
 
     client = await iris(PROXY_SECRET_KEY="first-master-secret")
     auth_key = await add_profile(client, "alice")
-    await client.app[DATABASE].set_provider_keys("alice", {"gemini_api_key": "AIza-secret"})
+    await client.app[ACCOUNTS].set_provider_keys("alice", {"gemini_api_key": "AIza-secret"})
     await client.close()
     with pytest.raises(ConfigError) as refused:
         open_context(settings_for(PROXY_SECRET_KEY="second-master-secret"))
@@ -131,7 +131,7 @@ async def test_a_different_master_secret_is_refused_at_start_up(iris, settings_f
 
 async def test_frames_are_files_and_rows_and_can_be_turned_off(iris, data_dir):
     client = await iris()
-    db = client.app[DATABASE]
+    db = client.app[ACCOUNTS]
     await add_profile(client, "alice")
     path = await db.store_frame("alice", jpeg(), {"provider": "gemini"})
     assert path is not None and path.read_bytes() == jpeg() and data_dir / "frames" / "alice" in path.parents
@@ -139,12 +139,12 @@ async def test_frames_are_files_and_rows_and_can_be_turned_off(iris, data_dir):
     assert not (data_dir / "frames" / "ghost").exists()
     await client.close()
     client = await iris(STORE_FRAMES="false")
-    assert await client.app[DATABASE].store_frame("alice", jpeg(), {}) is None
+    assert await client.app[ACCOUNTS].store_frame("alice", jpeg(), {}) is None
 
 
 async def test_activity_is_recorded_and_reported(iris):
     client = await iris()
-    db = client.app[DATABASE]
+    db = client.app[ACCOUNTS]
     key = await add_profile(client, "alice")
     await client.post(f"/auth-{key}")
     await db.record_activity("alice", "frame", provider="gemini", ms=120)
@@ -158,7 +158,7 @@ async def test_activity_is_recorded_and_reported(iris):
 
 async def test_retention_deletes_old_frames_and_activity_with_their_files(iris, data_dir):
     client = await iris(RETENTION_DAYS="3")
-    db = client.app[DATABASE]
+    db = client.app[ACCOUNTS]
     await add_profile(client, "alice")
     paths = [await db.store_frame("alice", jpeg(), {}) for _ in range(3)]
     await db.record_activity("alice", "frame")
@@ -174,7 +174,7 @@ async def test_retention_deletes_old_frames_and_activity_with_their_files(iris, 
 async def test_quota_trims_oldest_frames_first(iris):
     frame = os.urandom(10_000)
     client = await iris(PROFILE_QUOTA_BYTES="25000")
-    db = client.app[DATABASE]
+    db = client.app[ACCOUNTS]
     await add_profile(client, "alice")
     await add_profile(client, "bob")
     paths = []
@@ -191,7 +191,7 @@ async def test_quota_trims_oldest_frames_first(iris):
 
 async def test_quota_also_trims_activity_when_no_frames_remain(iris):
     client = await iris(PROFILE_QUOTA_BYTES="1000", STORE_FRAMES="false")
-    db = client.app[DATABASE]
+    db = client.app[ACCOUNTS]
     await add_profile(client, "alice")
     for index in range(40):
         await db.record_activity("alice", "frame", index=index, note="x" * 20)
@@ -203,7 +203,7 @@ async def test_quota_also_trims_activity_when_no_frames_remain(iris):
 
 async def test_background_retention_runs_by_itself(iris):
     client = await iris(PROFILE_QUOTA_BYTES="15000", RETENTION_INTERVAL="0.1")
-    db = client.app[DATABASE]
+    db = client.app[ACCOUNTS]
     await add_profile(client, "alice")
     paths = [await db.store_frame("alice", os.urandom(10_000), {}) for _ in range(3)]
     for _ in range(60):
@@ -214,10 +214,10 @@ async def test_background_retention_runs_by_itself(iris):
 
 
 async def test_deleting_a_profile_deletes_its_files_and_rows(iris, data_dir):
-    from proxy.store import profiles
+    from proxy.accounts import profiles
 
     client = await iris()
-    db = client.app[DATABASE]
+    db = client.app[ACCOUNTS]
     key = await add_profile(client, "alice")
     await add_profile(client, "bob")
     await client.post(f"/auth-{key}")

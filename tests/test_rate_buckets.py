@@ -1,4 +1,4 @@
-"""The per-worker front of the SQLite rate limiter (``proxy.security.buckets``): two limiters on two
+"""The per-worker front of the SQLite rate limiter (``proxy.security.limits_sqlite``): two limiters on two
 connections to one real SQLite file stand for two worker processes."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 
+from proxy.accounts.service import open_database
 from proxy.config.security import Rate
-from proxy.security.buckets import MAX_PENDING, SLACK, SqliteLimiter
-from proxy.store.database import Database
+from proxy.security.limits_sqlite import MAX_PENDING, SLACK, SqliteLimiter
 
 HOUR = Rate(40, 3600.0)
 
@@ -17,7 +17,7 @@ HOUR = Rate(40, 3600.0)
 @pytest.fixture
 async def workers(settings_for):
     settings = settings_for()
-    dbs = [await Database.open(settings), await Database.open(settings)]
+    dbs = [await open_database(settings), await open_database(settings)]
     yield [SqliteLimiter(db) for db in dbs]
     for db in dbs:
         await db.close()
@@ -73,7 +73,7 @@ async def test_settle_writes_what_is_waiting_at_shutdown(workers, settings_for):
     for _ in range(10):
         await one.hit("process:carol", HOUR)
     await one.settle()
-    fresh = await Database.open(settings_for())
+    fresh = await open_database(settings_for())
     try:
         other = SqliteLimiter(fresh)
         allowed = sum([await other.hit("process:carol", HOUR) == 0.0 for _ in range(HOUR.count)])
@@ -96,7 +96,7 @@ async def test_a_high_limit_keeps_its_view_between_hits(workers):
 
 async def test_views_of_idle_users_are_forgotten(workers, monkeypatch):
     one, _ = workers
-    monkeypatch.setattr("proxy.security.buckets.MAX_AGE", 0.05)
+    monkeypatch.setattr("proxy.security.limits_sqlite.MAX_AGE", 0.05)
     for user in ("erin", "erin", "frank"):
         await one.hit(f"process:{user}", HOUR)
     await one.settle()

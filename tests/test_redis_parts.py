@@ -8,14 +8,14 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from proxy.cache.redis import RedisStore
+from proxy.cache.stores.redis import RedisStore
 from proxy.config import load_settings
 from proxy.config.image import BreakerSettings
 from proxy.errors import ConfigError
-from proxy.shared.breaker import SharedCooldowns
-from proxy.shared.bus import RedisBus
-from proxy.shared.health import RedisHealth
+from proxy.redis.bus import RedisBus
+from proxy.redis.health import RedisHealth
 from proxy.upstream.breaker import Breaker
+from proxy.upstream.breaker_redis import RedisCooldowns
 from tests.redis_fakes import eventually
 
 pytest_plugins = ["tests.redis_fixtures"]
@@ -78,7 +78,7 @@ async def test_cooldowns_open_and_close_across_instances(client, redis_prefix):
         health = RedisHealth(client.ping, retry_interval=0.1)
         bus = RedisBus(client, health, redis_prefix)
         breaker = Breaker(settings, clock=clock)
-        SharedCooldowns(breaker, bus)
+        RedisCooldowns(breaker, bus)
         bus.start()
         buses.append(bus)
         breakers.append(breaker)

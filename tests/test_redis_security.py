@@ -8,9 +8,10 @@ import time
 
 import pytest
 
+from proxy.accounts import profiles
 from proxy.errors import RateLimited
-from proxy.keys import DATABASE, GUARD, SHARED, VISION
-from proxy.store import profiles
+from proxy.keys import ACCOUNTS, DATABASE, GUARD, SHARED, VISION
+from proxy.security import blacklist
 from proxy.vision.dedup import Remembered
 from tests.redis_fakes import eventually
 
@@ -23,7 +24,7 @@ KEY = "alice-key-0123456789"
 async def with_alice(clients) -> None:
     """The same profile on each instance (one SQLite each here, as on separate hosts)."""
     for client in clients:
-        await client.app[DATABASE].run(profiles.add, "alice", KEY)
+        await client.app[ACCOUNTS].run(profiles.add, "alice", KEY)
 
 
 async def test_auth_attempts_are_limited_across_instances(instances):
@@ -60,7 +61,7 @@ async def test_a_blacklist_change_on_one_instance_is_signalled_to_the_other(inst
     signal_a, signal_b = a.app[GUARD].blacklist.signal, b.app[GUARD].blacklist.signal
     before = await signal_b.revision()
     await signal_a.revision()
-    await a.app[DATABASE].block("203.0.113.7", "test")
+    await a.app[DATABASE].run(blacklist.add, "203.0.113.7", "test")
     await signal_a.revision()  # a's refresher notices its local change and announces it
     assert await signal_b.revision() != before
 

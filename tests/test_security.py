@@ -8,13 +8,14 @@ import asyncio
 import pytest
 from aiohttp import FormData, web
 
+from proxy.accounts import profiles
+from proxy.accounts.identity import authenticate
 from proxy.app import create_app
 from proxy.config.security import Rate, parse_rate
 from proxy.errors import ConfigError, RateLimited
-from proxy.keys import DATABASE
-from proxy.security.gcra import gcra
-from proxy.security.identity import authenticate
-from proxy.store import profiles
+from proxy.keys import ACCOUNTS, DATABASE
+from proxy.security import blacklist
+from proxy.security.limits import gcra
 from tests.account_helpers import add_profile, guard_of, wait_until_blocked
 
 
@@ -77,7 +78,7 @@ async def test_each_refusal_has_its_code_and_the_error_shape(app_with_whoami):
         body = await resp.json()
         assert (resp.status, body["error"]["code"]) == (status, code)
         assert set(body["error"]) == {"code", "message"}
-    assert await client.app[DATABASE].provider_keys("bob") == {}
+    assert await client.app[ACCOUNTS].provider_keys("bob") == {}
 
 
 async def test_a_session_expires_and_dies_with_a_key_rotation(app_with_whoami):
@@ -93,7 +94,7 @@ async def test_a_session_expires_and_dies_with_a_key_rotation(app_with_whoami):
     key = await add_profile(client, "carol")
     await client.post(f"/auth-{key}")
     assert (await client.post("/whoami")).status == 200
-    new_key = await client.app[DATABASE].run(profiles.rotate_key, "carol")
+    new_key = await client.app[ACCOUNTS].run(profiles.rotate_key, "carol")
     assert (await client.post("/whoami")).status == 401
     assert (await client.post(f"/auth-{key}")).status == 401
     assert (await client.post(f"/auth-{new_key}")).status == 200
@@ -184,8 +185,7 @@ def test_rates_parse_and_bad_ones_name_the_variable():
 
 async def test_blacklist_blocks_every_route_including_the_image_route(iris):
     client = await iris(BLACKLIST_REFRESH="0.1")
-    db = client.app[DATABASE]
-    await db.block("127.0.0.0/8", "test")
+    await client.app[DATABASE].run(blacklist.add, "127.0.0.0/8", "test")
     await wait_until_blocked(client, True)
     for method, path in (("GET", "/prompt/a-red-cat"), ("POST", "/auth-anything-at-all"),
                          ("POST", "/profile"), ("GET", "/status"), ("GET", "/no-such-route")):
@@ -196,9 +196,8 @@ async def test_blacklist_blocks_every_route_including_the_image_route(iris):
 
 async def test_other_addresses_and_ranges_do_not_block_this_one(iris):
     client = await iris(BLACKLIST_REFRESH="0.1")
-    db = client.app[DATABASE]
     for network in ("10.0.0.0/8", "127.0.0.2", "::2/128"):
-        await db.block(network, "test")
+        await client.app[DATABASE].run(blacklist.add, network, "test")
     await guard_of(client).blacklist.reload()
     view = guard_of(client).blacklist
     assert view.blocked("10.200.3.4") and view.blocked("127.0.0.2") and view.blocked("::ffff:10.0.0.1")
@@ -216,16 +215,17 @@ async def test_repeated_failed_logins_block_the_address_for_a_while(iris):
     assert resp.status == 401
     resp = await client.post(f"/auth-{key}")
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "blocked"
-    entries = await client.app[DATABASE].blacklist()
+    entries = await client.app[DATABASE].run(blacklist.entries)
     assert [e.network for e in entries] == ["127.0.0.1/32"] and entries[0].expires_at is not None
     await wait_until_blocked(client, False, within=4.0)
     assert (await client.post(f"/auth-{key}")).status == 200
 
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies():
-    from proxy.security.address import client_address, parse_networks
+    from proxy.config.env import Env
+    from proxy.security.address import client_address
 
-    trusted = parse_networks(["127.0.0.1", "10.0.0.0/8"])
+    trusted = Env({"TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"}).networks("TRUSTED_PROXIES")
     assert client_address("127.0.0.1", "203.0.113.7", trusted) == "203.0.113.7"
     assert client_address("127.0.0.1", "198.51.100.1, 203.0.113.7, 10.1.2.3", trusted) == "203.0.113.7"
     assert client_address("198.51.100.9", "203.0.113.7", trusted) == "198.51.100.9"
@@ -245,7 +245,7 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_session_bucket_and
         await client.post(f"/auth-wrong-guess-{guess:03d}", headers=stranger)
     assert (await client.post(f"/auth-{key}", headers=stranger)).status == 429
     assert (await client.post(f"/auth-{key}", headers=phone)).status == 200
-    await client.app[DATABASE].block("198.51.100.0/24", "test")
+    await client.app[DATABASE].run(blacklist.add, "198.51.100.0/24", "test")
     await guard_of(client).blacklist.reload()
     assert (await client.get("/prompt-alice", headers=stranger)).status == 403
     assert (await client.get("/prompt-alice", headers=phone)).status == 200
@@ -253,7 +253,7 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_session_bucket_and
 
 async def test_without_trusted_proxies_forwarded_for_cannot_dodge_a_block(iris):
     client = await iris(BLACKLIST_REFRESH="0.1")
-    await client.app[DATABASE].block("127.0.0.1", "test")
+    await client.app[DATABASE].run(blacklist.add, "127.0.0.1", "test")
     await guard_of(client).blacklist.reload()
     resp = await client.get("/prompt-alice", headers={"X-Forwarded-For": "203.0.113.7"})
     assert resp.status == 403

@@ -65,7 +65,7 @@ async def test_zero_configuration_start(tmp_path: Path):
 
 async def test_second_start_reuses_the_secrets(tmp_path: Path):
     from proxy.config import load_settings
-    from proxy.security.auth import resolve_secrets
+    from proxy.security.credentials import resolve_secrets
 
     server = load_settings({"DATA_DIR": str(tmp_path)}).server
     first = resolve_secrets(server)
@@ -78,7 +78,7 @@ async def test_second_start_reuses_the_secrets(tmp_path: Path):
 CREATE_SECRET = """
 import sys, time
 from pathlib import Path
-from proxy.security.secrets import load_or_create
+from proxy.security.credentials import load_or_create
 start = float(sys.argv[2])
 while time.time() < start:
     pass
@@ -104,7 +104,7 @@ async def test_processes_creating_one_secret_at_once_all_read_the_same_whole_sec
 
 def test_an_empty_secret_file_is_refused_with_the_fix(tmp_path: Path):
     from proxy.errors import ConfigError
-    from proxy.security.secrets import load_or_create
+    from proxy.security.credentials import load_or_create
 
     (tmp_path / "master-key").write_text("")
     with pytest.raises(ConfigError, match="is empty"):
@@ -114,7 +114,7 @@ def test_an_empty_secret_file_is_refused_with_the_fix(tmp_path: Path):
 OPEN_STORE = """
 import sys, time
 from proxy.config import load_settings
-from proxy.store.database import open_context
+from proxy.accounts.service import open_context
 settings = load_settings({"DATA_DIR": sys.argv[1]})
 start = float(sys.argv[2])
 while time.time() < start:

@@ -1,4 +1,4 @@
-"""Each worker caches sessions and user state (``proxy.security.users``): what it must still honour.
+"""Each worker caches sessions and user state (``proxy.accounts.users``): what it must still honour.
 Writes by "another process" go through a second connection to the same SQLite file, exactly as the
 CLI and the other workers write."""
 
@@ -8,9 +8,9 @@ import asyncio
 
 import pytest
 
-from proxy.keys import GUARD, SETTINGS
-from proxy.store import profiles, users
-from proxy.store.database import Database, open_context
+from proxy.accounts import profiles, users
+from proxy.accounts.service import Accounts, open_context
+from proxy.keys import ACCOUNTS, SETTINGS
 from tests.vision_fakes import scene
 from tests.vision_rig import ALICE_KEY, rig_starter
 
@@ -129,8 +129,8 @@ async def test_a_session_regranted_to_another_user_through_this_worker_applies_a
 
 async def test_a_read_under_way_when_the_cache_empties_is_not_kept(glasses):
     rig = await glasses(PROFILE_REFRESH="10")
-    cache = rig.client.app[GUARD].users
-    db: Database = rig.db
+    cache = rig.client.app[ACCOUNTS].users
+    db: Accounts = rig.db
     release = asyncio.Event()
     started = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -13,12 +13,10 @@ from proxy.config.image import BreakerSettings, UpstreamTimeouts
 from proxy.config.vision import ProviderSettings, VisionSettings
 from proxy.errors import DeadlineExceeded, UpstreamFailed
 from proxy.upstream.openai import OpenAIClient
-from proxy.vision.asking import Asker
-from proxy.vision.breakers import Breakers
+from proxy.vision.asking import Asker, Breakers, Task
 from proxy.vision.cascade import Cascade
 from proxy.vision.frames import prepare
 from proxy.vision.providers import providers_for
-from proxy.vision.task import Task
 from tests.vision_fakes import FakeProvider, scene
 
 KEYS = {"a": "sk-server-key-aaaa1111", "b": "sk-server-key-bbbb2222", "c": "sk-server-key-cccc3333"}

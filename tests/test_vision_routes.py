@@ -218,8 +218,8 @@ async def test_a_failed_frame_is_recorded_without_a_stored_frame(glasses):
 
 
 async def test_records_still_queued_are_written_at_shutdown(glasses):
+    from proxy.accounts.service import open_context
     from proxy.keys import SETTINGS
-    from proxy.store.database import open_context
 
     rig = await glasses()
     await rig.auth()

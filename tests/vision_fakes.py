@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 from PIL import Image, ImageDraw
 
-from proxy.vision.judge import INTRO
+from proxy.vision.cascade import INTRO
 
 
 @dataclass

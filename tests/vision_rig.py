@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from proxy.keys import DATABASE
-from proxy.store import profiles
+from proxy.accounts import profiles
+from proxy.keys import ACCOUNTS
 from tests.vision_fakes import FakeProvider
 
 NAMES = ("gemini", "deepseek", "qwen")
@@ -27,7 +27,7 @@ class Rig:
 
     @property
     def db(self):
-        return self.client.app[DATABASE]
+        return self.client.app[ACCOUNTS]
 
     @property
     def provider_calls(self) -> int:

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Protocol
+from typing import Any
 
-from proxy.cache.base import ByteStore
 from proxy.cache.bodyfile import BodyFile
 from proxy.cache.entry import FAILURE, CacheEntry
 from proxy.cache.front import MemoryFront
+from proxy.cache.generation import SharedGeneration
+from proxy.cache.stores.base import ByteStore
 from proxy.config.cache import CacheSettings
 
 STATS_EVERY = 2.0
-
-
-class SharedGeneration(Protocol):
-    def read(self) -> int: ...
-
-    async def bump(self) -> int: ...
 
 
 class ImageCache:

@@ -14,7 +14,7 @@ from yarl import URL
 
 from proxy.config.hosting import HostingSettings
 from proxy.upstream.errors import UpstreamError
-from proxy.upstream.http import parse_json, read_capped, request, timeout
+from proxy.upstream.transport import parse_json, read_capped, request, timeout
 
 _UNSAFE = re.compile(r"[\s\x00-\x1f\x7f]")
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/gif": "gif",

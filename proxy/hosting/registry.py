@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 
 from proxy.config.hosting import HostingSettings
-from proxy.hosting.base import HttpUploader
+from proxy.hosting.base import Uploader
 from proxy.hosting.cloudflare_imgbed import CloudflareImgbedUploader
 from proxy.hosting.picgo import PicgoUploader
 from proxy.hosting.smms import SmmsUploader
 
-UPLOADERS: dict[str, type[HttpUploader]] = {
+UPLOADERS: dict[str, Callable[[HostingSettings, aiohttp.ClientSession], Uploader]] = {
     "smms": SmmsUploader,
     "picgo": PicgoUploader,
     "cloudflare_imgbed": CloudflareImgbedUploader,
 }
 
 
-def make_uploader(settings: HostingSettings, session: aiohttp.ClientSession) -> HttpUploader:
+def make_uploader(settings: HostingSettings, session: aiohttp.ClientSession) -> Uploader:
     return UPLOADERS[settings.provider](settings, session)

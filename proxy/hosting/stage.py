@@ -24,12 +24,15 @@ from proxy.cache.entry import HOSTED, IMAGE, CacheEntry
 from proxy.cache.flight import SingleFlight
 from proxy.cache.front import MemoryFront
 from proxy.cache.images import ImageCache
+from proxy.config import Settings
+from proxy.config.backends import public_url
 from proxy.config.hosting import HostingSettings
 from proxy.errors import UpstreamFailed
 from proxy.hosting.base import Uploader, filename_for
+from proxy.hosting.registry import make_uploader
 from proxy.hosting.retry import upload_with_retry
 from proxy.upstream.errors import HttpStatus, UpstreamError
-from proxy.upstream.http import get_bytes
+from proxy.upstream.transport import get_bytes
 
 log = logging.getLogger(__name__)
 FAILED_AT = "upload_failed_at"
@@ -56,6 +59,20 @@ class HostingStage:
         self.proxy = settings.response == "proxy"
         self.fetched = fetched  # proxy mode: bytes fetched from the host, by key
         self.deferred: OrderedDict[str, float] = OrderedDict()  # key -> monotonic time of next try
+
+    @classmethod
+    def open(cls, settings: Settings, session: aiohttp.ClientSession, cache: ImageCache,
+             flight: SingleFlight[CacheEntry]) -> HostingStage | None:
+        """The stage IMAGE_HOSTING_ENABLED asks for, with the uploader IMAGE_HOSTING_PROVIDER names."""
+        cfg = settings.hosting
+        if not cfg.enabled:
+            return None
+        memory = settings.cache
+        fetched: MemoryFront[bytes] = MemoryFront(memory.memory_bytes, memory.memory_item_bytes)
+        log.info("image hosting: %s at %s, answering by %s", cfg.provider, public_url(cfg.url), cfg.response)
+        return cls(cfg, make_uploader(cfg, session), cache, flight, session,
+                   fetch_cap=settings.image.timeouts.fetch_max_bytes,
+                   deadline=settings.server.request_deadline, fetched=fetched)
 
     def wants(self, entry: CacheEntry) -> bool:
         """True when ``settle`` has work: a pending image, or a hosted one served as bytes."""

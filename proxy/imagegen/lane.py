@@ -1,12 +1,17 @@
 """The fast lane: a cache hit answered before aiohttp's router and middlewares.
 
-A small image served from memory costs more in routing, three middlewares and the handler's
+A small image served from memory costs more in routing, the middlewares and the handler's
 generality than in anything it really needs; this lane answers the common case directly. It
-takes a request only when the answer is certain to be what ``prompt_image`` would send: a GET
-of a target parsed before, carrying the right access key, from an address neither blacklisted
-nor suspected of guessing, without If-None-Match, for an image this worker's memory front holds
-and no image host wants. Anything else, or anything unexpected, goes the full way, where every
-check and the error handling live. The lane counts what it serves in the same metrics."""
+takes a request only when the answer is certain to be what ``prompt_image`` would send: a GET of
+a target parsed before, without If-None-Match, admitted by the admission rule without any I/O
+(``Admission.admits_at_once``), for an image this worker's memory front holds and no image host
+wants. Anything else, or anything unexpected, goes the full way, where every check and the error
+handling live.
+
+What the middlewares do on the full way, the lane does by calling the same code: the admission
+rule, and ``Observer.finish`` (request id and counting). The errors middleware has nothing to do
+for an answer that cannot fail. ``FastLaneRunner`` refuses to start when the app has a middleware
+the lane does not stand in for, so a middleware added later cannot be skipped on hits unnoticed."""
 
 from __future__ import annotations
 
@@ -16,24 +21,27 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from proxy.cache.entry import IMAGE
-from proxy.imagegen.route import image_headers, image_response
-from proxy.keys import GUARD, HOSTING, IMAGE_CACHE, OBSERVER, SECRETS, TARGETS
-from proxy.security.auth import bearer_of, same
-from proxy.security.identity import address_for
-from proxy.web.observer import PROMPT_ROUTE
+from proxy.imagegen.route import PROMPT_ROUTE, image_headers, image_response
+from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS
+from proxy.security.gate import admission_middleware
+from proxy.web.errors import errors_middleware
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 
 class FastLane:
     def __init__(self, app: web.Application, full: Handler):
+        stands_in_for = (app[OBSERVER].middleware, errors_middleware, admission_middleware)
+        unknown = [m for m in app.middlewares if m not in stands_in_for]
+        if unknown:
+            raise RuntimeError(f"the image fast lane does not do what {unknown} does for the full way: "
+                               "teach proxy/imagegen/lane.py, or hits will skip it")
         self.full = full
-        self.guard = app[GUARD]
+        self.admission = app[ADMISSION]
         self.targets = app[TARGETS]
         self.cache = app[IMAGE_CACHE]
         self.observer = app[OBSERVER]
         self.hosting = app[HOSTING]
-        self.access_key = app[SECRETS].access_key
         self.served = 0  # hits this worker answered here
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -49,25 +57,27 @@ class FastLane:
     def _hit(self, request: web.BaseRequest) -> web.StreamResponse | None:
         started = time.perf_counter()
         found = self.targets.remembered(request.raw_path)
-        if found is None or hdrs.IF_NONE_MATCH in request.headers or not self._admitted(request):
+        if found is None or hdrs.IF_NONE_MATCH in request.headers:
+            return None
+        if not self.admission.admits_at_once(request):
             return None
         key = found[1]
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
             return None
-        headers = image_headers(key, "HIT")
-        headers["X-Request-Id"] = self.observer.request_id(request)
-        response = image_response(self.cache, key, entry, headers)
+        response = image_response(self.cache, key, entry, image_headers(key, "HIT"))
         self.cache.count(True)
-        self.observer.metrics.cache_result("HIT")
-        self.observer.metrics.request(PROMPT_ROUTE, hdrs.METH_GET, 200, time.perf_counter() - started)
+        observer = self.observer
+        observer.finish(response, observer.request_id(request), PROMPT_ROUTE, hdrs.METH_GET, started)
         self.served += 1
         return response
 
-    def _admitted(self, request: web.BaseRequest) -> bool:
-        guard = self.guard
-        if guard.blacklist.listed:
-            return False
-        if guard.suspects and guard.suspect(address_for(request, guard.trusted_proxies)):
-            return False  # the full way asks the shared limiter first for a suspect address
-        return same(request.query.get("key") or bearer_of(request), self.access_key)
+
+class FastLaneRunner(web.AppRunner):
+    """An ``AppRunner`` whose server answers through the fast lane first (the server and the tests)."""
+
+    async def setup(self) -> None:
+        await super().setup()
+        server = self.server
+        assert server is not None
+        server.request_handler = FastLane(self.app, server.request_handler)  # before any connection

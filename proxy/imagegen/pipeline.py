@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 
+import aiohttp
+
 from proxy.cache.entry import CacheEntry, failure_entry, image_entry
+from proxy.cache.stores.base import ByteStore
+from proxy.config import Settings
 from proxy.config.backends import BackendSpec
 from proxy.config.image import ImageSettings
 from proxy.errors import UpstreamFailed
@@ -20,6 +25,7 @@ from proxy.imagegen.inspect import image_type
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.prompts import PromptLLM
 from proxy.upstream.answer_urls import AnswerFetcher
+from proxy.upstream.breaker import Breaker
 from proxy.upstream.errors import PoolExhausted, PoolRefused, UpstreamError
 from proxy.upstream.openai import ImageJob, OpenAIClient
 from proxy.upstream.pollinations import PollinationsClient
@@ -50,6 +56,27 @@ class ImagePipeline:
         self.answers = answers
         self.prompts = prompts
 
+    @classmethod
+    def open(cls, settings: Settings, session: aiohttp.ClientSession, memo: ByteStore,
+             breaker: Breaker) -> ImagePipeline:
+        """The backend pool (or Pollinations as the pool), the prompt LLM and the fallback, all
+        over the shared session and circuit breaker."""
+        cfg = settings.image
+        openai = OpenAIClient(session, cfg.timeouts)
+        pollinations = PollinationsClient(session, cfg.timeouts)
+        polls = BackendSpec(url=cfg.pollinations_url, name="pollinations", kind="pollinations")
+        if cfg.pollinations_is_pool:
+            log.warning("BACKEND_API_URLS is empty: Pollinations (%s) is the image pool",
+                        cfg.pollinations_url)
+            pool, fallback = BackendPool("pollinations", [polls], breaker), None
+        else:
+            pool = BackendPool("backends", cfg.backends, breaker)
+            fallback = polls if cfg.pollinations_fallback else None
+        llm = cfg.llm.backend
+        prompts = PromptLLM(cfg.llm, BackendPool("prompt LLM", [llm] if llm else [], breaker), openai, memo,
+                            timeout=cfg.timeouts.llm, memo_ttl=settings.cache.enhance_ttl)
+        return cls(cfg, pool, fallback, openai, pollinations, AnswerFetcher(session, cfg.timeouts), prompts)
+
     async def generate(self, req: ImageRequest) -> CacheEntry:
         attempt = Attempt(prompt=await self._first_prompt(req), failures=[])
         for stage in self._stages(req, attempt):
@@ -60,7 +87,7 @@ class ImagePipeline:
         log.warning("generation failed for %s: %s", req.key()[:12], message)
         return failure_entry(UpstreamFailed.status, UpstreamFailed.code, message)
 
-    def _stages(self, req: ImageRequest, attempt: Attempt):
+    def _stages(self, req: ImageRequest, attempt: Attempt) -> Iterator[Awaitable[CacheEntry | None]]:
         yield self._pool_pass(req, attempt, "backends")
         if self.prompts.can_rewrite:
             for n in range(self.prompts.settings.de_nsfw_max_attempts):
@@ -119,9 +146,9 @@ class ImagePipeline:
         if spec.kind == "pollinations":
             data = await self.pollinations.generate_image(spec, job, req.passthrough)
         else:
-            data, url = await self.openai.generate_image(spec, job)
-            if data is None and url is not None:
-                data = await self.answers.fetch(url, spec.url, label=spec.label)
+            answered, url = await self.openai.generate_image(spec, job)
+            data = answered if answered is not None else await self.answers.fetch(url or "", spec.url,
+                                                                                   label=spec.label)
         assert data is not None
         if len(data) <= INLINE_CHECK_BYTES:  # tens of microseconds of CPU: not worth a thread hop
             mime = image_type(data, spec.label)

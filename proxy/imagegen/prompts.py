@@ -10,7 +10,8 @@ import hashlib
 import logging
 import re
 
-from proxy.cache.base import ByteStore
+from proxy.cache.stores.base import ByteStore
+from proxy.config.backends import BackendSpec
 from proxy.config.image import LLMSettings
 from proxy.upstream.errors import UpstreamError
 from proxy.upstream.openai import OpenAIClient
@@ -71,7 +72,7 @@ class PromptLLM:
     async def _ask(self, template: str, prompt: str) -> str | None:
         messages = [{"role": "user", "content": fill(template, prompt)}]
 
-        async def call(spec):
+        async def call(spec: BackendSpec) -> str:
             return await self.client.chat(spec, messages, total=self.timeout)
 
         try:

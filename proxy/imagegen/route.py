@@ -12,16 +12,15 @@ from proxy.errors import DeadlineExceeded, IrisError, UpstreamFailed
 from proxy.hosting.stage import HostingStage, ImageLost
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.reply import ImageResponse
-from proxy.keys import FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, SETTINGS, TARGETS
-from proxy.security.checks import require_access_key
+from proxy.keys import ADMISSION, FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, RECENT, SETTINGS, TARGETS
 
-PREFIX = "/prompt/"
+PROMPT_ROUTE = "prompt_image"
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 async def prompt_image(request: web.Request) -> web.StreamResponse:
     app = request.app
-    await require_access_key(request)
+    await app[ADMISSION].require_access_key(request)
     req, key = app[TARGETS].parse(request)  # seed=-1 draws a fresh seed every time
     cache = app[IMAGE_CACHE]
     entry = cache.peek(key) or await cache.get(key)
@@ -36,7 +35,10 @@ async def prompt_image(request: web.Request) -> web.StreamResponse:
             entry = await hosting.settle(key, entry, fresh=state == "MISS")
         except ImageLost:  # proxy mode: the host no longer has it (the entry is gone): made again
             entry, state = await _remade(request, req, key, hosting), "MISS"
-    return _respond(request, entry, key, state)
+    response = _respond(request, entry, key, state)
+    if state == "MISS" and response.status == 200 and request.method == "GET":
+        app[RECENT].note(key, req)  # the dashboard's gallery of fresh images
+    return response
 
 
 async def _remade(request: web.Request, req: ImageRequest, key: str, hosting: HostingStage) -> CacheEntry:

@@ -8,7 +8,6 @@ access key is still checked and the cache still consulted on every request; a ra
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from aiohttp import web
@@ -46,10 +45,3 @@ class ParsedTargets:
             del self.seen[next(iter(self.seen))]
         self.seen[target] = found
         return found
-
-
-async def targets_ctx(app: web.Application) -> AsyncIterator[None]:
-    from proxy.keys import SETTINGS, TARGETS  # proxy.keys names ParsedTargets: imported late
-
-    app[TARGETS] = ParsedTargets(app[SETTINGS].image)
-    yield

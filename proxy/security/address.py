@@ -5,13 +5,15 @@ reached the front over HTTPS (X-Forwarded-Proto, believed from those proxies onl
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+
+from aiohttp import web
 
 from proxy.config.env import Network
 
 
-def parse_networks(items: Sequence[str]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
+def address_for(request: web.BaseRequest, trusted: tuple[Network, ...]) -> str:
+    """The client's address of ``request`` (X-Forwarded-For is believed only from ``trusted``)."""
+    return client_address(request.remote, request.headers.get("X-Forwarded-For"), trusted)
 
 
 def _trusted(address: str, trusted: tuple[Network, ...]) -> bool | None:

@@ -1,28 +1,28 @@
-"""Rate limits, failed-login accounting and auto-blocking, over the pluggable security state."""
+"""Rate limits, failed-login accounting and auto-blocking, over the limiter and the blacklist."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from proxy.config.security import Rate, SecuritySettings
+from proxy.db.database import Database
 from proxy.errors import RateLimited
-from proxy.security.blacklist import BlacklistView
-from proxy.security.state import SecurityState
-from proxy.security.users import UserCache
-from proxy.store.database import Database
+from proxy.security import blacklist
+from proxy.security.blacklist import BlacklistSignal, BlacklistView
+from proxy.security.limits import RateLimiter
 
 log = logging.getLogger(__name__)
 
 
 class Guard:
-    def __init__(self, settings: SecuritySettings, db: Database, state: SecurityState, users: UserCache):
+    def __init__(self, settings: SecuritySettings, db: Database[Any], limiter: RateLimiter,
+                 signal: BlacklistSignal):
         self.settings = settings
         self.db = db
-        self.users = users
-        self.limiter = state.limiter
-        self.sessions = state.sessions
-        self.blacklist = BlacklistView(db, state.signal)
+        self.limiter = limiter
+        self.blacklist = BlacklistView(db, signal)
         self.trusted_proxies = settings.trusted_proxies
         self.suspects: dict[str, float] = {}  # address -> when it last sent a wrong key (this process)
 
@@ -59,10 +59,20 @@ class Guard:
             return
         window = Rate(failures, self.settings.autoblock_window)
         if await self.limiter.hit(f"authfail:{address}", window) > 0:
-            await self.db.block(address, "auto: repeated failed logins", self.settings.autoblock_seconds)
-            await self.blacklist.reload()
+            await self.block(address, "auto: repeated failed logins", self.settings.autoblock_seconds)
             log.warning("blocked %s for %g s after %d failed logins", address,
                         self.settings.autoblock_seconds, failures)
+
+    async def block(self, network: str, reason: str, ttl: float | None = None) -> str:
+        """Add to the blacklist; this process applies it at once, the others within BLACKLIST_REFRESH."""
+        added = await self.db.run(blacklist.add, network, reason, ttl)
+        await self.blacklist.reload()
+        return added
+
+    async def unblock(self, network: str) -> bool:
+        removed = await self.db.run(blacklist.remove, network)
+        await self.blacklist.reload()
+        return removed
 
     async def profile_update(self, username: str) -> None:
         await self.limit(f"profile:{username}", self.settings.rate_profile, "profile and prompt updates")

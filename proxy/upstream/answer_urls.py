@@ -21,7 +21,7 @@ from yarl import URL
 
 from proxy.config.env import Network
 from proxy.config.image import UpstreamTimeouts
-from proxy.upstream import http
+from proxy.upstream import transport
 from proxy.upstream.errors import ConnectFailed, UpstreamError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -32,7 +32,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 async def system_resolver(host: str) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 class AnswerFetcher:
@@ -66,8 +66,8 @@ class AnswerFetcher:
         return await self._get_from(target, addresses[-1], label)
 
     async def _get_from(self, target: URL, address: Address, label: str) -> tuple[str | None, bytes]:
-        async with http.request(self.session, "GET", str(_pinned(target, address)), label=label,
-                                limits=http.timeout(self.timeouts.backend, self.timeouts.connect),
+        async with transport.request(self.session, "GET", str(_pinned(target, address)), label=label,
+                                limits=transport.timeout(self.timeouts.backend, self.timeouts.connect),
                                 allow_redirects=False, headers={"Host": _host_header(target)},
                                 server_hostname=target.raw_host if target.scheme == "https" else None,
                                 ) as resp:
@@ -76,7 +76,7 @@ class AnswerFetcher:
                 return location, b""
             if resp.status >= 400:
                 raise UpstreamError(f"HTTP {resp.status} for the image URL", backend=label)
-            return None, await http.read_capped(resp, self.timeouts.fetch_max_bytes, label=label)
+            return None, await transport.read_capped(resp, self.timeouts.fetch_max_bytes, label=label)
 
     async def _checked(self, target: URL, trusted: set[Address], label: str) -> list[Address]:
         if target.scheme not in ("http", "https") or not target.raw_host:

@@ -12,7 +12,7 @@ import orjson
 
 from proxy.config.backends import BackendSpec, normalise_base
 from proxy.config.image import UpstreamTimeouts
-from proxy.upstream import http
+from proxy.upstream import transport
 from proxy.upstream.errors import Refusal, UpstreamError
 
 REFUSAL_CODES = frozenset({
@@ -73,11 +73,11 @@ class OpenAIClient:
 
     async def post_json(self, spec: BackendSpec, path: str, payload: dict[str, Any], *,
                         total: float) -> Any:
-        headers = {"Content-Type": "application/json", **http.bearer(spec.token)}
-        async with http.request(self.session, "POST", api_url(spec.url, path), label=spec.label,
-                                limits=http.timeout(total, self.timeouts.connect),
+        headers = {"Content-Type": "application/json", **transport.bearer(spec.token)}
+        async with transport.request(self.session, "POST", api_url(spec.url, path), label=spec.label,
+                                limits=transport.timeout(total, self.timeouts.connect),
                                 data=orjson.dumps(payload), headers=headers) as resp:
-            body = await http.read_capped(resp, JSON_CAP, label=spec.label)
+            body = await transport.read_capped(resp, JSON_CAP, label=spec.label)
             status = resp.status
         data = _maybe_json(body)
         if refusal_in(status, data):
@@ -118,7 +118,7 @@ class OpenAIClient:
 
 def _maybe_json(body: bytes) -> Any:
     try:
-        return http.parse_json(body, label="")
+        return transport.parse_json(body, label="")
     except UpstreamError:
         return None
 

@@ -9,7 +9,7 @@ import aiohttp
 
 from proxy.config.backends import BackendSpec
 from proxy.config.image import UpstreamTimeouts
-from proxy.upstream import http
+from proxy.upstream import transport
 from proxy.upstream.openai import ImageJob
 
 
@@ -37,5 +37,5 @@ class PollinationsClient:
     async def fetch(self, url: str, *, label: str) -> bytes:
         """Download an image from Pollinations (as configured), capped and timed."""
         t = self.timeouts
-        return await http.get_bytes(self.session, url, label=label, total=t.backend,
+        return await transport.get_bytes(self.session, url, label=label, total=t.backend,
                                     connect=t.connect, cap=t.fetch_max_bytes)

@@ -1,5 +1,6 @@
 """``POST /analyze``: VisionAI's web app. JSON ``{"image": "data:image/...;base64,..."}`` with
-``X-API-Key`` (a profile key or the access key); the cascade is asked for a classification."""
+``X-API-Key`` (a profile key or the access key); the cascade is asked for a classification and
+the answer has VisionAI's shape: ``{label, confidence 0-100, predictions (top 5), mode, message}``."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import orjson
 from aiohttp import web
 
 from proxy.errors import BadRequest, Unauthorized
-from proxy.keys import DATABASE, GUARD, SECRETS, SETTINGS, VISION
-from proxy.security.auth import bearer_of, same
-from proxy.security.identity import address_of
-from proxy.vision.classify import visionai_body
+from proxy.keys import ACCOUNTS, GUARD, SECRETS, SETTINGS, VISION
+from proxy.security.credentials import bearer_of, same
+from proxy.security.gate import address_of
+from proxy.vision.answers import Prediction
+from proxy.vision.asking import classification
+from proxy.vision.cascade import Outcome
 from proxy.vision.providers import providers_for
 from proxy.vision.records import Record
-from proxy.vision.task import classification
 from proxy.vision.uploads import frame_from_data_url
 from proxy.web.responses import json_response
 
@@ -29,7 +31,7 @@ async def analyze(request: web.Request) -> web.Response:
     image = _image_field(await _json(request))
     settings = app[SETTINGS]
     frame = await frame_from_data_url(image, settings.vision, settings.server.max_upload_bytes)
-    own_keys = {} if username == ACCESS_KEY_USER else await app[DATABASE].provider_keys(username)
+    own_keys = {} if username == ACCESS_KEY_USER else await app[ACCOUNTS].provider_keys(username)
     cfg = settings.vision
     outcome = await app[VISION].cascade.run(classification(), frame, providers_for(cfg, username, own_keys))
     body = visionai_body(outcome)
@@ -50,7 +52,7 @@ async def _caller(request: web.Request) -> str:
         return ACCESS_KEY_USER
     guard, address = app[GUARD], address_of(request)
     await guard.key_check_allowed(address)
-    profile = await app[DATABASE].profile_by_key(given)
+    profile = await app[ACCOUNTS].profile_by_key(given)
     if profile is None:
         await guard.key_failed(address, counted=False)
         raise Unauthorized("the key is not valid", code="invalid_key")
@@ -70,3 +72,27 @@ def _image_field(body: Any) -> str:
     if not isinstance(image, str) or not image:
         raise BadRequest("No image provided", code="missing_image")
     return image
+
+
+TOP = 5
+
+
+def visionai_body(outcome: Outcome) -> dict[str, Any]:
+    reading = outcome.reading
+    label = reading.answer
+    others = [p for p in reading.predictions if p.label.casefold() != label.casefold()]
+    top = [Prediction(label, reading.confidence), *others][:TOP]
+    how = "judged from several providers" if outcome.judged else f"answered by {outcome.provider}"
+    return {
+        "label": label,
+        "confidence": _percent(reading.confidence),
+        "predictions": [{"label": p.label, "confidence": _percent(p.confidence)} for p in top],
+        "mode": "real",
+        "message": f"Classified by the Iris vision cascade ({how})",
+        "provider": outcome.provider,
+        "calls": outcome.ledger.calls,
+    }
+
+
+def _percent(confidence: float) -> float:
+    return round(confidence * 100.0, 2)

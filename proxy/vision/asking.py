@@ -1,18 +1,75 @@
-"""One question to one provider, through the pool machinery (circuit breaker, safe errors)."""
+"""One question to one provider: what the cascade asks (a question about an image, and the JSON
+shape the answer must take), asked through the pool machinery (a circuit breaker per key owner,
+safe errors), with a ledger of what it cost."""
 
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.config.backends import BackendSpec
+from proxy.config.image import BreakerSettings
+from proxy.upstream.breaker import Breaker
 from proxy.upstream.errors import PoolExhausted, UpstreamError
 from proxy.upstream.openai import OpenAIClient
 from proxy.upstream.pool import BackendPool
 from proxy.vision.answers import Reading, Unparsable, parse_reply
-from proxy.vision.breakers import Breakers
 from proxy.vision.providers import Provider
+
+ANSWER_FORMAT = (
+    'Reply with JSON only, exactly {"answer": "<your answer>", "confidence": <a number from 0 to 1>}. '
+    "The confidence is how sure you are that the answer is correct and complete; "
+    "be honest, a lower number lets a stronger model help."
+)
+CLASSIFY_QUESTION = "Classify the main subject of this image."
+CLASSIFY_FORMAT = (
+    'Reply with JSON only, exactly {"answer": "<the most likely label>", "confidence": <0 to 1>, '
+    '"predictions": [{"label": "<label>", "confidence": <0 to 1>}, ...]} with up to 5 predictions, '
+    "most likely first, labels of one to three words in Title Case."
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    question: str
+    reply_format: str = ANSWER_FORMAT
+
+    def messages(self, data_url: str, text: str | None = None, intro: str = "") -> list[dict[str, Any]]:
+        return [
+            {"role": "system", "content": f"{intro}{self.reply_format}"},
+            {"role": "user", "content": [
+                {"type": "text", "text": text if text is not None else self.question},
+                {"type": "image_url", "image_url": {"url": data_url}},
+            ]},
+        ]
+
+
+def classification() -> Task:
+    return Task(CLASSIFY_QUESTION, CLASSIFY_FORMAT)
+
+
+class Breakers:
+    """Circuit breakers per key owner: a user's bad key must not cool a provider down for everyone."""
+
+    def __init__(self, settings: BreakerSettings, shared: Breaker | None = None, max_owners: int = 10_000):
+        self.settings = settings
+        self.shared = shared or Breaker(settings)
+        self.max_owners = max_owners
+        self.owned: OrderedDict[str, Breaker] = OrderedDict()
+
+    def of(self, owner: str) -> Breaker:
+        """The server's breaker for ``""``, else the one for that user's own keys."""
+        if not owner:
+            return self.shared
+        breaker = self.owned.get(owner)
+        if breaker is None:
+            breaker = self.owned[owner] = Breaker(self.settings)
+            while len(self.owned) > self.max_owners:
+                self.owned.popitem(last=False)
+        self.owned.move_to_end(owner)
+        return breaker
 
 
 @dataclass

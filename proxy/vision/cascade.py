@@ -1,7 +1,9 @@
 """The confidence cascade: providers in order, each asked once, until one is confident enough.
 
 With no confident answer and several gathered, the judge decides; if it fails, the most confident
-answer wins. Failures escalate and are never the answer. Everything runs under one deadline."""
+answer wins. Failures escalate and are never the answer. Everything runs under one deadline.
+The judge is shown the image, the question and the candidates, and gives the best or a merged
+answer."""
 
 from __future__ import annotations
 
@@ -11,11 +13,9 @@ from dataclasses import dataclass
 from proxy.config.vision import VisionSettings
 from proxy.errors import DeadlineExceeded, UpstreamFailed
 from proxy.vision.answers import Reading
-from proxy.vision.asking import Asker, Ledger
+from proxy.vision.asking import Asker, Ledger, Task
 from proxy.vision.frames import Frame
-from proxy.vision.judge import INTRO, judge_text, most_confident
 from proxy.vision.providers import Provider, judge_of, secrets_of
-from proxy.vision.task import Task
 
 MIN_CALL_TIME = 0.05
 
@@ -87,3 +87,18 @@ class Cascade:
             return None
         ledger.note(f"judge {judge.name}: confidence {reading.confidence:.2f}")
         return Outcome(reading, judge.name, candidates, ledger, judged=True)
+
+
+INTRO = ("You judge answers that other assistants gave about the attached image. Look at the image, "
+         "then give the best answer, or merge the candidates into a better one. ")
+
+
+def judge_text(task: Task, candidates: list[tuple[str, Reading]]) -> str:
+    lines = [f"Question: {task.question}", "", "Candidate answers:"]
+    for i, (name, reading) in enumerate(candidates, 1):
+        lines.append(f"{i}. ({name}, confidence {reading.confidence:.2f}) {reading.answer}")
+    return "\n".join(lines)
+
+
+def most_confident(candidates: list[tuple[str, Reading]]) -> tuple[str, Reading]:
+    return max(candidates, key=lambda pair: pair[1].confidence)

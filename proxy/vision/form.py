@@ -11,11 +11,15 @@ UTF-8). The first part of each name counts."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 
 from proxy.errors import BadRequest
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 MAX_PARTS = 100
 
@@ -43,7 +47,7 @@ class _Collector:
         self.parts = 0
         self.finished = False
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {"on_part_begin": self.begin, "on_part_data": self.data, "on_part_end": self.end,
                 "on_header_field": self.header_field, "on_header_value": self.header_value,
                 "on_header_end": self.header_end, "on_end": self.done}

@@ -1,6 +1,6 @@
 """What the vision routes write in the store, in as few trips to the database thread as possible:
 after answering, the frames and activity rows of every request that finished meanwhile, in one trip
-per batch. (What they read about the user comes from ``proxy.security.users``.)"""
+per batch. (What they read about the user comes from ``proxy.accounts.users``.)"""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from proxy.accounts import activity, frames
+from proxy.accounts.models import AccountsContext
+from proxy.db.database import Database
 from proxy.lifecycle import stop_tasks
-from proxy.store import activity, frames
-from proxy.store.database import Database
-from proxy.store.models import StoreContext
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
@@ -33,7 +33,7 @@ class Record:
 class Recorder:
     """Writes records after the answers went out; ``close`` writes what is still queued."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database[AccountsContext]):
         self.db = db
         self.queue: asyncio.Queue[Record] = asyncio.Queue()
         self.task = asyncio.create_task(self._run())
@@ -63,7 +63,7 @@ class Recorder:
                     self.queue.task_done()
 
 
-def _write(ctx: StoreContext, batch: list[Record]) -> None:
+def _write(ctx: AccountsContext, batch: list[Record]) -> None:
     for record in batch:
         if record.jpeg is not None:
             frames.store(ctx, record.username, record.jpeg, record.meta or {})

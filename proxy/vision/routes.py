@@ -10,15 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from proxy import __version__
+from proxy.accounts.identity import authenticate
+from proxy.accounts.models import Profile
 from proxy.config import Settings
 from proxy.errors import BadRequest, Forbidden, IrisError, Unauthorized
-from proxy.keys import GUARD, SETTINGS, VISION
-from proxy.security.auth import bearer_of
+from proxy.keys import ACCOUNTS, GUARD, SETTINGS, VISION
+from proxy.security.credentials import bearer_of
 from proxy.security.guard import Guard
-from proxy.security.identity import authenticate
-from proxy.store.models import Profile
-from proxy.vision.analyze import analyze
-from proxy.vision.cors import preflight, with_cors
 from proxy.vision.display import Debug, failure_body, success_body
 from proxy.vision.form import FrameForm, read_frame_form
 from proxy.vision.frames import Frame
@@ -44,7 +42,7 @@ async def _answer_frame(request: web.Request) -> web.Response:
     if upload is None:
         raise BadRequest('the frame must be a file in the multipart field "image"', code="missing_image")
     guard, settings, service = app[GUARD], app[SETTINGS], app[VISION]
-    state = await guard.users.state(username)  # the prompt and keys: cached by this worker
+    state = await app[ACCOUNTS].users.state(username)  # the prompt and keys: cached by this worker
     if state is None:
         raise Unauthorized("the profile no longer exists", code="no_profile")
     frame = await _limit_and_check(guard, username, upload, settings, alone=service.intake.alone)
@@ -72,12 +70,13 @@ async def _limit_and_check(guard: Guard, username: str, upload: bytes, settings:
     if alone:
         await guard.process(username)
         return await frame_from_bytes(upload, cfg, cap, inline=True)
-    outcomes = await asyncio.gather(guard.process(username), frame_from_bytes(upload, cfg, cap),
-                                    return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
-    return outcomes[1]
+    limited, frame = await asyncio.gather(guard.process(username), frame_from_bytes(upload, cfg, cap),
+                                          return_exceptions=True)
+    if isinstance(limited, BaseException):
+        raise limited
+    if isinstance(frame, BaseException):
+        raise frame
+    return frame
 
 
 async def _caller_and_form(request: web.Request) -> tuple[Profile, FrameForm]:
@@ -112,13 +111,3 @@ async def health(request: web.Request) -> web.Response:
     ready = [p.name for p in cfg.providers if p.token or p.keyless]
     return json_response({"status": "healthy", "model": "iris vision cascade", "version": __version__,
                           "providers": ready, "judge": cfg.judge or (ready[0] if ready else None)})
-
-
-def add_vision_routes(app: web.Application) -> None:
-    app.router.add_post("/process", process, name="process")
-    app.router.add_post("/analyze", with_cors(analyze), name="analyze")
-    app.router.add_route("OPTIONS", "/analyze", preflight, name="analyze_preflight")
-    app.router.add_get("/health", with_cors(health), name="health")
-    app.router.add_route("OPTIONS", "/health", preflight, name="health_preflight")
-
-

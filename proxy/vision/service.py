@@ -8,13 +8,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import aiohttp
+
+from proxy.accounts.models import AccountsContext
+from proxy.config import Settings
 from proxy.config.vision import VisionSettings
+from proxy.db.database import Database
+from proxy.upstream.breaker import Breaker
+from proxy.upstream.openai import OpenAIClient
+from proxy.vision.asking import Asker, Breakers, Task
 from proxy.vision.cascade import Cascade, Outcome
 from proxy.vision.dedup import DedupStore, Remembered, repeats
 from proxy.vision.frames import Frame
 from proxy.vision.providers import providers_for
 from proxy.vision.records import Recorder
-from proxy.vision.task import Task
 from proxy.vision.uploads import Intake
 
 
@@ -43,6 +50,25 @@ class VisionService:
         self.cfg = cfg
         self.later = later
         self.intake = Intake()
+
+    @classmethod
+    def open(cls, settings: Settings, session: aiohttp.ClientSession, dedup: DedupStore,
+             db: Database[AccountsContext]) -> VisionService:
+        """The cascade over the shared session, with breakers per key owner; answers are recorded
+        in the accounts' database after they went out."""
+        cfg = settings.vision
+        asker = Asker(OpenAIClient(session, settings.image.timeouts), Breakers(settings.image.breaker),
+                      cfg.max_tokens)
+        return cls(Cascade(asker, cfg), dedup, cfg, Recorder(db))
+
+    async def close(self) -> None:
+        await self.later.close()
+        await self.dedup.close()
+
+    @property
+    def breaker(self) -> Breaker:
+        """The breaker of the server's own provider keys (users' own keys have breakers of their own)."""
+        return self.cascade.asker.breakers.shared
 
     async def answer(self, username: str, prompt: str, frame: Frame,
                      own_keys: Mapping[str, str | None]) -> Answer:

@@ -20,7 +20,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -120,26 +119,3 @@ def _add_observations(histogram: Histogram, counts: list[float]) -> None:
         if count:
             bucket.inc(count)
     histogram._sum.inc(counts[-1])
-
-
-class _Families:
-    def __init__(self, families: list[GaugeMetricFamily]):
-        self.families = families
-
-    def collect(self) -> list[GaugeMetricFamily]:
-        return self.families
-
-
-def render_extra(cache: dict[str, object]) -> bytes:
-    """Gauges read from the shared cache at scrape time (the same whichever worker answers).
-
-    Built as metric families, not Gauge objects: in multiprocess mode those would write files."""
-    families = []
-    for name, helptext in (("entries", "Entries in the image cache"), ("bytes", "Bytes of the image cache"),
-                           ("hit_ratio", "Hits over lookups, all workers")):
-        value = cache.get(name)
-        if isinstance(value, int | float):
-            families.append(GaugeMetricFamily(f"iris_cache_{name}", helptext, value=value))
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(families))
-    return generate_latest(registry)

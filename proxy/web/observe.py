@@ -1,54 +1,69 @@
-"""Per-request observation: a request id (X-Request-Id, and in every log line), Prometheus
-counters, and notes for the recent-generations gallery.
+"""Per-request observation, the one place that stamps a request id and counts a request: the
+middleware on the full path (``Observer.middleware``) and the image fast lane call
+``Observer.finish`` alike.
 
-It is the one middleware Iris adds for this, kept to a few dictionary look-ups on the hot path;
-everything that touches disk or other processes runs on background tasks."""
+The id is the caller's X-Request-Id when it is a sane one, else a new one; it goes back in the
+answer and into every log line of the request. Counting is a few dictionary updates on the hot
+path (``proxy.web.metrics``); everything that touches disk or other processes runs off it."""
 
 from __future__ import annotations
 
-import asyncio
+import itertools
+import re
+import secrets
 import time
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from proxy.keys import OBSERVER, SETTINGS, STORE
-from proxy.lifecycle import stop_tasks
 from proxy.logs import REQUEST_ID
 from proxy.web.metrics import Metrics
-from proxy.web.observer import Observer
-from proxy.web.recent import RecentGenerations
-from proxy.web.sync import BreakerSync
+
+_GIVEN_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,100}")
 
 
-@web.middleware
-async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    started = time.perf_counter()
-    observer = request.app[OBSERVER]
-    rid = observer.request_id(request)
-    token = REQUEST_ID.set(rid)
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:  # redirects and 304s raised by handlers pass through here
-        exc.headers["X-Request-Id"] = rid
-        observer.done(request, exc, started)
-        raise
-    finally:
-        REQUEST_ID.reset(token)
-    response.headers["X-Request-Id"] = rid
-    observer.done(request, response, started)
-    return response
+class Observer:
+    def __init__(self, metrics: Metrics):
+        self.metrics = metrics
+        self.prefix = secrets.token_hex(4)
+        self.counter = itertools.count(1)
+
+    def next_id(self) -> str:
+        return f"{self.prefix}{next(self.counter):06x}"
+
+    def request_id(self, request: web.BaseRequest) -> str:
+        """The caller's X-Request-Id when it is a sane one, else a new id."""
+        given = request.headers.get("X-Request-Id")
+        return given if given is not None and _GIVEN_ID.fullmatch(given) else self.next_id()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The full path's observation (the fast lane calls ``finish`` itself)."""
+        started = time.perf_counter()
+        rid = self.request_id(request)
+        token = REQUEST_ID.set(rid)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # redirects and 304s raised by handlers pass through here
+            self.finish(exc, rid, route_name(request), request.method, started)
+            raise
+        finally:
+            REQUEST_ID.reset(token)
+        self.finish(response, rid, route_name(request), request.method, started)
+        return response
+
+    def finish(self, response: web.StreamResponse, request_id: str, route: str, method: str,
+               started: float) -> None:
+        """Stamps the id on the answer and counts it (and its cache result, when it has one)."""
+        response.headers["X-Request-Id"] = request_id
+        self.metrics.request(route, method, response.status, time.perf_counter() - started)
+        state = response.headers.get("X-Cache")
+        if state is not None:
+            self.metrics.cache_result(state)
 
 
-async def observe_ctx(app: web.Application) -> AsyncIterator[None]:
-    metrics = Metrics()
-    recent = RecentGenerations(app[STORE], app[SETTINGS].web.recent_generations)
-    app[OBSERVER] = Observer(metrics, recent, app[SETTINGS].image)
-    sync = BreakerSync(app, metrics)
-    tasks = [asyncio.create_task(recent.run(), name="recent-generations"),
-             asyncio.create_task(sync.run(), name="breaker-metrics")]
-    yield
-    recent.stop()
-    await stop_tasks(tasks)
-    sync.once()
+def route_name(request: web.Request) -> str:
+    route = request.match_info.route
+    if route.name is not None:
+        return route.name
+    return "unmatched" if route.resource is None else route.resource.canonical

@@ -1,8 +1,6 @@
-"""Serving an app: aiohttp's ``run_app``, with the image fast lane in front of the app.
-
-``run_app`` builds its runner inside; this module builds its own (``FastLaneRunner``, which the
-tests use too, so they exercise the same request path) and otherwise does what ``run_app`` does:
-one site, signals turned into a graceful stop, the app's cleanup contexts run on the way out."""
+"""Serving an app as aiohttp's ``run_app`` does (one site, signals turned into a graceful stop, the
+app's cleanup contexts run on the way out), but with a runner of the caller's choosing: the server
+passes the one that puts the image fast lane in front of the app (``proxy.imagegen.lane``)."""
 
 from __future__ import annotations
 
@@ -14,20 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from proxy.imagegen.lane import FastLane
-
-
-class FastLaneRunner(web.AppRunner):
-    async def setup(self) -> None:
-        await super().setup()
-        server = self.server
-        assert server is not None
-        server.request_handler = FastLane(self.app, server.request_handler)  # before any connection
+Runner = Callable[..., web.AppRunner]
 
 
 async def _serve(app: web.Application, host: str, port: int, reuse_port: bool | None,
-                 **runner_args: Any) -> None:
-    runner = FastLaneRunner(app, handle_signals=True, **runner_args)
+                 runner_class: Runner, **runner_args: Any) -> None:
+    runner = runner_class(app, handle_signals=True, **runner_args)
     await runner.setup()
     _freeze_startup_objects()
     try:
@@ -46,10 +36,11 @@ def _freeze_startup_objects() -> None:
 
 
 def serve_app(app: web.Application, *, host: str, port: int, reuse_port: bool | None,
-              loop_factory: Callable[[], asyncio.AbstractEventLoop] | None, **runner_args: Any) -> None:
+              loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
+              runner_class: Runner = web.AppRunner, **runner_args: Any) -> None:
     loop = loop_factory() if loop_factory else asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    main = loop.create_task(_serve(app, host, port, reuse_port, **runner_args))
+    main = loop.create_task(_serve(app, host, port, reuse_port, runner_class, **runner_args))
     try:
         with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
             loop.run_until_complete(main)

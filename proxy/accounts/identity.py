@@ -1,0 +1,61 @@
+"""Who is calling: a profile key (``Authorization: Bearer``, a ``key`` form field) or the session
+that a successful ``POST /auth-{key}`` opened for the caller's address."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from multidict import MultiDictProxy
+
+from proxy.accounts.models import Profile
+from proxy.errors import BadRequest, Forbidden, Unauthorized
+from proxy.keys import ACCOUNTS, GUARD
+from proxy.security.credentials import bearer_of
+from proxy.security.gate import address_of
+
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
+    """``request.post()`` (read once, then kept by aiohttp), a malformed body being a 400."""
+    try:
+        return await request.post()
+    except (ValueError, HttpProcessingError) as exc:
+        raise BadRequest(f"the form body is malformed ({type(exc).__name__})", code="invalid_form") from None
+
+
+async def form_key(request: web.Request) -> str | None:
+    """The ``key`` field of a form body."""
+    if request.content_type not in _FORMS or not request.body_exists:
+        return None
+    value = (await read_form(request)).get("key")
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+async def authenticate(request: web.Request, key: str | None = None, *, body_read: bool = False) -> Profile:
+    """The calling profile, or ``Unauthorized``. Pass ``key`` (and ``body_read``) when the caller
+    read the body itself."""
+    guard, accounts, address = request.app[GUARD], request.app[ACCOUNTS], address_of(request)
+    given = bearer_of(request) or key or (None if body_read else await form_key(request))
+    if given:
+        await guard.key_check_allowed(address)
+        profile = await accounts.profile_by_key(given)
+        if profile is None:
+            await guard.key_failed(address, counted=False)
+            raise Unauthorized("the key is not valid", code="invalid_key")
+        return profile
+    session = await accounts.sessions.lookup(address)
+    if session is not None:
+        state = await accounts.users.state(session[0])
+        if state is not None and state.profile.stamp == session[1]:
+            return state.profile
+    raise Unauthorized("authenticate first: POST /auth-{key} from this address, or send "
+                       "Authorization: Bearer <key>", code="auth_required")
+
+
+async def require_user(request: web.Request, username: str, key: str | None = None) -> Profile:
+    """``authenticate``, and the caller must be ``username`` (403 otherwise)."""
+    profile = await authenticate(request, key)
+    if profile.username != username:
+        raise Forbidden("you are authenticated as another user", code="wrong_user")
+    return profile

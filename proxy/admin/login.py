@@ -1,0 +1,81 @@
+"""Who may see the admin pages: the admin token in a header, or a dashboard session (a cookie,
+``proxy.admin.cookie``). Logging in takes the admin token once; failed attempts count like failed
+keys (limited per address, and auto-blocked). Forms posted by a logged-in admin are checked for
+their CSRF token and origin."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from proxy.admin.cookie import COOKIE, COOKIE_PATH, AdminSession
+from proxy.errors import Forbidden, RateLimited, Unauthorized
+from proxy.keys import ADMIN_SESSIONS, ADMISSION, GUARD, SECRETS, SETTINGS
+from proxy.pages.views import render
+from proxy.security.credentials import same
+from proxy.security.gate import address_of, over_https
+
+
+def session_of(request: web.Request) -> AdminSession | None:
+    return request.app[ADMIN_SESSIONS].read(request.cookies.get(COOKIE))
+
+
+async def may_admin(request: web.Request) -> bool:
+    return session_of(request) is not None or await request.app[ADMISSION].admin_token_valid(request)
+
+
+async def require_admin_page(request: web.Request) -> None:
+    if not await may_admin(request):
+        raise Unauthorized("log in at /admin or send the admin token", code="admin_required")
+
+
+def same_origin(request: web.Request) -> None:
+    """Browsers send Origin on form posts; one from another host is refused outright. Only the
+    host and port are compared: behind a TLS-terminating proxy the scheme seen here is http."""
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        raise Forbidden("this form may only be posted from this site", code="cross_origin")
+
+
+async def checked_form(request: web.Request) -> tuple[AdminSession, dict[str, str]]:
+    """The posted form of a logged-in admin, after the CSRF and origin checks."""
+    session = session_of(request)
+    if session is None:
+        raise Unauthorized("your admin session has expired; log in again", code="admin_required")
+    same_origin(request)
+    form = await request.post()
+    if not session.csrf_ok(form.get("csrf")):
+        raise Forbidden("the form's CSRF token is missing or wrong; reload the page", code="bad_csrf")
+    return session, {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def login_page(request: web.Request, error: str | None = None, status: int = 200) -> web.Response:
+    return render("login.html", request, {"page": "admin", "error": error}, status=status)
+
+
+async def login(request: web.Request) -> web.Response:
+    same_origin(request)
+    guard, address = request.app[GUARD], address_of(request)
+    try:
+        await guard.key_check_allowed(address)
+    except RateLimited as exc:
+        return login_page(request, f"Too many failed attempts; try again in {exc.retry_after:.0f} s.",
+                          status=429)
+    form = await request.post()
+    token = form.get("token")
+    if not isinstance(token, str) or not same(token.strip(), request.app[SECRETS].admin_token):
+        await guard.key_failed(address, counted=False)
+        return login_page(request, "That is not the admin token.", status=401)
+    cookie, _ = request.app[ADMIN_SESSIONS].issue()
+    response = web.HTTPSeeOther("/admin")
+    response.set_cookie(COOKIE, cookie, max_age=request.app[SETTINGS].web.admin_session_ttl,
+                        path=COOKIE_PATH, httponly=True, samesite="Strict", secure=over_https(request))
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    await checked_form(request)
+    response = web.HTTPSeeOther("/admin")
+    response.del_cookie(COOKIE, path=COOKIE_PATH)
+    raise response

@@ -1,0 +1,128 @@
+"""The embedded store: diskcache (SQLite + files) under DATA_DIR, bounded, least-recently-used.
+
+Every call runs on a small dedicated thread pool, so the event loop never waits on disk.
+diskcache commits each value in one SQLite transaction after its file is written, so a reader
+sees the old value or the new one, never a partial one, across threads and processes.
+A presence map beside it answers "certainly absent" for most misses without a thread hop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+from proxy.cache.stores.presence import PresenceMap
+from proxy.config.cache import CacheSettings
+
+STORE_ID = "meta:store-id"  # names this store in its presence map's header
+
+
+class DiskStore:
+    name = "diskcache"
+
+    def __init__(self, directory: Path, size_limit: int, *, threads: int = 4):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.cache = diskcache.Cache(
+            str(directory),
+            size_limit=size_limit,
+            eviction_policy="least-recently-used",
+            cull_limit=16,
+            disk_min_file_size=64 * 1024,
+        )
+        self.threads = threads
+        self.closing = False
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="diskcache")
+        self.presence = PresenceMap(directory / "presence")
+        self._match_presence()
+        self.cache.close()  # diskcache keeps a connection per thread: the pool's threads open theirs
+
+    def _match_presence(self) -> None:
+        """Blocking, at start-up: mark every key when the map does not describe this store.
+        Marks are never cleared, so workers writing meanwhile lose nothing."""
+        store_id = self.cache.get(STORE_ID, retry=True)
+        if isinstance(store_id, bytes) and store_id == self.presence.store_id.rstrip(b"\0"):
+            return
+        if not isinstance(store_id, bytes):
+            self.presence.mark(STORE_ID)
+            self.cache.add(STORE_ID, secrets.token_hex(16).encode(), retry=True)
+            store_id = self.cache.get(STORE_ID, retry=True)  # a worker starting too may have won
+        for key in self.cache.iterkeys():
+            if isinstance(key, str):
+                self.presence.mark(key)
+        self.presence.store_id = store_id
+
+    @classmethod
+    def from_settings(cls, settings: CacheSettings) -> DiskStore:
+        return cls(settings.directory, settings.size_limit)
+
+    async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, lambda: self._call(fn, args, kwargs))
+
+    def _call(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if self.closing:  # a call that comes while the store closes closes its thread's connection
+                self.cache.close()
+
+    async def get(self, key: str) -> bytes | None:
+        if not self.presence.might_have(key):
+            return None  # most misses end here, with no thread hop
+        return await self._run(self.cache.get, key, None, retry=True)
+
+    async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
+        self.presence.mark(key)  # before the value lands: an unmarked key is certainly absent
+        await self._run(self.cache.set, key, value, expire=ttl, retry=True)
+
+    async def add(self, key: str, value: bytes, *, ttl: float) -> bool:
+        self.presence.mark(key)
+        return await self._run(self.cache.add, key, value, expire=ttl, retry=True)
+
+    async def touch(self, key: str, *, ttl: float) -> bool:
+        return await self._run(self.cache.touch, key, expire=ttl, retry=True)
+
+    async def delete(self, key: str) -> bool:
+        return await self._run(self.cache.delete, key, retry=True)
+
+    async def delete_if(self, key: str, value: bytes) -> bool:
+        return await self._run(self._delete_if, key, value)
+
+    def _delete_if(self, key: str, value: bytes) -> bool:
+        with self.cache.transact(retry=True):
+            if self.cache.get(key) == value:
+                return bool(self.cache.delete(key))
+        return False
+
+    async def incr(self, key: str, delta: int = 1) -> int:
+        self.presence.mark(key)
+        return await self._run(self.cache.incr, key, delta, 0, retry=True)
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._run(self._stats)
+
+    def _stats(self) -> dict[str, Any]:
+        return {"store": self.name, "keys": len(self.cache), "bytes": self.cache.volume(),
+                "size_limit": self.cache.size_limit}
+
+    async def close(self) -> None:
+        """Closes the SQLite connection of every pool thread: diskcache's ``close`` closes only the
+        calling thread's, so each thread runs it, held at a barrier until all have a task."""
+        self.closing = True
+        barrier = threading.Barrier(self.threads, timeout=10)
+
+        def close_here() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+            self.cache.close()
+
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(self.pool, close_here) for _ in range(self.threads)))
+        self.pool.shutdown(wait=True)
+        self.presence.close()

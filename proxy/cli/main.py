@@ -1,0 +1,60 @@
+"""iris-proxy: runs the Iris server (the default) and manages its data.
+
+Every command reads the same settings (the environment over .env) and the same DATA_DIR as the
+server, so it works next to a running server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from proxy.cli.accounts import register_activity, register_profiles, register_prompt
+from proxy.cli.blacklist import register_blacklist
+from proxy.config import Settings, gather_environment, load_settings
+from proxy.errors import ConfigError
+from proxy.security.credentials import resolve_secrets
+from proxy.server import serve
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.host:
+        settings = settings.with_server(host=args.host)
+    if args.port is not None:
+        settings = settings.with_server(port=args.port)
+    if args.workers is not None:
+        settings = settings.with_server(workers=args.workers)
+    secrets = resolve_secrets(settings.server)
+    for path in secrets.generated:
+        print(f"iris: generated a secret; read it with: cat {path}", file=sys.stderr)
+    if not settings.image.backends:
+        print("iris: BACKEND_API_URLS is empty; Pollinations is the image pool", file=sys.stderr)
+    return serve(settings, secrets)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="iris-proxy", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the server (the default)")
+    serve.add_argument("--host", help="listen address (HOST)")
+    serve.add_argument("--port", type=int, help="listen port (PORT)")
+    serve.add_argument("--workers", type=int, help="server processes sharing the port (WORKERS)")
+    serve.set_defaults(func=cmd_serve)
+    for register in (register_profiles, register_activity, register_blacklist, register_prompt):
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
+        args_list.insert(0, "serve")
+    args = build_parser().parse_args(args_list)
+    try:
+        settings = load_settings(gather_environment())
+    except ConfigError as exc:
+        print(f"iris: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return args.func(args, settings)

@@ -1,0 +1,76 @@
+"""A small index of recent generations for the dashboard's gallery.
+
+Bounded: a ring of ``size`` slots in the shared byte store (``recent:0`` ...), so every worker
+writes to the same gallery. Off the hot path: only fresh images (misses) are noted, and the write
+happens on a background task fed by a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from proxy.cache.stores.base import ByteStore
+from proxy.imagegen.params import ImageRequest
+
+log = logging.getLogger(__name__)
+
+
+class RecentGenerations:
+    def __init__(self, store: ByteStore, size: int):
+        self.store = store
+        self.size = size
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=256)
+        self.stopping = False
+
+    def note(self, key: str, req: ImageRequest) -> None:
+        """Called on a miss; never waits. A full queue drops the note (it is only a gallery)."""
+        if self.size <= 0 or self.stopping:
+            return
+        item = {"key": key, "prompt": req.prompt, "width": req.width, "height": req.height,
+                "seed": req.seed, "model": req.model, "time": time.time()}
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(item)
+
+    async def write(self, item: dict[str, Any]) -> None:
+        slot = await self.store.incr("recent:next") % self.size
+        await self.store.set(f"recent:{slot}", orjson.dumps(item))
+
+    def stop(self) -> None:
+        """Ends ``run`` after the item in hand, even if a store call swallowed a cancellation."""
+        self.stopping = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    async def run(self) -> None:
+        while not self.stopping:
+            item = await self.queue.get()
+            if item is None:
+                return
+            try:
+                await self.write(item)
+            except Exception:
+                log.warning("could not note a recent generation", exc_info=True)
+
+    async def latest(self, limit: int) -> list[dict[str, Any]]:
+        """Newest first, one per image."""
+        raws = await asyncio.gather(*(self.store.get(f"recent:{i}") for i in range(self.size)))
+        items = [orjson.loads(raw) for raw in raws if raw]
+        items.sort(key=lambda item: item["time"], reverse=True)
+        seen: set[str] = set()
+        unique = []
+        for item in items:
+            if item["key"] not in seen:
+                seen.add(item["key"])
+                unique.append(item)
+        return unique[:limit]
+
+    async def forget(self, key: str) -> None:
+        for i in range(self.size):
+            raw = await self.store.get(f"recent:{i}")
+            if raw and orjson.loads(raw)["key"] == key:
+                await self.store.delete(f"recent:{i}")

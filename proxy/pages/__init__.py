@@ -1,0 +1,3 @@
+"""The public pages: the playground at ``/``, the API docs at ``/docs`` with ``/openapi.json``,
+and the plumbing every page shares (Jinja2 templates from ``templates/``, static files from
+``static/``, security headers). The admin dashboard's pages are in ``proxy.admin``."""

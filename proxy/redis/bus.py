@@ -1,0 +1,98 @@
+"""Signals between instances over Redis pub/sub: cache deletes, backend cool-downs, blacklist
+changes. One subscriber connection per process, re-established after an outage; an instance
+ignores its own messages. Publishing never raises: a lost signal while Redis is down is made
+up for by the reconnect hooks (a front that reconnects forgets everything it held)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+
+from proxy.lifecycle import stop_tasks
+from proxy.redis.client import OUTAGE
+from proxy.redis.health import RedisHealth
+
+log = logging.getLogger(__name__)
+Handler = Callable[[bytes], None]
+
+
+class RedisBus:
+    def __init__(self, client: aioredis.Redis, health: RedisHealth, prefix: str):
+        self.client = client
+        self.health = health
+        self.prefix = prefix
+        self.origin = secrets.token_hex(8).encode()
+        self.handlers: dict[str, list[Handler]] = {}
+        self.connect_hooks: list[Callable[[], None]] = []
+        self.connected = False
+        self.received = 0
+        self.tasks: set[asyncio.Task[bool]] = set()
+        self._listener: asyncio.Task[None] | None = None
+
+    def subscribe(self, channel: str, handler: Handler) -> None:
+        """``handler`` gets the payload of every peer's message on ``channel``; any time."""
+        self.handlers.setdefault(self.prefix + channel, []).append(handler)
+
+    async def publish(self, channel: str, payload: bytes = b"") -> bool:
+        if not self.health.up:
+            return False
+        try:
+            await self.client.publish(self.prefix + channel, self.origin + b"|" + payload)
+        except OUTAGE as exc:
+            self.health.failed(exc)
+            return False
+        return True
+
+    def publish_soon(self, channel: str, payload: bytes = b"") -> None:
+        """From synchronous code (a breaker listener): publish in the background."""
+        task = asyncio.create_task(self.publish(channel, payload))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def start(self) -> None:
+        self._listener = asyncio.create_task(self._listen_forever())
+
+    async def _listen_forever(self) -> None:
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(_glob_escape(self.prefix) + "*")
+                self.connected = True
+                for hook in self.connect_hooks:
+                    hook()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._dispatch(message)
+            except OUTAGE as exc:
+                self.health.failed(exc)
+            finally:
+                self.connected = False
+                with contextlib.suppress(*OUTAGE):
+                    await pubsub.aclose()
+            await asyncio.sleep(self.health.retry_interval)
+
+    def _dispatch(self, message: dict) -> None:
+        channel = message["channel"].decode()
+        origin, _, payload = message["data"].partition(b"|")
+        if origin == self.origin:
+            return
+        self.received += 1
+        for handler in self.handlers.get(channel, ()):
+            try:
+                handler(payload)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("ignored a malformed %s signal: %s", channel, exc)
+
+    async def close(self) -> None:
+        tasks = [*self.tasks, *([self._listener] if self._listener else [])]
+        await stop_tasks(tasks)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)

@@ -1,0 +1,30 @@
+"""The admission rule at the door: the middleware that refuses blacklisted addresses on every route
+before any handler runs, and who is calling as the routes need it (the client's address, whether
+it came over HTTPS), with the trusted proxies of the settings."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from proxy.errors import Forbidden
+from proxy.keys import ADMISSION, SETTINGS
+from proxy.security.address import address_for, client_used_https
+
+
+@web.middleware
+async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.app[ADMISSION].blocked(request):
+        raise Forbidden("this address is blocked", code="blocked")
+    return await handler(request)
+
+
+def address_of(request: web.Request) -> str:
+    """The client's address (X-Forwarded-For is believed only from TRUSTED_PROXIES)."""
+    return address_for(request, request.app[SETTINGS].security.trusted_proxies)
+
+
+def over_https(request: web.Request) -> bool:
+    """Did the client reach Iris, or the trusted proxy in front of it, over HTTPS?"""
+    return client_used_https(request.secure, request.remote, request.headers.get("X-Forwarded-Proto"),
+                             request.app[SETTINGS].security.trusted_proxies)
