@@ -23,7 +23,7 @@ import aiohttp
 
 from bench.fake_backend import BenchBackend
 from bench.harness import Iris, free_port, median, require_tools, workdir, wrk
-from tests.redis_fakes import RedisServer
+from tests.support.redis_fakes import RedisServer
 
 
 async def herd(session: aiohttp.ClientSession, pair: list[Iris], prompt: str, clients: int) -> list[str]:

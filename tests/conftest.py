@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from proxy.app import create_app
 from proxy.config import Settings, load_settings
 from proxy.imagegen.lane import FastLaneRunner
-from tests.fakes import FakeImageBackend, FakeLLM, FakePollinations
+from tests.support.fakes import FakeImageBackend, FakeLLM, FakePollinations
 
 ACCESS_KEY = "test-access-key-0123456789"
 ADMIN_TOKEN = "test-admin-token-0123456789"

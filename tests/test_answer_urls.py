@@ -17,8 +17,8 @@ from proxy.errors import ConfigError
 from proxy.upstream.answer_urls import AnswerFetcher
 from proxy.upstream.errors import UpstreamError
 from tests.conftest import ACCESS_KEY
-from tests.fakes import FakeImageBackend
-from tests.tls_fakes import TestCA
+from tests.support.fakes import FakeImageBackend
+from tests.support.tls_fakes import TestCA
 
 Q = f"key={ACCESS_KEY}"
 

@@ -11,8 +11,16 @@ import pytest
 from aiohttp import web
 
 from proxy.keys import IMAGE_CACHE
-from tests.browser_fakes import LAPTOP, PHONE, SCREENSHOTS, Browser, PaintingBackend, chromium_path, on_ci
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
+from tests.support.browser_fakes import (
+    LAPTOP,
+    PHONE,
+    SCREENSHOTS,
+    Browser,
+    PaintingBackend,
+    chromium_path,
+    on_ci,
+)
 
 pytestmark = pytest.mark.browser
 

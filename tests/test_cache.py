@@ -19,7 +19,7 @@ from proxy.cache.locks.lease import LeaseLock
 from proxy.cache.stores.disk import DiskStore
 from proxy.keys import FLIGHT
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
-from tests.fakes import FakeImageBackend, noise_png
+from tests.support.fakes import FakeImageBackend, noise_png
 
 Q = f"key={ACCESS_KEY}"
 

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from proxy.keys import ACCOUNTS
-from tests.account_helpers import cli, wait_until_blocked
-from tests.fakes import jpeg
+from tests.support.account_helpers import cli, wait_until_blocked
+from tests.support.fakes import jpeg
 
 
 async def test_blacklist_from_the_cli_is_seen_by_a_running_server(iris, data_dir):

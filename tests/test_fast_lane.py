@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 from proxy.imagegen.lane import FastLane
 from proxy.keys import DATABASE, FLIGHT
 from proxy.security import blacklist
-from tests.account_helpers import wait_until_blocked
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
+from tests.support.account_helpers import wait_until_blocked
 
 PATH = "/prompt/a%20lighthouse%20at%20dusk"
 URL = f"{PATH}?key={ACCESS_KEY}&width=64&height=64"

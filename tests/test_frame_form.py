@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.vision_fakes import scene
-from tests.vision_rig import ALICE_KEY, rig_starter
+from tests.support.vision_fakes import scene
+from tests.support.vision_rig import ALICE_KEY, rig_starter
 
 B = "xYzBoundary42"
 FORM = {"Content-Type": f"multipart/form-data; boundary={B}"}

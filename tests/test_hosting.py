@@ -19,8 +19,8 @@ from proxy.hosting.base import filename_for
 from proxy.hosting.registry import UPLOADERS
 from proxy.keys import FLIGHT
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN, base_env
-from tests.fakes import jpeg
-from tests.hosting_fakes import FakeHost, FakeImgbed, FakePicgo, FakeSmms
+from tests.support.fakes import jpeg
+from tests.support.hosting_fakes import FakeHost, FakeImgbed, FakePicgo, FakeSmms
 
 ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
 FAST = {"IMAGE_HOSTING_BACKOFF": "0.01", "IMAGE_HOSTING_TIMEOUT": "5"}

@@ -12,7 +12,7 @@ from PIL import Image
 from proxy.cache.bodyfile import FILE_FROM, BodyFile
 from proxy.keys import IMAGE_CACHE
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
-from tests.fakes import FakeImageBackend
+from tests.support.fakes import FakeImageBackend
 
 Q = f"key={ACCESS_KEY}&width=64&height=64"
 ADMIN = {"X-Admin-Token": ADMIN_TOKEN}

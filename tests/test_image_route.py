@@ -7,7 +7,7 @@ import hashlib
 from yarl import URL
 
 from tests.conftest import ACCESS_KEY
-from tests.fakes import png
+from tests.support.fakes import png
 
 
 async def test_generates_then_hits(iris, backend):
@@ -29,7 +29,7 @@ async def test_generates_then_hits(iris, backend):
 
 
 async def test_content_type_comes_from_the_bytes(iris, backend):
-    from tests.fakes import jpeg
+    from tests.support.fakes import jpeg
 
     backend.image = jpeg()
     client = await iris(BACKEND_API_URLS=backend.url)

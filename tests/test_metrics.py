@@ -92,7 +92,7 @@ async def test_requests_latency_and_cache_results(iris, backend):
 
 
 async def test_backend_calls_failures_cooldowns_and_coalescing(iris, backend, serve):
-    from tests.fakes import FakeImageBackend
+    from tests.support.fakes import FakeImageBackend
 
     broken = FakeImageBackend(mode="error500")
     await serve(broken)
@@ -211,8 +211,8 @@ async def test_workers_share_their_metrics_and_log_json(tmp_path: Path):
 
 
 async def test_vision_provider_calls_are_counted(iris, serve):
-    from tests.vision_fakes import scene
-    from tests.vision_rig import SERVER_KEYS, rig_starter
+    from tests.support.vision_fakes import scene
+    from tests.support.vision_rig import SERVER_KEYS, rig_starter
 
     rig = await rig_starter(iris, serve)()
     await rig.auth()

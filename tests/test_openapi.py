@@ -80,7 +80,7 @@ async def test_real_answers_match_the_document(iris, backend):
 
 
 async def test_vision_account_and_dashboard_answers_match_the_document(iris, backend):
-    from tests.account_helpers import add_profile
+    from tests.support.account_helpers import add_profile
 
     client = await iris(BACKEND_API_URLS=backend.url)
     spec = await (await client.get("/openapi.json")).json()

@@ -9,7 +9,7 @@ import pytest
 
 from proxy.admin.cookie import COOKIE, AdminSessions
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
-from tests.pages_fakes import dashboard, login
+from tests.support.pages_fakes import dashboard, login
 
 
 async def test_playground_is_self_contained_and_keyless(iris, backend):

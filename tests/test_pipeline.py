@@ -8,7 +8,7 @@ import asyncio
 import orjson
 
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
-from tests.fakes import FakeImageBackend, png
+from tests.support.fakes import FakeImageBackend, png
 
 Q = f"key={ACCESS_KEY}"
 

@@ -11,8 +11,8 @@ import time
 from proxy.accounts import activity, retention
 from proxy.accounts.models import PROVIDER_KEY_NAMES
 from proxy.keys import ACCOUNTS
-from tests.account_helpers import add_profile, cli
-from tests.fakes import jpeg
+from tests.support.account_helpers import add_profile, cli
+from tests.support.fakes import jpeg
 
 PROVIDER_KEYS = {"gemini_api_key": "AIzaSyD-gemini-secret-0001", "deepseek_api_key": "sk-deepseek-secret-0002",
                  "qwen_api_key": "sk-qwen-secret-0003", "chatgpt_api_key": "sk-openai-secret-0004"}

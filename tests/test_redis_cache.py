@@ -10,10 +10,10 @@ import redis.asyncio as aioredis
 
 from proxy.keys import BREAKER, IMAGE_CACHE
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
-from tests.fakes import png
-from tests.redis_fakes import eventually
+from tests.support.fakes import png
+from tests.support.redis_fakes import eventually
 
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.support.redis_fixtures"]
 
 pytestmark = pytest.mark.redis
 ADMIN = {"X-Admin-Token": ADMIN_TOKEN}

@@ -10,9 +10,9 @@ import pytest
 
 from proxy.keys import SHARED
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
-from tests.redis_fakes import eventually
+from tests.support.redis_fakes import eventually
 
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.support.redis_fixtures"]
 pytestmark = pytest.mark.redis
 ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
 

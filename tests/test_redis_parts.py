@@ -16,9 +16,9 @@ from proxy.redis.bus import RedisBus
 from proxy.redis.health import RedisHealth
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.breaker_redis import RedisCooldowns
-from tests.redis_fakes import eventually
+from tests.support.redis_fakes import eventually
 
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.support.redis_fixtures"]
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from proxy.errors import RateLimited
 from proxy.keys import ACCOUNTS, DATABASE, GUARD, SHARED, VISION
 from proxy.security import blacklist
 from proxy.vision.dedup import Remembered
-from tests.redis_fakes import eventually
+from tests.support.redis_fakes import eventually
 
-pytest_plugins = ["tests.redis_fixtures"]
+pytest_plugins = ["tests.support.redis_fixtures"]
 pytestmark = pytest.mark.redis
 SECRET = {"PROXY_SECRET_KEY": "scale-out-test-master-secret-0123456789", "BLACKLIST_AUTO_FAILURES": "0"}
 KEY = "alice-key-0123456789"

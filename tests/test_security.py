@@ -16,7 +16,7 @@ from proxy.errors import ConfigError, RateLimited
 from proxy.keys import ACCOUNTS, DATABASE
 from proxy.security import blacklist
 from proxy.security.limits import gcra
-from tests.account_helpers import add_profile, guard_of, wait_until_blocked
+from tests.support.account_helpers import add_profile, guard_of, wait_until_blocked
 
 
 async def whoami(request: web.Request) -> web.Response:

@@ -11,8 +11,8 @@ import pytest
 from proxy.accounts import profiles, users
 from proxy.accounts.service import Accounts, open_context
 from proxy.keys import ACCOUNTS, SETTINGS
-from tests.vision_fakes import scene
-from tests.vision_rig import ALICE_KEY, rig_starter
+from tests.support.vision_fakes import scene
+from tests.support.vision_rig import ALICE_KEY, rig_starter
 
 SEEN_WITHIN = 3.0
 

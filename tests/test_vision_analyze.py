@@ -8,8 +8,8 @@ import base64
 import pytest
 
 from tests.conftest import ACCESS_KEY
-from tests.vision_fakes import scene
-from tests.vision_rig import ALICE_KEY, SERVER_KEYS, rig_starter
+from tests.support.vision_fakes import scene
+from tests.support.vision_rig import ALICE_KEY, SERVER_KEYS, rig_starter
 
 ORIGIN = "https://visionai.example"
 PREDICTIONS = [{"label": n, "confidence": c} for n, c in

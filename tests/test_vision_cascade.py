@@ -17,7 +17,7 @@ from proxy.vision.asking import Asker, Breakers, Task
 from proxy.vision.cascade import Cascade
 from proxy.vision.frames import prepare
 from proxy.vision.providers import providers_for
-from tests.vision_fakes import FakeProvider, scene
+from tests.support.vision_fakes import FakeProvider, scene
 
 KEYS = {"a": "sk-server-key-aaaa1111", "b": "sk-server-key-bbbb2222", "c": "sk-server-key-cccc3333"}
 

@@ -14,7 +14,7 @@ from proxy.config.vision import VisionSettings
 from proxy.errors import BadRequest, PayloadTooLarge
 from proxy.vision.frames import distance, prepare, quick
 from proxy.vision.uploads import Intake, frame_from_bytes, frame_from_data_url
-from tests.vision_fakes import scene
+from tests.support.vision_fakes import scene
 
 CFG = VisionSettings(max_side=512, max_pixels=3_000_000)
 

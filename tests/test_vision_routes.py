@@ -11,8 +11,8 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.vision_fakes import scene
-from tests.vision_rig import ALICE_KEY, BOB_KEY, NAMES, SERVER_KEYS, rig_starter, settled
+from tests.support.vision_fakes import scene
+from tests.support.vision_rig import ALICE_KEY, BOB_KEY, NAMES, SERVER_KEYS, rig_starter, settled
 
 
 @pytest.fixture

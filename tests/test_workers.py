@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from bench.harness import ADMIN_TOKEN, Iris, child_pids, connections_by_process, tcp_sockets
-from tests.fakes import FakeImageBackend, png
+from tests.support.fakes import FakeImageBackend, png
 
 pytestmark = pytest.mark.slow
 CLIENTS = 24

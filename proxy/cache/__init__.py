@@ -1,2 +1,6 @@
-"""The cache: a byte store interface (diskcache, or Redis when instances share), the image
-entries kept in it, a per-process memory front, and single flight over the store."""
+"""The image cache: what it keeps under a key (``entry``), the cache as the routes see it
+(``images``) with its per-process memory ``front`` and the large bodies it keeps for sendfile
+(``bodyfile``), the byte ``stores`` it stands on, the ``generation`` that makes a delete reach
+every worker and instance, and ``flight``: identical concurrent misses cost one trip, with its
+cross-process ``locks``. ``backing`` chooses the store, generation and lock together. How an
+image is made is ``proxy.imagegen``'s business, not the cache's."""

@@ -12,7 +12,7 @@ import orjson
 
 from proxy.accounts import profiles
 from proxy.keys import ACCOUNTS
-from tests.vision_fakes import FakeProvider
+from tests.support.vision_fakes import FakeProvider
 
 NAMES = ("gemini", "deepseek", "qwen")
 SERVER_KEYS = {n: f"sk-server-{n}-0123456789" for n in NAMES}

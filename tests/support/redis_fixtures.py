@@ -1,6 +1,6 @@
 """Real Redis for the scale-out tests.
 
-Test modules load it with ``pytest_plugins = ["tests.redis_fixtures"]``.
+Test modules load it with ``pytest_plugins = ["tests.support.redis_fixtures"]``.
 ``redis_url`` is ``IRIS_TEST_REDIS_URL`` (``.ci/run`` starts a server and sets it), else a
 redis-server this session starts itself; with neither, the tests skip with the reason, except
 under CI=true where they fail. Each test gets its own key prefix, so tests never see each
@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient
 from proxy.app import create_app
 from proxy.config import load_settings
 from tests.conftest import base_env
-from tests.redis_fakes import RedisServer, answers
+from tests.support.redis_fakes import RedisServer, answers
 
 NO_REDIS = ("no Redis for the scale-out tests: set IRIS_TEST_REDIS_URL=redis://127.0.0.1:PORT/0 or "
             "install redis-server (Debian: apt-get install redis-server); .ci/run does both")

@@ -1,0 +1,45 @@
+"""Iris uses two private attributes of its dependencies, for speed, and pins those dependencies to
+the minor versions it was tested with (pyproject.toml). These tests fail loudly, naming the place
+to review, when a version in that range no longer has them."""
+
+from __future__ import annotations
+
+import inspect
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Histogram
+
+from proxy.imagegen.reply import SEPARATE_FROM, ImageResponse
+from proxy.web.metrics import BUCKETS, Metrics
+
+
+def test_aiohttp_still_lets_a_response_send_its_headers_before_the_body():
+    where = "proxy/imagegen/reply.py sets it; review it before raising the aiohttp bound"
+    assert "_send_headers_immediately" in vars(web.StreamResponse), where
+    assert vars(web.Response)["_send_headers_immediately"] is False, where
+    assert "_send_headers_immediately" in inspect.getsource(web.StreamResponse), where
+    assert ImageResponse(b"x" * SEPARATE_FROM, {})._send_headers_immediately is True
+    assert ImageResponse(b"x" * (SEPARATE_FROM - 1), {})._send_headers_immediately is False
+
+
+def test_prometheus_histograms_still_keep_one_value_per_bucket_and_a_sum():
+    where = "proxy/web/metrics.py adds observations through them; review it before raising the bound"
+    child = Histogram("probe_seconds", "probe", ["route"], buckets=BUCKETS,
+                      registry=CollectorRegistry()).labels("x")
+    assert len(child._buckets) == len(BUCKETS) + 1, where
+    assert all(hasattr(bucket, "inc") for bucket in child._buckets), where
+    assert hasattr(child._sum, "inc"), where
+
+
+def test_a_batch_of_observations_reads_as_the_same_observations_one_by_one():
+    batched, single = Metrics(), Histogram("iris_http_request_duration_seconds", "x", ["route"],
+                                           buckets=BUCKETS, registry=CollectorRegistry())
+    for seconds in (0.0004, 0.003, 0.003, 0.2, 7.0, 500.0):
+        batched.request("r", "GET", 200, seconds)
+        single.labels("r").observe(seconds)
+    batched.flush()
+    ours = {s.labels.get("le"): s.value for s in batched.latency.collect()[0].samples if s.name.endswith(
+        ("_bucket", "_count"))}
+    theirs = {s.labels.get("le"): s.value for s in single.collect()[0].samples if s.name.endswith(
+        ("_bucket", "_count"))}
+    assert ours == theirs
