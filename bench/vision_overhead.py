@@ -84,9 +84,8 @@ def frames(count: int, size: tuple[int, int] = (640, 480)) -> list[bytes]:
 
 
 def add_profiles(env: dict[str, str], count: int) -> list[tuple[str, str]]:
-    from proxy.accounts.database import open_context
-
     from proxy.accounts import profiles
+    from proxy.accounts.service import open_context
     from proxy.config import load_settings
 
     ctx = open_context(load_settings(env))
