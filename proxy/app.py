@@ -14,7 +14,7 @@ from proxy.accounts.service import Accounts, open_database
 from proxy.accounts.sessions import SessionStore, SqliteSessions
 from proxy.accounts.sessions_redis import RedisSessions
 from proxy.accounts.users import UserCache
-from proxy.admin import api, dashboard, login, metrics, status, thumbs
+from proxy.admin import api, dashboard, login, metrics, probes, status, thumbs
 from proxy.admin.cookie import AdminSessions
 from proxy.admin.metrics import BreakerSync
 from proxy.cache.backing import open_backing
@@ -203,6 +203,8 @@ ROUTES = (
     ("POST", "/cache/delete", api.cache_delete, "cache_delete"),
     ("DELETE", "/cache/{key}", api.cache_delete_key, "cache_delete_key"),
     ("GET", "/status", status.status, "status"),
+    ("GET", "/healthz", probes.healthz, "healthz"),
+    ("GET", "/readyz", probes.readyz, "readyz"),
     ("GET", "/", views.playground, "playground"),
     ("GET", "/docs", views.docs, "docs"),
     ("GET", "/openapi.json", views.openapi, "openapi"),

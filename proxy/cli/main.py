@@ -9,14 +9,17 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from proxy import __version__
 from proxy.cli.accounts import register_activity, register_profiles, register_prompt
 from proxy.cli.blacklist import register_blacklist
+from proxy.cli.health import register_health
 from proxy.config import Settings, gather_environment, load_settings
 from proxy.errors import ConfigError
 from proxy.security.credentials import resolve_secrets
 from proxy.server import serve
 
 Command = Callable[[argparse.Namespace, Settings], int]
+TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -35,26 +38,30 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="iris-proxy", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="iris-proxy", description=__doc__.splitlines()[0],
+                                     epilog="Settings come from the environment and from .env in the "
+                                            "working directory; see .env.example.")
+    parser.add_argument("--version", action="version", version=f"iris-proxy {__version__}")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the server (the default)")
     serve.add_argument("--host", help="listen address (HOST)")
     serve.add_argument("--port", type=int, help="listen port (PORT)")
     serve.add_argument("--workers", type=int, help="server processes sharing the port (WORKERS)")
     serve.set_defaults(func=cmd_serve)
-    for register in (register_profiles, register_activity, register_blacklist, register_prompt):
+    for register in (register_health, register_profiles, register_activity, register_blacklist,
+                     register_prompt):
         register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in TOP_LEVEL_OPTIONS):
         args_list.insert(0, "serve")
     args = build_parser().parse_args(args_list)
     try:
         settings = load_settings(gather_environment())
     except ConfigError as exc:
         print(f"iris: configuration error: {exc}", file=sys.stderr)
-        return 2
+        return int(getattr(args, "config_error_status", 2))
     return args.func(args, settings)

@@ -44,6 +44,10 @@ SCHEMAS: dict[str, Any] = {
         "state": {"enum": ["healthy", "degraded", "cooling_down"]},
         "cooldown_remaining": {"type": "number"}, "latency_ms": {"type": ["number", "null"]},
         "calls": INT, "failures": INT}},
+    "Readiness": {"type": "object", "required": ["status", "checks"], "properties": {
+        "status": {"enum": ["ready", "not_ready"]},
+        "checks": {"type": "object", "additionalProperties": STR,
+                   "description": "cache, database and (with REDIS_URL) redis: `ok` or what failed"}}},
     "CacheStats": {"type": "object", "required": ["hits", "misses"], "properties": {
         "keys": INT, "bytes": INT, "hits": INT, "misses": INT,
         "hit_ratio": {"type": ["number", "null"]}}},
@@ -98,6 +102,22 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "status": {
         "tags": ["operations"], "summary": "Health; with the admin token, backends and cache",
         "responses": {"200": json_body(ref("Status"), "never a secret; backends only for admins")},
+    },
+    "healthz": {
+        "tags": ["operations"], "summary": "Liveness: the process and its event loop answer",
+        "description": "No I/O: it fails only when the worker itself is stuck. For orchestrators' "
+                       "liveness probes.",
+        "responses": {"200": json_body({"type": "object", "properties": {
+            "status": {"const": "alive"}, "version": STR}}, "alive")},
+    },
+    "readyz": {
+        "tags": ["operations"], "summary": "Readiness: the cache store, the database and Redis answer",
+        "description": "Each check is bounded (2 s). `iris-proxy health` asks this route; load balancers "
+                       "and `HEALTHCHECK` should too.",
+        "responses": {
+            "200": json_body(ref("Readiness"), "ready: every check is `ok`"),
+            "503": json_body(ref("Readiness"), "not ready: the failed checks say what went wrong"),
+        },
     },
     "metrics": {
         "tags": ["operations"], "summary": "Prometheus metrics (text exposition format)",

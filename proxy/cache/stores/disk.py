@@ -111,6 +111,9 @@ class DiskStore:
         return {"store": self.name, "keys": len(self.cache), "bytes": self.cache.volume(),
                 "size_limit": self.cache.size_limit}
 
+    async def ping(self) -> None:
+        await self._run(self.cache.get, STORE_ID, None, retry=True)  # a real read, on the pool
+
     async def close(self) -> None:
         """Closes the SQLite connection of every pool thread: diskcache's ``close`` closes only the
         calling thread's, so each thread runs it, held at a barrier until all have a task."""

@@ -72,5 +72,9 @@ class FailoverStore:
         found = await self._run(lambda s: s.stats())
         return {**found, "redis": self.health.snapshot(), "pending_deletes": len(self.pending_deletes)}
 
+    async def ping(self) -> None:
+        """The local store: it answers while Redis is out (whose reachability is checked apart)."""
+        await self.fallback.ping()
+
     async def close(self) -> None:
         await self.fallback.close()

@@ -66,5 +66,8 @@ class RedisStore:
                                 "maxmemory-policy allkeys-lru, or it grows until images expire")
         return stats
 
+    async def ping(self) -> None:
+        await self.client.ping()
+
     async def close(self) -> None:
         """The client belongs to the app's Redis context, which closes it."""
