@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -72,6 +73,40 @@ async def test_a_server_from_the_wheel_renders_its_pages(installed: Path, tmp_pa
                                ("/static/iris.css", "text/css")):
                 async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
                     assert resp.status == 200 and resp.content_type == kind, (path, resp.status)
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert "Traceback" not in err.decode()
+
+
+def image_environment(data: Path, port: int) -> dict[str, str]:
+    """The ENV lines of deploy/Dockerfile's final stage, with /data and the port made local."""
+    text = (Path(__file__).resolve().parent.parent / "deploy" / "Dockerfile").read_text()
+    final = text[text.index("AS final"):]
+    env: dict[str, str] = {}
+    for block in re.findall(r"^ENV (.*?)(?<!\\)$", final, re.M | re.S):
+        for name, value in re.findall(r"(\w+)=(\S+)", block.replace("\\\n", " ")):
+            env[name] = value
+    assert env["DATA_DIR"] == "/data" and env["HOST"] == "0.0.0.0"
+    env.pop("PATH", None)
+    env.pop("VIRTUAL_ENV", None)
+    return {**env, "DATA_DIR": str(data), "PORT": str(port)}
+
+
+async def test_the_wheel_serves_and_reports_healthy_in_the_images_environment(installed: Path, tmp_path: Path):
+    port = free_port()
+    env = env_for(installed, **image_environment(tmp_path / "data", port), WORKERS="2",
+                  POLLINATIONS_URL="http://127.0.0.1:9")
+    script = installed / "bin" / "iris-proxy"
+    workdir = tmp_path / "opt"  # WORKDIR: no checkout, no .env
+    workdir.mkdir()
+    proc = await asyncio.create_subprocess_exec(str(script), "serve", cwd=workdir, env=env,
+                                                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        await wait_up(f"http://127.0.0.1:{port}/readyz", proc)
+        health = await asyncio.create_subprocess_exec(str(script), "health", cwd=workdir, env=env)
+        assert await asyncio.wait_for(health.wait(), 30) == 0
+        assert (tmp_path / "data" / "secrets" / "access-key").stat().st_mode & 0o077 == 0
     finally:
         proc.terminate()
         _, err = await asyncio.wait_for(proc.communicate(), 20)

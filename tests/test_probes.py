@@ -51,7 +51,6 @@ async def test_redis_is_checked_when_configured_and_its_outage_is_named(instance
 async def test_the_health_command_exits_0_for_a_ready_server_and_1_otherwise(iris, data_dir: Path):
     client = await iris()
     base = str(client.make_url("")).rstrip("/")
-    data_dir.mkdir(parents=True, exist_ok=True)
     code, out, err = await cli(data_dir, "health", "--url", f"{base}/readyz")
     assert (code, out) == (0, "")
     await client.app[DATABASE].run(lambda ctx: ctx.conn.close())
@@ -62,7 +61,6 @@ async def test_the_health_command_exits_0_for_a_ready_server_and_1_otherwise(iri
 
 
 async def test_the_health_command_asks_this_servers_port_on_loopback_and_never_exits_2(data_dir: Path):
-    data_dir.mkdir(parents=True, exist_ok=True)
     code, _, err = await cli(data_dir, "health", HOST="0.0.0.0", PORT="9")
     assert code == 1 and "http://127.0.0.1:9/readyz" in err
     code, _, err = await cli(data_dir, "health", PORT="not-a-port")
@@ -70,6 +68,5 @@ async def test_the_health_command_asks_this_servers_port_on_loopback_and_never_e
 
 
 async def test_version_is_printed(data_dir: Path):
-    data_dir.mkdir(parents=True, exist_ok=True)
     code, out, _ = await cli(data_dir, "--version")
     assert code == 0 and out.strip() == "iris-proxy 0.1.0"

@@ -54,6 +54,14 @@ class TestCA:
         return ssl.create_default_context(cadata=_pem(self.cert).decode())
 
     def server_context(self, hostname: str) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory() as tmp:  # load_cert_chain reads files only
+            chain, secret = self.write_pair(Path(tmp), hostname)
+            context.load_cert_chain(chain, secret)
+        return context
+
+    def write_pair(self, folder: Path, hostname: str) -> tuple[Path, Path]:
+        """A certificate for ``hostname`` signed by this CA (the chain) and its key, as PEM files."""
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             _builder(_name(hostname), self.cert.subject, key.public_key())
@@ -64,11 +72,8 @@ class TestCA:
             .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(self.key, hashes.SHA256())
         )
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        with tempfile.TemporaryDirectory() as tmp:  # load_cert_chain reads files only
-            chain, secret = Path(tmp, "chain.pem"), Path(tmp, "key.pem")
-            chain.write_bytes(_pem(cert) + _pem(self.cert))
-            secret.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                 serialization.NoEncryption()))
-            context.load_cert_chain(chain, secret)
-        return context
+        chain, secret = folder / "chain.pem", folder / "key.pem"
+        chain.write_bytes(_pem(cert) + _pem(self.cert))
+        secret.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
+        return chain, secret

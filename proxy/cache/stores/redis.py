@@ -2,7 +2,7 @@
 
 Every key carries ``REDIS_PREFIX``. Values written without a TTL of their own (the images) get
 ``REDIS_CACHE_TTL``, so an unbounded Redis still forgets old images; the hard size bound is
-Redis's own ``maxmemory`` with ``maxmemory-policy allkeys-lru`` (see the README), which /status
+Redis's own ``maxmemory`` with ``maxmemory-policy volatile-lru`` (see the README), which /status
 reads back and warns about when it is missing. Errors propagate: ``FailoverStore`` decides."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ _DELETE_IF = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-EVICTING = ("allkeys-lru", "allkeys-lfu", "allkeys-random")
+EVICTING = ("volatile-lru", "volatile-lfu")  # only keys with a TTL: the images, never the counters
 
 
 class RedisStore:
@@ -62,8 +62,9 @@ class RedisStore:
             "size_limit": maxmemory or None, "eviction_policy": policy, "default_ttl": self.default_ttl,
         }
         if not maxmemory or policy not in EVICTING:
-            stats["warning"] = ("Redis has no maxmemory with an allkeys eviction policy: set maxmemory and "
-                                "maxmemory-policy allkeys-lru, or it grows until images expire")
+            stats["warning"] = ("Redis has no maxmemory with a volatile-lru or volatile-lfu policy: set "
+                                "maxmemory and maxmemory-policy volatile-lru, or it grows until images "
+                                "expire or evicts keys Iris needs")
         return stats
 
     async def ping(self) -> None:
