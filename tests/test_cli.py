@@ -10,6 +10,7 @@ from pathlib import Path
 from proxy.keys import ACCOUNTS
 from tests.support.account_helpers import cli, wait_until_blocked
 from tests.support.fakes import jpeg
+from tests.test_serve import free_port, wait_up
 
 
 async def test_blacklist_from_the_cli_is_seen_by_a_running_server(iris, data_dir):
@@ -28,7 +29,8 @@ async def test_blacklist_from_the_cli_is_seen_by_a_running_server(iris, data_dir
     assert await wait_until_blocked(client, False, within=2.0) < 2.0
 
 
-async def test_blacklist_cli_refuses_what_is_not_an_address(data_dir):
+async def test_blacklist_cli_refuses_what_is_not_an_address(iris, data_dir):
+    await iris()
     code, _, err = await cli(data_dir, "blacklist", "add", "not-an-ip")
     assert code == 1 and "not an IP address" in err
     code, _, err = await cli(data_dir, "blacklist", "remove", "10.9.9.9")
@@ -96,7 +98,8 @@ async def test_prompt_and_activity_from_the_cli(iris, data_dir):
     assert code == 1 and "no profile" in err
 
 
-async def test_the_iris_proxy_script_is_the_same_cli(data_dir):
+async def test_the_iris_proxy_script_is_the_same_cli(iris, data_dir):
+    await iris()
     script = Path(sys.executable).parent / "iris-proxy"
     proc = await asyncio.create_subprocess_exec(
         str(script), "profiles", "list", env={"PATH": "/usr/bin:/bin", "DATA_DIR": str(data_dir)},
@@ -104,7 +107,48 @@ async def test_the_iris_proxy_script_is_the_same_cli(data_dir):
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert out.decode().strip() == "no profiles"
-    assert (data_dir / "iris.db").exists()
+    assert f"DATA_DIR is {data_dir}" in err.decode()
+
+
+async def test_admin_commands_where_no_server_kept_data_say_so_and_create_nothing(tmp_path: Path):
+    empty = tmp_path / "elsewhere"
+    for args in (("profiles", "add", "alice"), ("profiles", "list"), ("blacklist", "list"),
+                 ("activity", "alice"), ("prompt", "alice")):
+        code, out, err = await cli(empty, *args)
+        assert code == 1 and out == "" and "no Iris data here" in err and str(empty) in err, args
+    assert not empty.exists()  # no database, no secrets directory
+
+
+async def test_a_missing_master_secret_is_not_made_up_by_an_admin_command(iris, data_dir):
+    await iris()
+    (data_dir / "secrets" / "master-key").unlink()
+    code, _, err = await cli(data_dir, "profiles", "list")
+    assert code == 2 and "master-key does not exist" in err
+    assert not (data_dir / "secrets" / "master-key").exists()
+
+
+async def test_every_start_says_which_key_files_it_uses(data_dir):
+    first = await serve_once(data_dir)
+    second = await serve_once(data_dir)
+    assert first.count("generated now") == 2 and "access key in" in first and "admin token in" in first
+    assert second.count("kept from an earlier start") == 2 and "cat " in second
+    for name in ("access-key", "admin-token"):
+        assert (data_dir / "secrets" / name).read_text().strip() not in first + second
+
+
+async def serve_once(data_dir: Path) -> str:
+    """Starts ``python -m proxy serve`` on a free port, waits until it answers, stops it: its stderr."""
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DATA_DIR": str(data_dir), "PORT": str(port),
+           "WORKERS": "1", "POLLINATIONS_URL": "http://127.0.0.1:9"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "serve", cwd=data_dir.parent,
+                                                env=env, stderr=asyncio.subprocess.PIPE)
+    try:
+        await wait_up(f"http://127.0.0.1:{port}/healthz", proc)
+    finally:
+        proc.terminate()
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    return err.decode()
 
 
 async def test_worker_processes_share_sessions_and_limits(data_dir):
@@ -112,10 +156,7 @@ async def test_worker_processes_share_sessions_and_limits(data_dir):
     both still hit one bucket (fresh connections, so the kernel picks a worker each time)."""
     import aiohttp
 
-    from tests.test_serve import free_port, wait_up
-
-    _, out, _ = await cli(data_dir, "profiles", "add", "alice")
-    key, port = out.strip(), free_port()
+    port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "WORKERS": "2",
            "DATA_DIR": str(data_dir), "POLLINATIONS_URL": "http://127.0.0.1:9", "LOG_LEVEL": "WARNING"}
     proc = await asyncio.create_subprocess_exec(
@@ -124,6 +165,8 @@ async def test_worker_processes_share_sessions_and_limits(data_dir):
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_up(f"{base}/status", proc)
+        _, out, _ = await cli(data_dir, "profiles", "add", "alice")  # on the running server's data
+        key = out.strip()
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as session:
             async with session.post(f"{base}/auth-{key}") as resp:
                 assert resp.status == 200

@@ -18,13 +18,19 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from proxy.errors import ConfigError
 from proxy.security.credentials import load_or_create
 
 
-def master_secret(configured: str | None, data_dir: Path) -> str:
+def master_secret(configured: str | None, data_dir: Path, *, create: bool = True) -> str:
+    """``PROXY_SECRET_KEY``, else the file under DATA_DIR (generated first when ``create``)."""
     if configured:
         return configured
-    value, _created = load_or_create(data_dir / "secrets" / "master-key")
+    path = data_dir / "secrets" / "master-key"
+    if not create and not path.exists():
+        raise ConfigError("PROXY_SECRET_KEY", f"{path} does not exist, and the profiles' keys need it",
+                          "set the PROXY_SECRET_KEY the server uses, or restore that file")
+    value, _created = load_or_create(path)
     return value
 
 

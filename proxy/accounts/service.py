@@ -26,10 +26,19 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def open_context(settings: Settings) -> AccountsContext:
-    """Connects, creates the tables, and refuses a master secret other than the database's."""
+class NoAccountsData(Exception):
+    """The admin commands were pointed at a place where no server ever kept its data."""
+
+
+def open_context(settings: Settings, *, create: bool = True) -> AccountsContext:
+    """Connects, creates the tables, and refuses a master secret other than the database's.
+    ``create=False`` (the admin commands) refuses to start a new database or master secret."""
     accounts = settings.accounts
-    keyring = Keyring.from_master(master_secret(accounts.secret_key, settings.server.data_dir))
+    if not create and not accounts.database.exists():
+        raise NoAccountsData(f"there is no Iris data here ({accounts.database} does not exist): run the "
+                             "command with the DATA_DIR (or PROFILE_DB) of the server, or start the "
+                             "server there first")
+    keyring = Keyring.from_master(master_secret(accounts.secret_key, settings.server.data_dir, create=create))
     conn = connect(accounts.database)
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('keyring', ?)", (keyring.fingerprint(),))
     stored = conn.execute("SELECT value FROM meta WHERE name = 'keyring'").fetchone()["value"]

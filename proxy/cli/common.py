@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from proxy.accounts.models import AccountsContext
-from proxy.accounts.service import open_context
+from proxy.accounts.service import NoAccountsData, open_context
 from proxy.config import Settings
 from proxy.errors import ConfigError, IrisError
 
@@ -23,8 +23,12 @@ def when(at: float | None) -> str:
 
 def command(action: Action) -> Callable[[argparse.Namespace, Settings], int]:
     def run(args: argparse.Namespace, settings: Settings) -> int:
+        print(f"iris: DATA_DIR is {settings.server.data_dir.resolve()}", file=sys.stderr)
         try:
-            ctx = open_context(settings)
+            ctx = open_context(settings, create=False)
+        except NoAccountsData as exc:
+            print(f"iris: {exc}", file=sys.stderr)
+            return 1
         except ConfigError as exc:
             print(f"iris: configuration error: {exc}", file=sys.stderr)
             return 2

@@ -30,8 +30,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers is not None:
         settings = settings.with_server(workers=args.workers)
     secrets = resolve_secrets(settings.server)
-    for path in secrets.generated:
-        print(f"iris: generated a secret; read it with: cat {path}", file=sys.stderr)
+    for line in secrets.describe():
+        print(f"iris: {line}", file=sys.stderr)
     if not settings.image.backends:
         print("iris: BACKEND_API_URLS is empty; Pollinations is the image pool", file=sys.stderr)
     return serve(settings, secrets)

@@ -21,11 +21,22 @@ class Secrets:
     access_key: str = field(repr=False)
     admin_token: str = field(repr=False)
     generated: tuple[Path, ...] = ()
+    files: tuple[Path, ...] = ()
+    """The files the secrets were read from (generated now, or at an earlier start)."""
+
+    def describe(self) -> list[str]:
+        """Where each secret comes from, for the start-up lines (never a secret itself)."""
+        lines = []
+        for path in self.files:
+            how = "generated now" if path in self.generated else "kept from an earlier start"
+            lines.append(f"{path.name.replace('-', ' ')} in {path} ({how}); read it with: cat {path}")
+        return lines
 
 
 def resolve_secrets(server: ServerSettings) -> Secrets:
     """The configured key and token, or ones generated (once) under DATA_DIR."""
     generated: list[Path] = []
+    files: list[Path] = []
     values = []
     for configured, name in ((server.access_key, "access-key"), (server.admin_token, "admin-token")):
         if configured:
@@ -33,10 +44,11 @@ def resolve_secrets(server: ServerSettings) -> Secrets:
             continue
         path = server.data_dir / "secrets" / name
         value, created = load_or_create(path)
+        files.append(path)
         if created:
             generated.append(path)
         values.append(value)
-    return Secrets(values[0], values[1], tuple(generated))
+    return Secrets(values[0], values[1], tuple(generated), tuple(files))
 
 
 def same(given: str | None, expected: str) -> bool:
