@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from proxy.config import load_settings
@@ -24,12 +26,16 @@ Q = f"key={ACCESS_KEY}"
 
 
 @pytest.fixture
-async def internal(aiohttp_server) -> FakeImageBackend:
-    """A service elsewhere on the network: it must not be reached through a url answer."""
+async def internal() -> AsyncIterator[FakeImageBackend]:
+    """A service elsewhere on the network: it must not be reached through a url answer. (Made
+    here: aiohttp's ``aiohttp_server`` fixture ignores ``host`` before 3.14.)"""
     fake = FakeImageBackend()
-    server = await aiohttp_server(fake.app(), host="127.0.0.2")
+    server = TestServer(fake.app(), host="127.0.0.2")
+    await server.start_server()
     fake.base = str(server.make_url("")).rstrip("/")
-    return fake
+    assert fake.base.startswith("http://127.0.0.2:")
+    yield fake
+    await server.close()
 
 
 async def answer(iris, backend: FakeImageBackend, **env: str):
