@@ -62,12 +62,50 @@ def test_contract_variables_are_honoured():
     ({"LLM_OPTIMIZATION_ENABLED": "true", "LLM_OPTIMIZATION_API_URL": "http://l",
       "LLM_OPTIMIZATION_TEMPLATE": "no placeholder"}, "LLM_OPTIMIZATION_TEMPLATE_FILE"),
     ({"CACHE_SIZE_LIMIT": "-1"}, "CACHE_SIZE_LIMIT"),
+    ({"BACKEND_API_URLS": "notaurl"}, "BACKEND_API_URLS"),
+    ({"BACKEND_API_URLS": "ftp://x"}, "BACKEND_API_URLS"),
+    ({"BACKEND_API_URLS": "https://a.example/v1,http://[::1"}, "BACKEND_API_URLS"),
+    ({"BACKEND_API_URLS": "http://a.example:99999/v1"}, "BACKEND_API_URLS"),
+    ({"BACKEND_API_URLS": "http://a.example/v1,http://a.example/v1/"}, "BACKEND_API_URLS"),
+    ({"LLM_OPTIMIZATION_API_URL": "api.openai.com"}, "LLM_OPTIMIZATION_API_URL"),
+    ({"POLLINATIONS_URL": "image.pollinations.ai"}, "POLLINATIONS_URL"),
+    ({"VISION_PROVIDERS": '[{"name": "x", "base_url": "file:///v1", "model": "m"}]'}, "VISION_PROVIDERS"),
+    ({"UPSTREAM_CONNECTIONS_PER_HOST": "0"}, "UPSTREAM_CONNECTIONS_PER_HOST"),
 ])
 def test_bad_values_name_the_variable_and_the_fix(env, variable):
     with pytest.raises(ConfigError) as caught:
         load_settings(env)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable) and "Fix:" in str(caught.value)
+
+
+def test_a_bad_backend_url_is_named_without_its_credentials():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"BACKEND_API_URLS": "ftp://user:s3cret@files.example/v1"})
+    assert "ftp://files.example/v1" in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_backends_are_named_by_their_place_and_get_the_image_model():
+    settings = load_settings({"BACKEND_API_URLS": "http://a.example/v1,http://b.example", "IMAGE_MODEL": "dall-e-3",
+                              "MODEL_MAP": '{"http://b.example": {"dall-e-3": "azure-dalle"}}'})
+    a, b = settings.image.backends
+    assert (a.label, b.label) == ("backend-1", "backend-2")
+    assert (a.map_model(None), b.map_model(None), b.map_model("other")) == ("dall-e-3", "azure-dalle", "other")
+    assert settings.image.image_model == "dall-e-3"
+    assert load_settings({"BACKEND_API_URLS": "http://a.example"}).image.backends[0].map_model(None) is None
+
+
+def test_the_fingerprint_follows_what_makes_images():
+    def fingerprint(**env: str) -> str:
+        return load_settings({"BACKEND_API_URLS": "http://a.example", **env}).image.fingerprint
+
+    same = fingerprint()
+    assert same == fingerprint() == fingerprint(PORT="9000", CACHE_SIZE_LIMIT="20000000")
+    changed = [fingerprint(BACKEND_API_URLS="http://b.example"), fingerprint(AUTH_TOKEN="sk-new-token"),
+               fingerprint(IMAGE_MODEL="dall-e-3"), fingerprint(MODEL_MAP='{"http://a.example": {"x": "y"}}'),
+               fingerprint(POLLINATIONS_FALLBACK="false"), fingerprint(LLM_OPTIMIZATION_API_URL="http://l.example")]
+    assert len({same, *changed}) == len(changed) + 1
+    assert "sk-new-token" not in fingerprint(AUTH_TOKEN="sk-new-token")
 
 
 def test_templates_from_file_env_or_the_shipped_file(tmp_path):

@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from yarl import URL
+
+from proxy.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class BackendSpec:
@@ -16,6 +20,8 @@ class BackendSpec:
     name: str = ""
     model: str | None = None
     kind: str = "openai"
+    role: str = "image"
+    """What Iris asks of it (image, llm, vision): health is kept per role, URL and model."""
 
     @property
     def label(self) -> str:
@@ -23,9 +29,10 @@ class BackendSpec:
         return self.name or public_url(self.url)
 
     def map_model(self, model: str | None) -> str | None:
-        if model is None:
-            return self.model
-        return self.model_map.get(model, model)
+        """The model to send for a request naming ``model`` (``None``: the default model), through
+        ``MODEL_MAP``."""
+        chosen = self.model if model is None else model
+        return None if chosen is None else self.model_map.get(chosen, chosen)
 
     def __repr__(self) -> str:
         return f"BackendSpec({self.label!r}, weight={self.weight})"
@@ -35,10 +42,30 @@ def normalise_base(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def checked_url(variable: str, url: str, what: str = "an http(s) URL") -> str:
+    """``url`` if it is an absolute http(s) URL with a host, else a ``ConfigError`` naming ``variable``."""
+    try:
+        parsed = URL(url)
+        ok = parsed.scheme in ("http", "https") and bool(parsed.host) and parsed.port is not None
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = public_url(url) or url.rsplit("@", 1)[-1][:80]  # never the credentials of a URL
+        raise ConfigError(variable, f"{shown!r} is not {what}",
+                          "write the full address, such as https://api.example.com/v1")
+    return url
+
+
 def public_url(url: str) -> str:
     """The URL without credentials or query string, fit for /status and logs."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}".rstrip("/")
+    if ":" in host:
+        host = f"[{host}]"
+    if port:
+        host = f"{host}:{port}"
+    return f"{parts.scheme}://{host}{parts.path}".rstrip("/") if parts.scheme else ""

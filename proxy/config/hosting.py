@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from yarl import URL
-
+from proxy.config.backends import checked_url
 from proxy.config.env import Env
 from proxy.errors import ConfigError
 
@@ -69,10 +68,4 @@ def _check(env: Env, provider: str, response: str) -> None:
                               f"set {name} (or IMAGE_HOSTING_ENABLED=false)")
     url = env.optional("IMAGE_HOSTING_URL")
     if url is not None:
-        try:
-            parsed = URL(url)
-        except ValueError:
-            parsed = URL()
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigError("IMAGE_HOSTING_URL", "is not an http(s) URL",
-                              "write the full upload address, such as https://host/upload")
+        checked_url("IMAGE_HOSTING_URL", url, "an http(s) upload address")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import astuple, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-from proxy.config.backends import BackendSpec, normalise_base
+import orjson
+
+from proxy.config.backends import BackendSpec, checked_url, normalise_base
 from proxy.config.env import Env, Network
 from proxy.errors import ConfigError
 from proxy.shipped import shipped
@@ -20,8 +24,10 @@ class UpstreamTimeouts:
     llm: float = 20.0
     fetch_max_bytes: int = 25 * 1024 * 1024
     fetch_allow: tuple[Network, ...] = ()
-    """Networks an image URL a backend answered with may point into, beyond public addresses and
-    the backend's own (``IMAGE_FETCH_ALLOW``)."""
+    """Networks an image URL a backend or image host answered with may point into, beyond public
+    addresses and that upstream's own origin (``IMAGE_FETCH_ALLOW``)."""
+    per_host: int = 64
+    """Connections open at once to one upstream host (``UPSTREAM_CONNECTIONS_PER_HOST``)."""
 
 
 @dataclass(frozen=True)
@@ -46,12 +52,14 @@ class LLMSettings:
     def backend(self) -> BackendSpec | None:
         if not self.url:
             return None
-        return BackendSpec(url=self.url, token=self.token, name="llm", model=self.model)
+        return BackendSpec(url=self.url, token=self.token, name="llm", model=self.model, role="llm")
 
 
 @dataclass(frozen=True)
 class ImageSettings:
     backends: tuple[BackendSpec, ...] = ()
+    image_model: str | None = None
+    """The model sent when a request names none (``IMAGE_MODEL``; each backend maps it by MODEL_MAP)."""
     blocked_retry_attempts: int = 2
     llm: LLMSettings = LLMSettings()
     pollinations_url: str = DEFAULT_POLLINATIONS
@@ -66,12 +74,25 @@ class ImageSettings:
     default_height: int = 1024
     default_seed: int = 42
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of what decides how an image is made (the backends with their tokens and models,
+        the prompt LLM, Pollinations): a failure remembered under other settings is not served."""
+        made_by = [[astuple(spec) for spec in self.backends], astuple(self.llm), self.pollinations_url,
+                   self.pollinations_fallback, self.blocked_retry_attempts]
+        return hashlib.sha256(orjson.dumps(made_by, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
 
 def load_image(env: Env) -> ImageSettings:
-    urls = [normalise_base(u) for u in env.items("BACKEND_API_URLS")]
-    pollinations = normalise_base(env.text("POLLINATIONS_URL", DEFAULT_POLLINATIONS))
+    urls = [normalise_base(checked_url("BACKEND_API_URLS", u)) for u in env.items("BACKEND_API_URLS")]
+    if len(set(urls)) != len(urls):
+        raise ConfigError("BACKEND_API_URLS", "names one backend twice", "list each backend URL once")
+    pollinations = normalise_base(checked_url("POLLINATIONS_URL", env.text("POLLINATIONS_URL",
+                                                                           DEFAULT_POLLINATIONS)))
+    image_model = env.optional("IMAGE_MODEL")
     return ImageSettings(
-        backends=_backends(env, urls),
+        backends=_backends(env, urls, image_model),
+        image_model=image_model,
         blocked_retry_attempts=env.integer("BLOCKED_RETRY_ATTEMPTS", 2, lo=1, hi=100),
         llm=_llm(env),
         pollinations_url=pollinations,
@@ -83,6 +104,7 @@ def load_image(env: Env) -> ImageSettings:
             llm=env.number("LLM_TIMEOUT", 20.0, lo=0.1, hi=300),
             fetch_max_bytes=env.integer("FETCH_MAX_BYTES", 25 * 1024 * 1024, lo=1024),
             fetch_allow=env.networks("IMAGE_FETCH_ALLOW"),
+            per_host=env.integer("UPSTREAM_CONNECTIONS_PER_HOST", 64, lo=1, hi=10_000),
         ),
         breaker=BreakerSettings(
             threshold=env.integer("BREAKER_THRESHOLD", 3, lo=1, hi=1000),
@@ -96,7 +118,9 @@ def load_image(env: Env) -> ImageSettings:
     )
 
 
-def _backends(env: Env, urls: list[str]) -> tuple[BackendSpec, ...]:
+def _backends(env: Env, urls: list[str], image_model: str | None) -> tuple[BackendSpec, ...]:
+    """The pool, each backend named ``backend-N`` (its place in BACKEND_API_URLS) wherever a URL
+    must not be shown: error messages, logs, the public parts of /status."""
     weights = _keyed(env, "BACKEND_WEIGHTS", urls, (int,))
     tokens = _keyed(env, "TOKEN_MAP", urls, (str,))
     models = _keyed(env, "MODEL_MAP", urls, (dict,))
@@ -109,8 +133,10 @@ def _backends(env: Env, urls: list[str]) -> tuple[BackendSpec, ...]:
             weight=weights.get(url, 1),
             token=tokens.get(url, fallback_token),
             model_map={str(k): str(v) for k, v in models.get(url, {}).items()},
+            name=f"backend-{number}",
+            model=image_model,
         )
-        for url in urls
+        for number, url in enumerate(urls, 1)
     )
 
 
@@ -139,7 +165,7 @@ def _llm(env: Env) -> LLMSettings:
                           "set LLM_OPTIMIZATION_API_URL to an OpenAI-compatible base URL")
     return LLMSettings(
         enabled=enabled,
-        url=normalise_base(url) if url else None,
+        url=normalise_base(checked_url("LLM_OPTIMIZATION_API_URL", url)) if url else None,
         token=env.optional("LLM_OPTIMIZATION_TOKEN"),
         model=env.text("LLM_OPTIMIZATION_MODEL", "gpt-4.1-mini"),
         optimize_template=_template(env, "LLM_OPTIMIZATION", "prompt-template.txt") if enabled else "",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.config.backends import normalise_base
+from proxy.config.backends import checked_url, normalise_base
 from proxy.config.env import Env
 from proxy.errors import ConfigError
 
@@ -107,7 +107,7 @@ def _provider(env: Env, index: int, item: Any) -> ProviderSettings:
     token = item.get("token") or (env.optional(server_var) if server_var else None)
     return ProviderSettings(
         name=name,
-        base_url=normalise_base(item["base_url"]),
+        base_url=normalise_base(checked_url("VISION_PROVIDERS", item["base_url"].strip())),
         model=item["model"].strip(),
         token=str(token) if token else None,
         threshold=None if threshold is None else float(threshold),
