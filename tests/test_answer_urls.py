@@ -1,6 +1,7 @@
-"""A backend's url answer is fetched only from public addresses, the backend's own, or the networks
-of IMAGE_FETCH_ALLOW: never from elsewhere on the network behind Iris, by a redirect neither.
-"Elsewhere" is a service on 127.0.0.2, which loopback reaches like any private address."""
+"""A backend's url answer is fetched only from public addresses, the backend's own configured
+origin (scheme, host and port), or the networks of IMAGE_FETCH_ALLOW: never from elsewhere on the
+network behind Iris, by a redirect neither. "Elsewhere" is a service on 127.0.0.2, or on another
+port of the backend's own host, which loopback reaches like any private address."""
 
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from proxy.config import load_settings
-from proxy.config.image import UpstreamTimeouts
 from proxy.errors import ConfigError
-from proxy.upstream.answer_urls import AnswerFetcher
 from proxy.upstream.errors import UpstreamError
+from proxy.upstream.guarded import GuardedFetcher, system_resolver
 from tests.conftest import ACCESS_KEY
 from tests.support.fakes import FakeImageBackend
 from tests.support.tls_fakes import TestCA
@@ -32,15 +32,23 @@ async def internal() -> AsyncIterator[FakeImageBackend]:
     fake = FakeImageBackend()
     server = TestServer(fake.app(), host="127.0.0.2")
     await server.start_server()
-    fake.base = str(server.make_url("")).rstrip("/")
+    fake.base = fake.url = str(server.make_url("")).rstrip("/")
     assert fake.base.startswith("http://127.0.0.2:")
     yield fake
     await server.close()
 
 
-async def answer(iris, backend: FakeImageBackend, **env: str):
+@pytest.fixture
+async def neighbour(serve) -> FakeImageBackend:
+    """A service on another port of the backend's own host (127.0.0.1)."""
+    fake = FakeImageBackend()
+    await serve(fake)
+    return fake
+
+
+async def answer(iris, backend: FakeImageBackend, prompt: str = "a%20red%20apple", **env: str):
     client = await iris(BACKEND_API_URLS=backend.url, POLLINATIONS_FALLBACK="false", **env)
-    return await client.get(f"/prompt/a%20red%20apple?{Q}")
+    return await client.get(f"/prompt/{prompt}?{Q}")
 
 
 async def test_the_backends_own_files_are_fetched(iris, backend):
@@ -51,12 +59,19 @@ async def test_the_backends_own_files_are_fetched(iris, backend):
     assert backend.fetch_hosts == [backend.url.removeprefix("http://")]  # the URL's own Host header
 
 
-async def test_a_url_into_another_private_host_is_refused(iris, backend, internal):
-    backend.mode, backend.answer_url = "url", f"{internal.base}/files/img.png"
+@pytest.fixture(params=["another address", "another port"])
+def elsewhere(request, internal: FakeImageBackend, neighbour: FakeImageBackend) -> FakeImageBackend:
+    return internal if request.param == "another address" else neighbour
+
+
+async def test_a_url_into_another_private_host_or_port_is_refused(iris, backend, elsewhere):
+    """Another address behind Iris, or another port of the backend's own host (issue 14, item 4)."""
+    service = elsewhere
+    backend.mode, backend.answer_url = "url", f"{service.url}/files/img.png"
     resp = await answer(iris, backend)
     assert resp.status == 502
     assert "private network" in (await resp.json())["error"]["message"]
-    assert internal.fetched == []
+    assert service.fetched == []
 
 
 async def test_image_fetch_allow_lets_a_network_in(iris, backend, internal):
@@ -111,16 +126,21 @@ class Names:
         return self.names[host]
 
 
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
 async def fetch_by_name(addresses: list[str], backend: FakeImageBackend, *, scheme: str = "http",
-                        trust: ssl.SSLContext | None = None) -> bytes:
-    """The backend's file fetched as ``SCHEME://images.test:PORT/...`` where the name has ``addresses``."""
+                        trust: ssl.SSLContext | None = None, name: str = "images.test",
+                        trusted: str = "http://backend.test", allow: tuple = LOOPBACK,
+                        resolve: object = None) -> bytes:
+    """The backend's file fetched as ``SCHEME://NAME:PORT/...`` where the name (and backend.test)
+    has ``addresses`` (or as the system resolver says, with ``resolve=system_resolver``)."""
     port = URL(backend.url).port
-    timeouts = UpstreamTimeouts(connect=2.0, backend=5.0, fetch_allow=(ipaddress.ip_network("127.0.0.0/8"),))
     connector = aiohttp.TCPConnector(ssl=trust if trust is not None else True)
     async with aiohttp.ClientSession(connector=connector) as session:
-        fetcher = AnswerFetcher(session, timeouts, Names(**{"images.test": addresses}))
-        return await fetcher.fetch(f"{scheme}://images.test:{port}/files/img.png", "http://backend.test",
-                                   label="backend")
+        fetcher = GuardedFetcher(session, total=5.0, connect=2.0, cap=1 << 20, allow=allow,
+                                 resolve=resolve or Names(**{name: addresses, "backend.test": addresses}))  # type: ignore[arg-type]
+        return await fetcher.fetch(f"{scheme}://{name}:{port}/files/img.png", trusted=trusted, label="backend")
 
 
 async def test_an_address_that_takes_no_connection_is_passed_over_for_the_next(backend):
@@ -169,3 +189,82 @@ async def test_https_with_a_certificate_for_another_name_is_refused(aiohttp_serv
     with pytest.raises(UpstreamError) as caught:
         await fetch_by_name(["127.0.0.1"], backend, scheme="https", trust=ca.client_context())
     assert "Certificate" in caught.value.reason and backend.fetched == []
+
+
+# --- the backend's own origin, and nothing more of its host (issue 14, item 4) -------------------
+
+async def test_a_redirect_from_the_backends_origin_to_another_port_is_checked(iris, backend, neighbour):
+    backend.mode, backend.answer_url = "url", f"{backend.url}/redirect"
+    backend.redirect_to = f"{neighbour.url}/files/img.png"
+    resp = await answer(iris, backend)
+    assert resp.status == 502 and neighbour.fetched == [] and backend.fetched == ["/redirect"]
+
+
+@pytest.mark.parametrize("trusted", ["http://images.test:{other}", "https://images.test:{port}",
+                                     "http://backend.test:{port}"])
+async def test_only_the_configured_origin_is_the_backends_own(backend, trusted):
+    """Another port or scheme of the backend's host, or another name that resolves to the backend's
+    address, is not the backend's origin: its private address is refused."""
+    port = URL(backend.url).port or 0
+    trusted = trusted.format(port=port, other=port + 1 if port < 65535 else port - 1)
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_by_name(["127.0.0.1"], backend, allow=(), trusted=trusted)
+    assert "private network" in caught.value.reason and backend.fetched == []
+
+
+async def test_the_configured_origin_is_reached_like_the_backend_itself(backend):
+    """The same scheme, host and port, whatever the case or path: fetched without the address check
+    (a backend on loopback serving its own files)."""
+    port = URL(backend.url).port
+    body = await fetch_by_name([], backend, name="localhost", allow=(), trusted=f"http://LOCALHOST:{port}/v1")
+    assert body == backend.image
+
+
+# --- what the guard must keep doing (mutation survivors, issue 14 item 27) -----------------------
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_every_redirect_status_is_followed_and_checked(iris, backend, internal, status):
+    backend.mode, backend.answer_url = "url", f"{backend.url}/redirect"
+    backend.redirect_status, backend.redirect_to = status, "/files/img.png"
+    resp = await answer(iris, backend)
+    assert resp.status == 200 and await resp.read() == backend.image
+    assert backend.fetched == ["/redirect", "/files/img.png"]
+    backend.redirect_to = f"{internal.base}/files/img.png"
+    refused = await answer(iris, backend, "another%20apple")
+    assert refused.status == 502 and internal.fetched == []
+
+
+@pytest.mark.parametrize(("hops", "status"), [(3, 200), (4, 502)])
+async def test_redirects_are_followed_at_most_three_times(iris, backend, hops, status):
+    backend.mode, backend.answer_url = "url", f"{backend.url}/hops/{hops}"
+    resp = await answer(iris, backend)
+    assert resp.status == status
+    if status == 502:
+        assert "redirects more than 3 times" in (await resp.json())["error"]["message"]
+        assert backend.fetched == ["/hops/4", "/hops/3", "/hops/2", "/hops/1"]
+
+
+@pytest.mark.parametrize("code", [400, 404, 500])
+async def test_an_error_status_is_not_an_image_even_with_image_bytes(iris, backend, code):
+    backend.mode, backend.answer_url = "url", f"{backend.url}/status/{code}"
+    resp = await answer(iris, backend)
+    assert resp.status == 502
+    assert f"HTTP {code}" in (await resp.json())["error"]["message"]
+
+
+@pytest.mark.parametrize("addresses", [["127.0.0.1", "127.0.0.3"], ["127.0.0.3", "127.0.0.1", "127.0.0.4"]])
+async def test_the_first_address_that_takes_the_connection_is_used(backend, addresses):
+    """Addresses are tried in order until one connects (nothing listens on 127.0.0.3 and .4): the
+    first working one is used, wherever it is in the list."""
+    body = await fetch_by_name(addresses, backend)
+    assert body == backend.image and backend.fetched == ["/files/img.png"]
+
+
+async def test_the_systems_resolver_is_used_for_real(backend):
+    """``localhost`` resolved by the system (to ::1 and/or 127.0.0.1; the fake listens on the latter)."""
+    assert set(await system_resolver("localhost")) & {"127.0.0.1", "::1"}
+    body = await fetch_by_name([], backend, name="localhost", resolve=system_resolver)
+    assert body == backend.image
+    with pytest.raises(UpstreamError) as caught:  # and what it answers is checked like any address
+        await fetch_by_name([], backend, name="localhost", resolve=system_resolver, allow=())
+    assert "private network" in caught.value.reason

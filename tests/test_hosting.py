@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
 
 from proxy.app import create_app
 from proxy.config import load_settings
@@ -358,6 +360,98 @@ async def test_proxy_mode_reports_a_host_in_trouble_and_keeps_the_entry(pair, ba
     back = await get(b)
     assert back.status == 200 and back.headers["X-Cache"] == "HIT" and await back.read() == backend.image
     assert len(backend.calls) == 1 and len(smms.uploads) == 1
+
+
+@pytest.fixture
+async def secret_service() -> AsyncIterator[Callable[[str], Awaitable[tuple[str, list[str]]]]]:
+    """``await secret_service(host)``: a service elsewhere on the network behind Iris, answering
+    text as image/png; its base URL, and the paths asked of it. (Made here: aiohttp's
+    ``aiohttp_server`` fixture ignores ``host`` before 3.14.)"""
+    servers: list[TestServer] = []
+
+    async def start(host: str) -> tuple[str, list[str]]:
+        seen: list[str] = []
+
+        async def secret(request: web.Request) -> web.Response:
+            seen.append(request.path)
+            return web.Response(text="internal: db password is hunter2", content_type="image/png")
+
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", secret)
+        server = TestServer(app, host=host)
+        await server.start_server()
+        servers.append(server)
+        base = str(server.make_url("")).rstrip("/")
+        assert base.startswith(f"http://{f'[{host}]' if ':' in host else host}:")
+        return base, seen
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def internal(secret_service: Any) -> tuple[str, list[str]]:
+    return await secret_service("127.0.0.2")
+
+
+async def test_proxy_mode_does_not_fetch_a_url_into_another_private_host(pair, backend, smms, internal):
+    """The host answered with a link into the network behind Iris: refused, never fetched."""
+    base, seen = internal
+    smms.link_base = base
+    a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy")
+    assert (await get(a)).status == 200  # the fresh bytes: the upload's answer is not fetched
+    for _ in range(2):
+        resp = await get(b)
+        assert resp.status == 502
+        assert "private network" in (await resp.json())["error"]["message"]
+    assert seen == []
+
+
+@pytest.mark.parametrize("where", ["::1", "127.0.0.2", "127.0.0.1"])
+async def test_proxy_mode_checks_the_hosts_redirects(pair, backend, smms, secret_service, where):
+    """The host's own link redirects elsewhere behind Iris: IPv6 loopback, another address, another
+    port of the host's own address."""
+    base, seen = await secret_service(where)
+    smms.redirect_to = f"{base}/file/x"
+    a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy")
+    assert (await get(a)).status == 200
+    resp = await get(b)
+    assert resp.status == 502 and seen == []
+
+
+async def test_proxy_mode_serves_only_bytes_that_are_an_image(pair, backend, smms):
+    """Text from the host's own origin, labelled image/png: a 502, and not kept for later hits."""
+    a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy")
+    assert (await get(a)).status == 200
+    smms.serve_instead = b"<html>a login page</html>"
+    for _ in range(2):
+        resp = await get(b)
+        assert resp.status == 502
+        assert "not a decodable image" in (await resp.json())["error"]["message"]
+    assert smms.fetches == 2  # asked again: the text was not kept in memory
+    smms.serve_instead = None
+    back = await get(b)
+    assert back.status == 200 and await back.read() == backend.image
+    assert back.headers["Content-Type"] == "image/png"
+
+
+async def test_proxy_mode_serves_the_type_read_from_the_bytes(pair, backend, smms):
+    """The host serves the image as application/octet-stream: Iris says what it really is."""
+    backend.image = jpeg()
+    a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy")
+    assert (await get(a)).status == 200
+    resp = await get(b)
+    assert resp.status == 200 and resp.headers["Content-Type"] == "image/jpeg"
+
+
+async def test_image_fetch_allow_lets_a_hosts_network_in(pair, backend, smms, internal):
+    base, seen = internal
+    smms.link_base = base
+    a, b = await pair(smms, IMAGE_HOSTING_RESPONSE="proxy", IMAGE_FETCH_ALLOW="127.0.0.2/32")
+    assert (await get(a)).status == 200
+    resp = await get(b)  # reached, and still refused: what it serves is no image
+    assert resp.status == 502 and seen == ["/file/" + next(iter(smms.files))]
 
 
 # --- delete, restart, status ---------------------------------------------------------------------

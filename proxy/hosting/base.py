@@ -100,9 +100,3 @@ def extension(content_type: str) -> str:
 
 def filename_for(key: str, content_type: str) -> str:
     return f"iris-{key[:32]}.{extension(content_type)}"
-
-
-def short_code(value: Any) -> str:
-    """A host's error code, only when it is a short plain token (never its free text)."""
-    text = str(value) if isinstance(value, str | int) else ""
-    return text if re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", text) else ""

@@ -3,7 +3,8 @@ header ``X-API-Key``; the answer is ``{status_code: 200, image: {url}}``."""
 
 from __future__ import annotations
 
-from proxy.hosting.base import HttpUploader, short_code
+from proxy.hosting.base import HttpUploader
+from proxy.upstream.errors import short_code
 
 
 class PicgoUploader(HttpUploader):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from proxy.hosting.base import HttpUploader, short_code
+from proxy.hosting.base import HttpUploader
+from proxy.upstream.errors import short_code
 
 
 class SmmsUploader(HttpUploader):

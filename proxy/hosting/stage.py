@@ -6,9 +6,12 @@ When the upload fails, the image stays an ordinary cached image marked pending, 
 answered with its bytes, and ``settle`` retries the upload on a later request (at most once every
 ``IMAGE_HOSTING_RETRY_AFTER`` seconds, in a single flight of its own). In proxy mode ``settle``
 also turns a hosted entry back into bytes, fetched from the host (and kept in a memory front that
-a delete anywhere clears, like the image cache's). When the host answers that it no longer has the
-image (404 or 410), the entry is deleted and ``ImageLost`` tells the route to make the image again;
-a host that fails otherwise may come back, so that is a 502 and the entry stays."""
+a delete anywhere clears, like the image cache's). That fetch is guarded like a backend's url
+answer (``proxy.upstream.guarded``): the URL must be on the host's own origin (that of
+IMAGE_HOSTING_URL), on public addresses or in IMAGE_FETCH_ALLOW, redirects included, and the
+bytes must decode as an image before they are served or kept. When the host answers that it no
+longer has the image (404 or 410), the entry is deleted and ``ImageLost`` tells the route to make
+the image again; a host that fails otherwise may come back, so that is a 502 and the entry stays."""
 
 from __future__ import annotations
 
@@ -32,7 +35,8 @@ from proxy.hosting.base import Uploader, filename_for
 from proxy.hosting.registry import make_uploader
 from proxy.hosting.retry import upload_with_retry
 from proxy.upstream.errors import HttpStatus, UpstreamError
-from proxy.upstream.transport import get_bytes
+from proxy.upstream.guarded import GuardedFetcher
+from proxy.upstream.inspect import checked_image_type
 
 log = logging.getLogger(__name__)
 FAILED_AT = "upload_failed_at"
@@ -46,18 +50,17 @@ class ImageLost(Exception):
 
 class HostingStage:
     def __init__(self, settings: HostingSettings, uploader: Uploader, cache: ImageCache,
-                 flight: SingleFlight[CacheEntry], session: aiohttp.ClientSession, *,
-                 fetch_cap: int, deadline: float, fetched: MemoryFront[bytes]):
+                 flight: SingleFlight[CacheEntry], fetcher: GuardedFetcher, *,
+                 deadline: float, fetched: MemoryFront[tuple[str, bytes]]):
         self.settings = settings
         self.uploader = uploader
         self.cache = cache
         self.flight = flight
-        self.session = session
-        self.fetch_cap = fetch_cap
+        self.fetcher = fetcher
         self.deadline = deadline
         self.margin = min(1.0, deadline / 5)  # an upload gives up this long before the request does
         self.proxy = settings.response == "proxy"
-        self.fetched = fetched  # proxy mode: bytes fetched from the host, by key
+        self.fetched = fetched  # proxy mode: (content type, bytes) fetched from the host, by key
         self.deferred: OrderedDict[str, float] = OrderedDict()  # key -> monotonic time of next try
 
     @classmethod
@@ -67,11 +70,12 @@ class HostingStage:
         cfg = settings.hosting
         if not cfg.enabled:
             return None
-        memory = settings.cache
-        fetched: MemoryFront[bytes] = MemoryFront(memory.memory_bytes, memory.memory_item_bytes)
+        memory, upstream = settings.cache, settings.image.timeouts
+        fetched: MemoryFront[tuple[str, bytes]] = MemoryFront(memory.memory_bytes, memory.memory_item_bytes)
+        fetcher = GuardedFetcher(session, total=cfg.timeout, connect=cfg.connect_timeout,
+                                 cap=upstream.fetch_max_bytes, allow=upstream.fetch_allow)
         log.info("image hosting: %s at %s, answering by %s", cfg.provider, public_url(cfg.url), cfg.response)
-        return cls(cfg, make_uploader(cfg, session), cache, flight, session,
-                   fetch_cap=settings.image.timeouts.fetch_max_bytes,
+        return cls(cfg, make_uploader(cfg, session), cache, flight, fetcher,
                    deadline=settings.server.request_deadline, fetched=fetched)
 
     def wants(self, entry: CacheEntry) -> bool:
@@ -152,22 +156,27 @@ class HostingStage:
 
     async def _bytes(self, key: str, entry: CacheEntry) -> CacheEntry:
         self.fetched.sync(self.cache.generation.read())
-        body = entry.body or self.fetched.get(key)
-        if body is None:
-            try:
-                body = await get_bytes(self.session, entry.meta["url"], label=self.uploader.name,
-                                       total=self.settings.timeout,
-                                       connect=self.settings.connect_timeout, cap=self.fetch_cap)
-            except HttpStatus as exc:
-                if exc.status not in GONE:
-                    raise _not_served(exc) from None
-                log.warning("the image host lost %s (%s); the image will be made again", key, exc.describe())
-                await self.cache.delete(key)
-                raise ImageLost(key) from None
-            except UpstreamError as exc:
+        if entry.body:  # fresh from this request's upload, its type read from the bytes upstream
+            self.fetched.put(key, (entry.content_type, entry.body), len(entry.body))
+            return replace(entry, kind=IMAGE)
+        held = self.fetched.get(key)
+        if held is not None:
+            return replace(entry, kind=IMAGE, body=held[1], content_type=held[0])
+        name = self.uploader.name
+        try:
+            body = await self.fetcher.fetch(entry.meta["url"], trusted=self.settings.url, label=name)
+            content_type = await checked_image_type(body, name)
+        except HttpStatus as exc:
+            if exc.status not in GONE:
                 raise _not_served(exc) from None
-        self.fetched.put(key, body, len(body))
-        return replace(entry, kind=IMAGE, body=body)
+            log.warning("the image host lost %s (%s); the image will be made again", key, exc.describe())
+            await self.cache.delete(key)
+            raise ImageLost(key) from None
+        except UpstreamError as exc:
+            log.warning("the image host's copy of %s was not served: %s", key[:12], exc.describe())
+            raise _not_served(exc) from None
+        self.fetched.put(key, (content_type, body), len(body))
+        return replace(entry, kind=IMAGE, body=body, content_type=content_type)
 
     async def _count(self, outcome: str) -> None:
         try:

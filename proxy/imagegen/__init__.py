@@ -1,6 +1,6 @@
 """Image generation: ``GET /prompt/{description}`` (``route``) and its cache-hit fast ``lane``;
 the request's parameters and cache key (``params``, ``targets``); the ``pipeline`` of a miss
 (prompt LLM enhancement in ``prompts``, the weighted pool, the safety rewrite, the Pollinations
-fallback, every answer checked to be an image by ``inspect``); the image answer (``reply``) and
-the gallery of fresh images (``recent``). The pool and clients are ``proxy.upstream``'s, the
-cache ``proxy.cache``'s, image hosts ``proxy.hosting``'s."""
+fallback, every answer checked to be an image by ``proxy.upstream.inspect``); the image answer
+(``reply``) and the gallery of fresh images (``recent``). The pool and clients are
+``proxy.upstream``'s, the cache ``proxy.cache``'s, image hosts ``proxy.hosting``'s."""

@@ -8,7 +8,6 @@ It returns a cache entry: the image, or a failure naming every stage (kept only 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
@@ -21,18 +20,17 @@ from proxy.config import Settings
 from proxy.config.backends import BackendSpec
 from proxy.config.image import ImageSettings
 from proxy.errors import UpstreamFailed
-from proxy.imagegen.inspect import image_type
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.prompts import PromptLLM
-from proxy.upstream.answer_urls import AnswerFetcher
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.errors import PoolExhausted, PoolRefused, UpstreamError
+from proxy.upstream.guarded import GuardedFetcher
+from proxy.upstream.inspect import checked_image_type
 from proxy.upstream.openai import ImageJob, OpenAIClient
 from proxy.upstream.pollinations import PollinationsClient
 from proxy.upstream.pool import BackendPool
 
 log = logging.getLogger(__name__)
-INLINE_CHECK_BYTES = 64 * 1024
 
 
 @dataclass
@@ -46,7 +44,7 @@ class Attempt:
 
 class ImagePipeline:
     def __init__(self, cfg: ImageSettings, pool: BackendPool, fallback: BackendSpec | None,
-                 openai: OpenAIClient, pollinations: PollinationsClient, answers: AnswerFetcher,
+                 openai: OpenAIClient, pollinations: PollinationsClient, answers: GuardedFetcher,
                  prompts: PromptLLM):
         self.cfg = cfg
         self.pool = pool
@@ -75,7 +73,10 @@ class ImagePipeline:
         llm = cfg.llm.backend
         prompts = PromptLLM(cfg.llm, BackendPool("prompt LLM", [llm] if llm else [], breaker), openai, memo,
                             timeout=cfg.timeouts.llm, memo_ttl=settings.cache.enhance_ttl)
-        return cls(cfg, pool, fallback, openai, pollinations, AnswerFetcher(session, cfg.timeouts), prompts)
+        t = cfg.timeouts
+        answers = GuardedFetcher(session, total=t.backend, connect=t.connect, cap=t.fetch_max_bytes,
+                                 allow=t.fetch_allow)
+        return cls(cfg, pool, fallback, openai, pollinations, answers, prompts)
 
     async def generate(self, req: ImageRequest) -> CacheEntry:
         attempt = Attempt(prompt=await self._first_prompt(req), failures=[])
@@ -147,11 +148,7 @@ class ImagePipeline:
             data = await self.pollinations.generate_image(spec, job, req.passthrough)
         else:
             answered, url = await self.openai.generate_image(spec, job)
-            data = answered if answered is not None else await self.answers.fetch(url or "", spec.url,
-                                                                                   label=spec.label)
+            data = answered if answered is not None else await self.answers.fetch(
+                url or "", trusted=spec.url, label=spec.label)
         assert data is not None
-        if len(data) <= INLINE_CHECK_BYTES:  # tens of microseconds of CPU: not worth a thread hop
-            mime = image_type(data, spec.label)
-        else:
-            mime = await asyncio.get_running_loop().run_in_executor(None, image_type, data, spec.label)
-        return data, mime, spec.label
+        return data, await checked_image_type(data, spec.label), spec.label

@@ -1,11 +1,19 @@
 """How Iris speaks HTTP to upstreams: the one client session of the app, one timeout policy, capped
-reads, and failures that all become ``UpstreamError`` with a reason that never leaks a secret."""
+reads, and failures that all become ``UpstreamError`` with a reason that never leaks a secret.
+
+The timeout policy: an upstream gets its whole time (``total``) for the call itself, counted while
+Iris holds a connection to it. A burst of requests to one host can make calls wait for a free
+connection in Iris's own pool (``UPSTREAM_CONNECTIONS_PER_HOST``); that wait is not the upstream's
+time, so it is bounded separately (by ``total`` again) and, when it runs out, fails the call as a
+``LocalWait``, which never counts against the upstream. aiohttp tells when a call starts and stops
+waiting through its tracing signals."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -13,18 +21,65 @@ import orjson
 
 from proxy import __version__
 from proxy.config.image import UpstreamTimeouts
-from proxy.upstream.errors import ConnectFailed, HttpStatus, UpstreamError
+from proxy.upstream.errors import ConnectFailed, HttpStatus, LocalWait, UpstreamError, error_detail
+
+ERROR_CAP = 64 * 1024  # how much of an error answer is read for its type and code
 
 
 def open_session(timeouts: UpstreamTimeouts) -> aiohttp.ClientSession:
     """One connection pool and one TLS context for every upstream call of the app."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300),
+        connector=aiohttp.TCPConnector(limit=max(256, timeouts.per_host), limit_per_host=timeouts.per_host,
+                                       ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(total=timeouts.backend, sock_connect=timeouts.connect),
         headers={"User-Agent": f"iris-proxy/{__version__}"},
         raise_for_status=False,
         cookie_jar=aiohttp.DummyCookieJar(),  # a backend's cookies are not sent on anyone's next call
+        trace_configs=[_queue_tracer()],
     )
+
+
+class _Budget:
+    """One call's time: ``total`` for the upstream, counted only while the call is not waiting for
+    a connection in Iris's own pool; each such wait gets ``total`` of its own."""
+
+    def __init__(self, scope: asyncio.Timeout, total: float | None):
+        self.scope = scope
+        self.total = total
+        self.loop = asyncio.get_running_loop()
+        self.since = self.loop.time()
+        self.spent = 0.0
+        self.queued = False
+        self._deadline(self.total)
+
+    def queue_start(self) -> None:
+        self.spent += self.loop.time() - self.since
+        self.queued = True
+        self._deadline(self.total)
+
+    def queue_end(self) -> None:
+        self.since = self.loop.time()
+        self.queued = False
+        self._deadline(None if self.total is None else self.total - self.spent)
+
+    def _deadline(self, seconds: float | None) -> None:
+        if not self.scope.expired():
+            self.scope.reschedule(None if seconds is None else self.loop.time() + max(0.0, seconds))
+
+
+def _queue_tracer() -> aiohttp.TraceConfig:
+    async def started(_: aiohttp.ClientSession, ctx: SimpleNamespace, __: Any) -> None:
+        if isinstance(ctx.trace_request_ctx, _Budget):
+            ctx.trace_request_ctx.queue_start()
+
+    async def ended(_: aiohttp.ClientSession, ctx: SimpleNamespace, __: Any) -> None:
+        if isinstance(ctx.trace_request_ctx, _Budget):
+            ctx.trace_request_ctx.queue_end()
+
+    tracer = aiohttp.TraceConfig()
+    tracer.on_connection_queued_start.append(started)
+    tracer.on_connection_queued_end.append(ended)
+    return tracer
 
 
 def timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
@@ -35,14 +90,23 @@ def timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
 async def request(session: aiohttp.ClientSession, method: str, url: str, *, label: str,
                   limits: aiohttp.ClientTimeout, allow_redirects: bool = True,
                   **kwargs: Any) -> AsyncIterator[aiohttp.ClientResponse]:
-    """``session.request`` whose failures all become ``UpstreamError`` with a safe reason."""
+    """``session.request`` whose failures all become ``UpstreamError`` with a safe reason; the
+    upstream's time (``limits.total``) does not run while the call waits in Iris's own pool."""
+    budget: _Budget | None = None
     try:
-        async with session.request(method, url, timeout=limits, allow_redirects=allow_redirects,
-                                   **kwargs) as resp:
-            yield resp
+        async with asyncio.timeout(None) as scope:
+            budget = _Budget(scope, limits.total)
+            async with session.request(method, url, timeout=aiohttp.ClientTimeout(
+                                           total=None, sock_connect=limits.sock_connect),
+                                       allow_redirects=allow_redirects, trace_request_ctx=budget,
+                                       **kwargs) as resp:
+                yield resp
     except aiohttp.ConnectionTimeoutError:
         raise ConnectFailed("connection timed out", backend=label) from None
     except TimeoutError:
+        if budget is not None and budget.queued:
+            raise LocalWait("no connection came free in Iris's own pool in time "
+                            "(UPSTREAM_CONNECTIONS_PER_HOST)", backend=label) from None
         raise UpstreamError("timed out", backend=label) from None
     except aiohttp.ClientResponseError as exc:
         raise UpstreamError(f"HTTP {exc.status}", backend=label) from None
@@ -76,14 +140,33 @@ def parse_json(body: bytes, *, label: str) -> Any:
         raise UpstreamError("answer is not JSON", backend=label) from None
 
 
+def maybe_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+async def status_error(resp: aiohttp.ClientResponse, *, label: str, own_url: bool = False) -> HttpStatus:
+    """The error status, with the type and code of an OpenAI-style error body (never its text);
+    ``own_url``: the URL was the upstream's own (its 4xx there is no client's mistake)."""
+    body = b""
+    try:
+        while len(body) < ERROR_CAP and (chunk := await resp.content.read(ERROR_CAP - len(body))):
+            body += chunk
+    except (aiohttp.ClientError, asyncio.IncompleteReadError, OSError):
+        pass  # the status alone will do
+    return HttpStatus(resp.status, backend=label, detail=error_detail(maybe_json(body)), own_url=own_url)
+
+
 def bearer(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 async def get_bytes(session: aiohttp.ClientSession, url: str, *, label: str, total: float,
                     connect: float, cap: int) -> bytes:
-    """GET ``url``: the body, capped and timed; an HTTP error status is an ``UpstreamError``."""
+    """GET ``url``: the body, capped and timed; an HTTP error status is an ``HttpStatus``."""
     async with request(session, "GET", url, label=label, limits=timeout(total, connect)) as resp:
         if resp.status >= 400:
-            raise HttpStatus(resp.status, backend=label)
+            raise await status_error(resp, label=label)
         return await read_capped(resp, cap, label=label)

@@ -61,7 +61,8 @@ class FakeImageBackend:
     accept_prefix: str | None = None  # in refuse mode, prompts starting with this are accepted
     answer_url: str | None = None  # in url mode, answer with this URL instead of one of its own files
     redirect_to: str = ""  # where GET /redirect sends the client
-    fetched: list[str] = field(default_factory=list)  # the paths of GET /files and /redirect requests
+    redirect_status: int = 302  # and with which status
+    fetched: list[str] = field(default_factory=list)  # the paths of GET /files, /redirect, /hops, /status
     fetch_hosts: list[str] = field(default_factory=list)  # and their Host headers
 
     def app(self) -> web.Application:
@@ -69,6 +70,8 @@ class FakeImageBackend:
         app.router.add_post("/v1/images/generations", self.generate)
         app.router.add_get("/files/{name}", self.file)
         app.router.add_get("/redirect", self.redirect)
+        app.router.add_get("/hops/{n:[0-9]+}", self.hops)
+        app.router.add_get("/status/{code:[0-9]+}", self.status)
         return app
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
@@ -104,7 +107,20 @@ class FakeImageBackend:
 
     async def redirect(self, request: web.Request) -> web.Response:
         self.fetched.append(request.path)
-        raise web.HTTPFound(self.redirect_to)
+        return web.Response(status=self.redirect_status, headers={"Location": self.redirect_to})
+
+    async def hops(self, request: web.Request) -> web.Response:
+        """``/hops/N``: N redirects (each to ``/hops/N-1``), then the image."""
+        self.fetched.append(request.path)
+        n = int(request.match_info["n"])
+        if n == 0:
+            return web.Response(body=self.image, content_type="image/png")
+        return web.Response(status=302, headers={"Location": f"/hops/{n - 1}"})
+
+    async def status(self, request: web.Request) -> web.Response:
+        """``/status/CODE``: the image, but with that status."""
+        self.fetched.append(request.path)
+        return web.Response(status=int(request.match_info["code"]), body=self.image, content_type="image/png")
 
 
 @dataclass

@@ -2,7 +2,10 @@
 Cloudflare ImgBed's upload formats, and serving what was uploaded under ``/file/<name>``.
 
 ``mode``: ok | repeated (sm.ms) | refuse | error500 | garbage | nourl | badurl | slow.
-``fail_first``: answer the first N uploads with HTTP 500, then behave per ``mode``."""
+``fail_first``: answer the first N uploads with HTTP 500, then behave per ``mode``.
+``link_base``: answer links under this base instead of the host's own (a host pointing elsewhere);
+``serve_instead``: what ``/file/...`` answers instead of the upload (with the type it claims);
+``redirect_to``: ``/file/...`` redirects there instead."""
 
 from __future__ import annotations
 
@@ -34,6 +37,9 @@ class FakeHost:
     fetches: int = 0
     url: str = ""
     files_status: int = 200  # anything else: GET /file/... answers this (a host in trouble)
+    link_base: str = ""
+    serve_instead: bytes | None = None
+    redirect_to: str = ""
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -44,6 +50,9 @@ class FakeHost:
     @property
     def upload_url(self) -> str:
         return f"{self.url}{self.upload_path}"
+
+    def link(self, name: str) -> str:
+        return f"{self.link_base or self.url}/file/{name}"
 
     async def upload(self, request: web.Request) -> web.StreamResponse:
         fields = {}
@@ -69,6 +78,10 @@ class FakeHost:
         self.fetches += 1
         if self.files_status != 200:
             return web.Response(status=self.files_status, text="trouble")
+        if self.redirect_to:
+            raise web.HTTPFound(self.redirect_to)
+        if self.serve_instead is not None:
+            return web.Response(body=self.serve_instead, content_type="image/png")
         data = self.files.get(request.match_info["name"])
         if data is None:
             return web.Response(status=404, text="gone")
@@ -82,7 +95,7 @@ class FakeSmms(FakeHost):
     token: str = "smms-token-secret-123"
 
     def answer(self, seen: Upload, name: str) -> web.StreamResponse:
-        url = f"{self.url}/file/{name}"
+        url = self.link(name)
         if seen.headers.get("Authorization") != self.token or self.mode == "refuse":
             return web.json_response({"success": False, "code": "unauthorized",
                                       "message": "Token mismatch " + self.token, "RequestId": "x"})
@@ -110,7 +123,7 @@ class FakePicgo(FakeHost):
             return web.json_response({"status_code": 400, "error": {"message": "Invalid API v1 key.",
                                                                     "code": 100},
                                       "status_txt": "Bad Request"}, status=400)
-        image: dict[str, Any] = {"name": name, "url": f"{self.url}/file/{name}"}
+        image: dict[str, Any] = {"name": name, "url": self.link(name)}
         if self.mode == "nourl":
             image = {"name": name}
         if self.mode == "badurl":

@@ -1,13 +1,17 @@
-"""Whatever a backend sends must decode as an image before it is served or cached."""
+"""Whatever an upstream sends as an image (a backend's answer, a fetched URL, an image host's copy)
+must decode as an image before it is served or cached."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import warnings
 
 from PIL import Image, UnidentifiedImageError
 
 from proxy.upstream.errors import UpstreamError
+
+INLINE_CHECK_BYTES = 64 * 1024
 
 
 def image_type(data: bytes, label: str = "") -> str:
@@ -27,3 +31,11 @@ def image_type(data: bytes, label: str = "") -> str:
     if not mime:
         raise UpstreamError(f"unsupported image format {fmt}", backend=label)
     return mime
+
+
+async def checked_image_type(data: bytes, label: str = "") -> str:
+    """``image_type`` off the event loop for large bodies (a small one costs tens of microseconds:
+    not worth a thread hop)."""
+    if len(data) <= INLINE_CHECK_BYTES:
+        return image_type(data, label)
+    return await asyncio.get_running_loop().run_in_executor(None, image_type, data, label)
