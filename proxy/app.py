@@ -31,6 +31,7 @@ from proxy.keys import (
     ACCOUNTS,
     ADMIN_SESSIONS,
     ADMISSION,
+    BACKEND_COUNTS,
     BREAKER,
     DATABASE,
     FLIGHT,
@@ -116,7 +117,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     backing = await open_backing(app[SETTINGS].cache, app.get(SHARED))
-    images = ImageCache(backing.store, backing.generation, app[SETTINGS].cache)
+    images = ImageCache(backing.store, backing.generation, app[SETTINGS].cache,
+                        failure_scope=app[SETTINGS].image.fingerprint)
     flight: SingleFlight[CacheEntry] = SingleFlight(backing.lock)
     app[STORE], app[IMAGE_CACHE], app[FLIGHT] = backing.store, images, flight
     app[TARGETS] = ParsedTargets(app[SETTINGS].image)
@@ -189,7 +191,8 @@ async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def observe_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RECENT] = recent = RecentGenerations(app[STORE], app[SETTINGS].web.recent_generations)
-    sync = BreakerSync(app[OBSERVER].metrics, [app[BREAKER], app[VISION].breaker], app[FLIGHT])
+    app[BACKEND_COUNTS] = sync = BreakerSync(app[OBSERVER].metrics, [app[BREAKER], app[VISION].breaker],
+                                             app[FLIGHT])
     tasks = [asyncio.create_task(recent.run(), name="recent-generations"),
              asyncio.create_task(sync.run(), name="breaker-metrics")]
     yield

@@ -117,6 +117,30 @@ async def test_dashboard_gallery_thumbnail_and_delete_with_csrf(iris, backend):
     assert remade.headers["X-Cache"] == "MISS" and len(backend.calls) == 2
 
 
+async def test_the_gallery_shows_the_prompt_the_image_was_made_from(iris, backend, llm):
+    """After enhancement (or the safety rewrite) the prompt sent is not the one asked for: the
+    dashboard shows both."""
+    client = await iris(BACKEND_API_URLS=backend.url, LLM_OPTIMIZATION_ENABLED="true", LLM_OPTIMIZATION_API_URL=llm.url,
+                        LLM_OPTIMIZATION_TEMPLATE="Improve <<{ORIGINAL_PROMPT}>>")
+    assert (await client.get(f"/prompt/a%20grey%20heron?key={ACCESS_KEY}")).status == 200
+    assert (await client.get(f"/prompt/a%20red%20fox?key={ACCESS_KEY}&enhance=false")).status == 200
+    html = ""
+    for _ in range(50):  # the gallery note is written on a background task
+        html, _ = await dashboard(client)
+        if "a grey heron" in html and "a red fox" in html:
+            break
+        await asyncio.sleep(0.05)
+    assert "Sent as:</span> enhanced: a grey heron" in html
+    assert html.count("Sent as:") == 1  # not for the image made from the prompt as asked
+
+
+async def test_the_dashboard_names_backends_and_models(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url, IMAGE_MODEL="dall-e-3")
+    assert (await client.get(f"/prompt/a%20moth?key={ACCESS_KEY}")).status == 200
+    html, _ = await dashboard(client)
+    assert "backend-1 · dall-e-3" in html
+
+
 async def test_logout_needs_csrf_and_ends_the_session(iris, backend):
     client = await iris(BACKEND_API_URLS=backend.url)
     _, csrf = await dashboard(client)

@@ -215,3 +215,76 @@ async def test_status_shows_backends_and_cache_but_no_secret(iris, serve):
     assert full["backends"][0]["token"] is True
     assert full["cache"]["misses"] >= 1
     assert full["llm"]["optimization"] is True
+
+
+# --- what counts against a backend, and which failures are kept (issue 14, item 5) ---------------
+
+async def status_of(client) -> dict:
+    return await (await client.get("/status", headers={"X-Admin-Token": ADMIN_TOKEN})).json()
+
+
+async def test_a_wait_in_irises_own_connection_pool_is_not_the_backends_time(iris, serve):
+    """One connection to the backend, three different misses at once: the second waits for the
+    first (its wait is not on the backend's clock, so it is served), the third waits longer than
+    the backend's whole time (it fails, as a local wait, counted against nobody and not kept)."""
+    slow = FakeImageBackend(delay=0.6)
+    await serve(slow)
+    client = await iris(BACKEND_API_URLS=slow.url, UPSTREAM_CONNECTIONS_PER_HOST="1", BACKEND_TIMEOUT="1",
+                        BREAKER_THRESHOLD="1", POLLINATIONS_FALLBACK="false")
+    first, second, third = await asyncio.gather(*(client.get(f"/prompt/{name}?{Q}")
+                                                  for name in ("one", "two", "three")))
+    assert (first.status, second.status) == (200, 200)
+    assert third.status == 502
+    assert "Iris's own pool" in (await third.json())["error"]["message"]
+    row = (await status_of(client))["backends"][0]
+    assert (row["state"], row["failures"], row["calls"]) == ("healthy", 0, 2)
+    again = await client.get(f"/prompt/three?{Q}")  # the local wait was not kept as its failure
+    assert again.status == 200 and again.headers["X-Cache"] == "MISS"
+
+
+async def test_cooling_down_is_never_kept_as_a_prompts_failure(iris, serve):
+    flaky = FakeImageBackend(mode="error500")
+    await serve(flaky)
+    client = await iris(BACKEND_API_URLS=flaky.url, BREAKER_THRESHOLD="1", BREAKER_COOLDOWN="0.3",
+                        POLLINATIONS_FALLBACK="false", FAILURE_CACHE_TTL="60")
+    assert (await client.get(f"/prompt/one?{Q}")).status == 502  # the backend's own 500: kept briefly
+    skipped = await client.get(f"/prompt/two?{Q}")
+    assert skipped.status == 502 and "cooling down" in (await skipped.json())["error"]["message"]
+    assert len(flaky.calls) == 1
+    flaky.mode = "b64"
+    await asyncio.sleep(1.1)  # the cool-down and its probe window are over
+    back = await client.get(f"/prompt/two?{Q}")
+    assert back.status == 200 and back.headers["X-Cache"] == "MISS"
+    kept = await client.get(f"/prompt/one?{Q}")
+    assert kept.status == 502 and kept.headers["X-Cache"] == "HIT"  # FAILURE_CACHE_TTL, as before
+
+
+async def test_a_failure_kept_before_a_restart_with_other_backends_is_not_served(iris, serve):
+    broken, fixed = FakeImageBackend(mode="error500"), FakeImageBackend()
+    await serve(broken)
+    await serve(fixed)
+    before = await iris(BACKEND_API_URLS=broken.url, POLLINATIONS_FALLBACK="false", FAILURE_CACHE_TTL="600")
+    assert (await before.get(f"/prompt/apple?{Q}")).status == 502
+    again = await iris(BACKEND_API_URLS=broken.url, POLLINATIONS_FALLBACK="false", FAILURE_CACHE_TTL="600")
+    assert (await again.get(f"/prompt/apple?{Q}")).headers["X-Cache"] == "HIT"  # same settings: kept
+    after = await iris(BACKEND_API_URLS=fixed.url, POLLINATIONS_FALLBACK="false", FAILURE_CACHE_TTL="600")
+    resp = await after.get(f"/prompt/apple?{Q}")
+    assert resp.status == 200 and resp.headers["X-Cache"] == "MISS" and await resp.read() == fixed.image
+
+
+async def test_status_reports_latency_cool_down_and_degraded(iris, serve):
+    backend = FakeImageBackend(delay=0.05)
+    await serve(backend)
+    client = await iris(BACKEND_API_URLS=backend.url, BREAKER_THRESHOLD="2", BREAKER_COOLDOWN="30",
+                        POLLINATIONS_FALLBACK="false")
+    assert (await client.get(f"/prompt/one?{Q}")).status == 200
+    row = (await status_of(client))["backends"][0]
+    assert row["state"] == "healthy" and row["latency_ms"] >= 50 and row["cooldown_remaining"] == 0
+    backend.mode = "error500"
+    assert (await client.get(f"/prompt/two?{Q}")).status == 502
+    row = (await status_of(client))["backends"][0]
+    assert (row["state"], row["consecutive_failures"], row["last_error"]) == ("degraded", 1, "HTTP 500")
+    assert (await client.get(f"/prompt/three?{Q}")).status == 502
+    row = (await status_of(client))["backends"][0]
+    assert row["state"] == "cooling_down" and 29 <= row["cooldown_remaining"] <= 30
+    assert (row["calls"], row["failures"]) == (3, 2)

@@ -11,14 +11,18 @@ from hypothesis import strategies as st
 
 from proxy.config.backends import BackendSpec, public_url
 from proxy.config.image import BreakerSettings
-from proxy.upstream.breaker import Breaker
-from proxy.upstream.errors import PoolExhausted, PoolRefused, Refusal, UpstreamError
+from proxy.upstream.breaker import Breaker, HealthKey
+from proxy.upstream.errors import HttpStatus, LocalWait, PoolExhausted, PoolRefused, Refusal, UpstreamError
 from proxy.upstream.openai import api_url
-from proxy.upstream.pool import BackendPool, weighted_order
+from proxy.upstream.pool import OTHER_MODELS, BackendPool, health_key, weighted_order
 
 
 def specs(*weights: int) -> list[BackendSpec]:
     return [BackendSpec(url=f"http://b{i}", weight=w) for i, w in enumerate(weights)]
+
+
+def key(url: str, model: str = "") -> HealthKey:
+    return HealthKey("image", url, model)
 
 
 def test_weights_steer_the_first_choice():
@@ -75,28 +79,29 @@ async def test_failover_then_cool_down_then_probe():
     for _ in range(6):
         assert await pool.run(op) == "http://b1"
     assert calls.count("http://b0") == 2  # then it cools down and is skipped
-    assert breaker.of("http://b0").snapshot(clock.now)["state"] == "cooling_down"
+    assert breaker.of(key("http://b0")).snapshot(clock.now)["state"] == "cooling_down"
     clock.now += 11
     broken.clear()
     calls.clear()
     for _ in range(5):
         await pool.run(op)
     assert "http://b0" in calls  # probed after the cool-down, and healthy again
-    assert breaker.of("http://b0").snapshot(clock.now)["state"] == "healthy"
+    assert breaker.of(key("http://b0")).snapshot(clock.now)["state"] == "healthy"
 
 
 async def test_failed_probe_doubles_the_cool_down():
     clock = Clock()
     breaker = Breaker(BreakerSettings(threshold=1, cooldown=10, max_cooldown=15), clock=clock)
-    breaker.failure("x", "boom")
-    assert not breaker.allow("x")
+    x = key("x")
+    breaker.failure(x, "boom")
+    assert not breaker.allow(x)
     clock.now += 10.5
-    assert breaker.allow("x")  # the probe
-    assert not breaker.allow("x")  # only one probe at a time
-    breaker.failure("x", "boom")
-    assert breaker.of("x").cooldown == 15  # doubled, capped
+    assert breaker.allow(x)  # the probe
+    assert not breaker.allow(x)  # only one probe at a time
+    breaker.failure(x, "boom")
+    assert breaker.of(x).cooldown == 15  # doubled, capped
     clock.now += 14
-    assert not breaker.allow("x")
+    assert not breaker.allow(x)
 
 
 async def test_refusals_stop_the_pool_and_do_not_trip_the_breaker():
@@ -109,7 +114,7 @@ async def test_refusals_stop_the_pool_and_do_not_trip_the_breaker():
     with pytest.raises(PoolRefused) as caught:
         await pool.run(op, max_refusals=2)
     assert len(caught.value.errors) == 2
-    assert all(breaker.allow(s.url) for s in pool.specs)
+    assert all(breaker.allow(health_key(s)) for s in pool.specs)
 
 
 async def test_exhausted_pool_names_each_backend():
@@ -137,3 +142,120 @@ def test_api_url_never_doubles_v1(base, expected):
 
 def test_public_url_drops_credentials_and_query():
     assert public_url("https://user:pw@api.x.io:8443/v1?token=abc") == "https://api.x.io:8443/v1"
+    assert public_url("http://[::1]:8080/v1") == "http://[::1]:8080/v1"
+
+
+# --- the probe window, peers, what counts (issue 14, items 5, 20 and 27) -----------------------------
+
+async def test_a_probe_that_gets_no_answer_lets_another_probe_after_its_window():
+    """The probe window is the cool-down (at least a second): while a probe is out, nobody else
+    calls; once the window has passed without an outcome, the next caller probes."""
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=1, cooldown=10, max_cooldown=40), clock=clock)
+    x = key("x")
+    breaker.failure(x, "boom")
+    clock.now += 10.0
+    assert breaker.allow(x)  # the probe goes (and hangs)
+    clock.now += 9.9
+    assert not breaker.allow(x)
+    clock.now += 0.2
+    assert breaker.allow(x)  # its window is over: another probe
+    assert not breaker.allow(x)
+    short = Breaker(BreakerSettings(threshold=1, cooldown=0.2, max_cooldown=1), clock=clock)
+    short.failure(x, "boom")
+    clock.now += 0.3
+    assert short.allow(x)
+    clock.now += 0.9
+    assert not short.allow(x)  # a window of one second at least, even for a short cool-down
+    clock.now += 0.2
+    assert short.allow(x)
+
+
+async def test_an_answer_that_is_not_a_failure_frees_the_probe_at_once():
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=1, cooldown=10), clock=clock)
+    x = key("x")
+    breaker.failure(x, "boom")
+    clock.now += 10.5
+    for excuse in (breaker.refused, breaker.rejected, breaker.excused):
+        assert breaker.allow(x) and not breaker.allow(x)
+        excuse(x)  # a refusal, a 4xx about the request, a local wait: no verdict on the backend
+    assert breaker.allow(x)
+    assert breaker.of(x).cooldown == 10 and breaker.of(x).failures == 1
+
+
+async def test_a_peers_cool_down_is_kept_and_ended_by_a_peer():
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=3, cooldown=10), clock=clock)
+    x, y = key("x"), key("x", "other-model")
+    breaker.open_from_peer(x, 5.0)
+    assert not breaker.allow(x) and breaker.allow(y)
+    assert breaker.of(x).snapshot(clock.now)["state"] == "cooling_down"
+    assert breaker.of(x).snapshot(clock.now)["cooldown_remaining"] == 5.0
+    breaker.open_from_peer(x, 1.0)  # a shorter one does not shorten it
+    clock.now += 4.0
+    assert not breaker.allow(x)
+    breaker.close_from_peer(x)
+    assert breaker.allow(x) and breaker.of(x).snapshot(clock.now)["state"] == "healthy"
+    long = Breaker(BreakerSettings(threshold=3, cooldown=10, max_cooldown=100), clock=clock)
+    long.open_from_peer(x, 25.0)  # the peer is further along: a failed probe here doubles its cool-down
+    clock.now += 25.5
+    assert long.allow(x)
+    long.failure(x, "HTTP 500")
+    assert long.of(x).cooldown == 50.0
+
+
+def test_snapshot_figures():
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=2, cooldown=10), clock=clock)
+    x = key("x")
+    breaker.success(x, 0.100)
+    breaker.success(x, 0.200)
+    breaker.failure(x, "HTTP 500")
+    snap = breaker.of(x).snapshot(clock.now)
+    assert snap["state"] == "degraded" and snap["latency_ms"] == 120.0  # 0.8 * 100 + 0.2 * 200
+    assert (snap["calls"], snap["failures"], snap["consecutive_failures"], snap["last_error"]) == (3, 1, 1, "HTTP 500")
+    breaker.failure(x, "HTTP 502")
+    clock.now += 2.54
+    snap = breaker.of(x).snapshot(clock.now)
+    assert snap["state"] == "cooling_down" and snap["cooldown_remaining"] == 7.5
+
+
+def test_a_pool_of_zero_weights_is_no_pool():
+    breaker = Breaker(BreakerSettings())
+    assert not BackendPool("test", specs(0, 0), breaker)
+    assert not BackendPool("test", [], breaker)
+    assert BackendPool("test", specs(0, 2), breaker)
+
+
+async def test_only_the_backends_own_failures_count():
+    breaker = Breaker(BreakerSettings(threshold=1))
+    pool = BackendPool("test", specs(1), breaker)
+    raised: list[UpstreamError] = [HttpStatus(400), HttpStatus(404), HttpStatus(422), LocalWait("waited")]
+
+    async def op(spec: BackendSpec) -> str:
+        raise raised.pop(0)
+
+    for _ in range(4):
+        with pytest.raises(PoolExhausted):
+            await pool.run(op)
+    health = breaker.of(key("http://b0"))
+    assert (health.failures, health.rejected, health.calls) == (0, 3, 3)  # the local wait asked nothing
+    assert breaker.allow(key("http://b0"))
+    for failure in (HttpStatus(500), HttpStatus(429), HttpStatus(401), UpstreamError("timed out")):
+        fresh = Breaker(BreakerSettings(threshold=1))
+        raised.append(failure)
+        with pytest.raises(PoolExhausted):
+            await BackendPool("test", specs(1), fresh).run(op)
+        assert not fresh.allow(key("http://b0")), failure.reason
+
+
+def test_health_is_kept_per_role_url_and_known_model():
+    spec = BackendSpec(url="http://lite/v1", model="dall-e-3", model_map={"sdxl": "sdxl-turbo"})
+    assert health_key(spec) == HealthKey("image", "http://lite/v1", "dall-e-3")
+    assert health_key(spec, "sdxl") == health_key(spec, "sdxl-turbo") == HealthKey("image", "http://lite/v1",
+                                                                                  "sdxl-turbo")
+    assert health_key(spec, "junk") == health_key(spec, "junk2") == HealthKey("image", "http://lite/v1",
+                                                                               OTHER_MODELS)
+    llm = BackendSpec(url="http://lite/v1", model="gpt-4o-mini", role="llm")
+    assert health_key(llm) == HealthKey("llm", "http://lite/v1", "gpt-4o-mini")

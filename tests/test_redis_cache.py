@@ -9,6 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from proxy.keys import BREAKER, IMAGE_CACHE
+from proxy.upstream.breaker import HealthKey
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.fakes import png
 from tests.support.redis_fakes import eventually
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.redis
 ADMIN = {"X-Admin-Token": ADMIN_TOKEN}
 
 
-def image_url(prompt: str) -> str:
-    return f"/prompt/{prompt}?key={ACCESS_KEY}&width=256&height=256&seed=3"
+def image_url(prompt: str, extra: str = "") -> str:
+    return f"/prompt/{prompt}?key={ACCESS_KEY}&width=256&height=256&seed=3{'&' + extra if extra else ''}"
 
 
 async def test_a_hit_on_one_instance_is_a_hit_on_the_other(instances, backend, redis_url, redis_prefix):
@@ -74,12 +75,30 @@ async def test_a_backend_cooling_down_on_one_instance_cools_down_on_all(instance
     a, b = await instances(2, **env)
     assert (await a.get(image_url("down"))).status == 502
     assert len(backend.calls) == 1
-    await eventually(lambda: b.app[BREAKER].of(backend.url).open_until > b.app[BREAKER].clock())
+    down = HealthKey("image", backend.url, "")
+    await eventually(lambda: b.app[BREAKER].of(down).open_until > b.app[BREAKER].clock())
     failed = await b.get(image_url("down%20too"))
     assert failed.status == 502
     assert len(backend.calls) == 1  # b never called the backend it heard was down
     status = await (await b.get("/status", headers=ADMIN)).json()
     assert status["backends"][0]["state"] == "cooling_down"
+
+
+async def test_a_model_cooling_down_on_one_instance_cools_down_only_that_model_on_all(instances, serve):
+    from tests.support.litellm_fakes import FakeLiteLLM
+
+    litellm = FakeLiteLLM(models={"dall-e-3": "ok", "flux": "error500"})
+    await serve(litellm)
+    url = f"{litellm.url}/v1"
+    env = {"BACKEND_API_URLS": url, "IMAGE_MODEL": "dall-e-3", "MODEL_MAP": f'{{"{url}": {{"flux": "flux"}}}}',
+           "BREAKER_THRESHOLD": "1", "BREAKER_COOLDOWN": "60", "POLLINATIONS_FALLBACK": "false"}
+    a, b = await instances(2, **env)
+    assert (await a.get(image_url("down", "model=flux"))).status == 502
+    flux = HealthKey("image", url, "flux")
+    await eventually(lambda: b.app[BREAKER].of(flux).open_until > b.app[BREAKER].clock())
+    assert (await b.get(image_url("down%20too", "model=flux"))).status == 502
+    assert (await b.get(image_url("fine"))).status == 200
+    assert litellm.models_called("/v1/images/generations") == ["flux", "dall-e-3"]
 
 
 async def test_status_shows_the_shared_store(instances, backend):

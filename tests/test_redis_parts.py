@@ -14,7 +14,7 @@ from proxy.config.image import BreakerSettings
 from proxy.errors import ConfigError
 from proxy.redis.bus import RedisBus
 from proxy.redis.health import RedisHealth
-from proxy.upstream.breaker import Breaker
+from proxy.upstream.breaker import Breaker, HealthKey
 from proxy.upstream.breaker_redis import RedisCooldowns
 from tests.support.redis_fakes import eventually
 
@@ -85,13 +85,16 @@ async def test_cooldowns_open_and_close_across_instances(client, redis_prefix):
     try:
         await eventually(lambda: all(bus.connected for bus in buses))
         a, b = breakers
-        a.failure("http://backend", "HTTP 500")
-        await eventually(lambda: not b.allow("http://backend"))
-        assert b.of("http://backend").last_error.startswith("peer:")
+        flux, other = HealthKey("image", "http://backend", "flux"), HealthKey("image", "http://backend", "sdxl")
+        llm = HealthKey("llm", "http://backend", "flux")
+        a.failure(flux, "HTTP 500")
+        await eventually(lambda: not b.allow(flux))
+        assert b.of(flux).last_error.startswith("peer:")
+        assert b.allow(other) and b.allow(llm)  # the same URL's other models and roles are not down
         clocks[0].now += 31  # a's cool-down is over: its probe gets through
-        assert a.allow("http://backend")
-        a.success("http://backend", 0.1)
-        await eventually(lambda: b.allow("http://backend"))  # b's clock never moved: the peer closed it
+        assert a.allow(flux)
+        a.success(flux, 0.1)
+        await eventually(lambda: b.allow(flux))  # b's clock never moved: the peer closed it
     finally:
         for bus in buses:
             await bus.close()

@@ -26,13 +26,22 @@ def test_a_bare_number_is_an_answer():
 
 
 @pytest.mark.parametrize("reply", [
-    "It is a cat.",
-    '{"answer": "", "confidence": 0.9}',
     '{"answer": "A cat"}',
     '{"answer": "A cat", "confidence": "very"}',
     '{"answer": "A cat", "confidence": 250}',
     '{"answer": "A cat", "confidence": true}',
+    '```json\n{"answer": "A cat", "confidence": null}\n```',
+])
+def test_an_answer_without_a_usable_confidence_is_a_low_confidence_answer(reply):
+    reading = parse_reply(reply)
+    assert (reading.answer, reading.confidence) == ("A cat", 0.0)
+
+
+@pytest.mark.parametrize("reply", [
+    "It is a cat.",
+    '{"answer": "", "confidence": 0.9}',
     '{"answer": null, "confidence": 0.5}',
+    '{"confidence": 0.5}',
     "[1, 2, 3]",
 ])
 def test_unusable_replies_are_refused(reply):

@@ -83,6 +83,31 @@ async def test_admin_delete_is_gone_from_every_worker(workers: Iris, slow_backen
     assert len(slow_backend.calls) == 2
 
 
+async def test_status_counts_every_workers_backend_calls(workers: Iris, slow_backend: FakeImageBackend) -> None:
+    """/status (and the dashboard, which shows the same rows) gives the calls of all the workers,
+    as /metrics does, not the share of the one that answers."""
+    slow_backend.delay = 0.2
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        async def one(n: int) -> int:
+            async with session.get(workers.image_url(f"cat%20{n}", width=64, height=64)) as resp:
+                await resp.read()
+                return resp.status
+
+        assert set(await asyncio.gather(*(one(n) for n in range(CLIENTS)))) == {200}
+        assert len(spread(workers)) == 2, "the misses did not reach both workers"
+        calls: list[int] = []
+        for _ in range(40):  # each worker hands its counts over once a second
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as fresh:
+                for _ in range(4):  # a fresh connection each time: any worker may answer
+                    async with fresh.get(f"{workers.url}/status", headers={"X-Admin-Token": ADMIN_TOKEN}) as resp:
+                        calls.append((await resp.json())["backends"][0]["calls"])
+            if calls[-4:] == [CLIENTS] * 4:
+                break
+            await asyncio.sleep(0.25)
+    assert len(slow_backend.calls) == CLIENTS
+    assert calls[-4:] == [CLIENTS] * 4, calls
+
+
 async def test_supervisor_stops_cleanly_on_sigterm(workers: Iris) -> None:
     assert workers.proc is not None
     kids = child_pids(workers.proc.pid)

@@ -14,7 +14,7 @@ from proxy.admin.login import AdminSession, checked_form, login_page, session_of
 from proxy.admin.panel import panel
 from proxy.admin.status import admin_status
 from proxy.errors import BadRequest, IrisError
-from proxy.keys import ACCOUNTS, GUARD, IMAGE_CACHE, RECENT
+from proxy.keys import ACCOUNTS, BACKEND_COUNTS, GUARD, IMAGE_CACHE, RECENT
 from proxy.pages.views import render
 from proxy.security import blacklist
 
@@ -33,8 +33,9 @@ NOTICES = {
 async def show(request: web.Request, session: AdminSession, status: int = 200,
                **extra: Any) -> web.Response:
     app = request.app
-    state = await admin_status(app)
-    vision = await panel(app)
+    totals = await app[BACKEND_COUNTS].totals()
+    state = await admin_status(app, totals)
+    vision = await panel(app, totals)
     context = {
         "page": "admin", "csrf": session.csrf, "status": state, "cache": state["cache"],
         "backends": state["backends"] + vision["providers"], **vision,

@@ -17,7 +17,7 @@ from proxy.cache.flight import SingleFlight
 from proxy.config.backends import public_url
 from proxy.keys import IMAGE_CACHE, OBSERVER, SETTINGS, SHARED
 from proxy.redis.shared import SharedRedis
-from proxy.upstream.breaker import Breaker, Health
+from proxy.upstream.breaker import Breaker, Health, HealthKey
 from proxy.web.metrics import CONTENT_TYPE, Metrics
 
 EVERY = 1.0
@@ -79,12 +79,25 @@ def render_gauges(families: list[GaugeMetricFamily]) -> bytes:
     return generate_latest(registry)
 
 
+OUTCOMES = ("ok", "failure", "refused", "rejected")
+COUNTED_AS = {"failure": "failures", "refused": "refusals", "rejected": "rejected"}  # /status's names
+Totals = dict[tuple[str, str, str], dict[str, int]]
+
+
+def labels_of(key: HealthKey) -> tuple[str, str, str]:
+    """The metric labels of a health key: role, the URL without credentials or query, model."""
+    return key.role, public_url(key.url), key.model
+
+
 class BreakerSync:
+    """Hands what the breakers counted to the metrics, and reads the totals of every worker back
+    (for /status and the dashboard, which would otherwise show this worker's share only)."""
+
     def __init__(self, metrics: Metrics, breakers: list[Breaker], flight: SingleFlight | None):
         self.metrics = metrics
         self.breakers = breakers
         self.flight = flight
-        self.seen: dict[tuple[int, str], tuple[int, int, int]] = {}
+        self.seen: dict[tuple[int, HealthKey], tuple[int, ...]] = {}
         self.coalesced = 0
         for breaker in breakers:
             breaker.listeners.append(self._changed)
@@ -93,9 +106,9 @@ class BreakerSync:
         self.metrics.flush()
         for breaker in self.breakers:
             now = breaker.clock()
-            for url, health in list(breaker.health.items()):
-                self._calls(id(breaker), url, health)
-                self.metrics.cooling.labels(public_url(url)).set(1 if health.open_until > now else 0)
+            for key, health in list(breaker.health.items()):
+                self._calls(id(breaker), key, health)
+                self.metrics.cooling.labels(*labels_of(key)).set(1 if health.open_until > now else 0)
         if self.flight is not None:
             total = self.flight.coalesced
             if total > self.coalesced:
@@ -103,18 +116,31 @@ class BreakerSync:
                 self.metrics.dedup.inc(total - self.coalesced)
                 self.coalesced = total
 
-    def _calls(self, owner: int, url: str, h: Health) -> None:
-        before = self.seen.get((owner, url), (0, 0, 0))
-        now = (h.calls - h.failures - h.refusals, h.failures, h.refusals)
-        label = public_url(url)
-        for outcome, old, new in zip(("ok", "failure", "refused"), before, now, strict=True):
-            if new > old:
-                self.metrics.backend_calls.labels(label, outcome).inc(new - old)
-        self.seen[(owner, url)] = now
+    async def totals(self) -> Totals:
+        """Calls by outcome (and all of them, ``calls``) per health key's labels, every worker's."""
+        self.once()
+        counted = await asyncio.get_running_loop().run_in_executor(
+            None, self.metrics.counted, "iris_backend_calls")
+        out: Totals = {}
+        for labels, value in counted:
+            row = out.setdefault((labels["role"], labels["backend"], labels["model"]),
+                                 dict.fromkeys(("calls", *COUNTED_AS.values()), 0))
+            row["calls"] += int(value)
+            if labels["outcome"] in COUNTED_AS:
+                row[COUNTED_AS[labels["outcome"]]] += int(value)
+        return out
 
-    def _changed(self, url: str, h: Health) -> None:
+    def _calls(self, owner: int, key: HealthKey, h: Health) -> None:
+        before = self.seen.get((owner, key), (0,) * len(OUTCOMES))
+        now = (h.calls - h.failures - h.refusals - h.rejected, h.failures, h.refusals, h.rejected)
+        for outcome, old, new in zip(OUTCOMES, before, now, strict=True):
+            if new > old:
+                self.metrics.backend_calls.labels(*labels_of(key), outcome).inc(new - old)
+        self.seen[(owner, key)] = now
+
+    def _changed(self, key: HealthKey, h: Health) -> None:
         if h.open_until > 0.0:
-            self.metrics.cooldowns.labels(public_url(url)).inc()
+            self.metrics.cooldowns.labels(*labels_of(key)).inc()
 
     async def run(self) -> None:
         while True:

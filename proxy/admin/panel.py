@@ -9,24 +9,28 @@ from aiohttp import web
 
 from proxy.accounts import activity, profiles, retention
 from proxy.accounts.models import AccountsContext
+from proxy.admin.metrics import Totals
+from proxy.admin.status import health
 from proxy.config.backends import public_url
 from proxy.keys import ACCOUNTS, SETTINGS, VISION
 from proxy.security import blacklist
+from proxy.upstream.pool import health_key
+from proxy.vision.providers import spec_of
 
 RECENT_EVENTS = 5
 
 
-def providers(app: web.Application) -> list[dict[str, Any]]:
+def providers(app: web.Application, totals: Totals) -> list[dict[str, Any]]:
     """The server's own provider keys' health (users' own keys have breakers of their own)."""
     breaker = app[VISION].breaker
     now = breaker.clock()
     rows = []
     for p in app[SETTINGS].vision.providers:
-        health = breaker.of(p.base_url).snapshot(now)
+        state = health(breaker, health_key(spec_of(p)), totals, now)
         if not (p.token or p.keyless):
-            health["state"] = "users_keys_only"  # no server key: used only with a profile's own key
-        rows.append({"url": f"{p.name} · {public_url(p.base_url)}", "kind": f"vision ({p.model})",
-                     "weight": "–", **health})
+            state["state"] = "users_keys_only"  # no server key: used only with a profile's own key
+        rows.append({"label": p.name, "url": public_url(p.base_url), "model": p.model, "kind": "vision",
+                     "weight": "–", **state})
     return rows
 
 
@@ -42,7 +46,7 @@ def _profiles(ctx: AccountsContext) -> list[dict[str, Any]]:
     return rows
 
 
-async def panel(app: web.Application) -> dict[str, Any]:
+async def panel(app: web.Application, totals: Totals) -> dict[str, Any]:
     accounts = app[ACCOUNTS]
     return {"vision": True, "profiles": await accounts.run(_profiles),
-            "blacklist": await accounts.run(blacklist.entries), "providers": providers(app)}
+            "blacklist": await accounts.run(blacklist.entries), "providers": providers(app, totals)}

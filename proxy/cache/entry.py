@@ -54,6 +54,8 @@ def image_entry(body: bytes, content_type: str, **meta: Any) -> CacheEntry:
     return CacheEntry(IMAGE, body, content_type, {"created": time.time(), **meta})
 
 
-def failure_entry(status: int, code: str, message: str) -> CacheEntry:
-    return CacheEntry(FAILURE, meta={"status": status, "code": code, "message": message,
-                                     "created": time.time()})
+def failure_entry(status: int, code: str, message: str, *, transient: bool = False) -> CacheEntry:
+    """``transient``: the failure says nothing about the request (a backend cooling down, say), so
+    it is answered but never kept."""
+    meta = {"status": status, "code": code, "message": message, "created": time.time()}
+    return CacheEntry(FAILURE, meta={**meta, "transient": True} if transient else meta)

@@ -1,10 +1,15 @@
 """The image cache as the routes see it: entries by key, a memory front, shared invalidation,
-and hit/miss counts summed over every worker."""
+and hit/miss counts summed over every worker.
+
+A failure is kept only ``FAILURE_CACHE_TTL`` seconds, and only under the settings that made it
+(``failure_scope``, a digest of the image settings): after a restart with other backends, tokens
+or models, a failure remembered before is not served. A transient failure is never kept."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Any
 
 from proxy.cache.bodyfile import BodyFile
@@ -18,8 +23,10 @@ STATS_EVERY = 2.0
 
 
 class ImageCache:
-    def __init__(self, store: ByteStore, generation: SharedGeneration, settings: CacheSettings):
+    def __init__(self, store: ByteStore, generation: SharedGeneration, settings: CacheSettings,
+                 failure_scope: str = ""):
         self.store = store
+        self.failure_scope = failure_scope
         self.generation = generation
         self.settings = settings
         self.front: MemoryFront[CacheEntry] = MemoryFront(settings.memory_bytes, settings.memory_item_bytes,
@@ -40,7 +47,9 @@ class ImageCache:
             return found
         raw = await self.store.get(f"img:{key}")
         entry = CacheEntry.decode(raw) if raw is not None else None
-        if entry is not None and entry.kind != FAILURE:
+        if entry is not None and entry.kind == FAILURE:
+            return entry if entry.meta.get("scope") == self.failure_scope else None
+        if entry is not None:
             self._remember(key, entry)
         return entry
 
@@ -70,8 +79,9 @@ class ImageCache:
 
     async def put(self, key: str, entry: CacheEntry) -> None:
         if entry.kind == FAILURE:
-            if self.settings.failure_ttl > 0:
-                await self.store.set(f"img:{key}", entry.encode(), ttl=self.settings.failure_ttl)
+            if self.settings.failure_ttl > 0 and not entry.meta.get("transient"):
+                kept = replace(entry, meta={**entry.meta, "scope": self.failure_scope})
+                await self.store.set(f"img:{key}", kept.encode(), ttl=self.settings.failure_ttl)
             return
         self._remember(key, entry)  # at once: the next request here is a hit, not a second miss
         await self.store.set(f"img:{key}", entry.encode())

@@ -4,7 +4,9 @@
 2. the weighted pool, until a backend answers with a real image or enough refuse the content;
 3. after refusals, the safety rewrite and another pass, up to DE_NSFW_MAX_ATTEMPTS times;
 4. the Pollinations fallback with the most promising prompt.
-It returns a cache entry: the image, or a failure naming every stage (kept only briefly)."""
+It returns a cache entry: the image, or a failure naming every stage (kept only briefly, and not
+at all when a stage failed for a reason that is not the prompt's: a backend cooling down, a wait
+in Iris's own connection pool)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ class Attempt:
     prompt: str
     failures: list[str]
     refused: bool = False
+    transient: bool = False  # a stage failed for a reason that is not the prompt's
 
 
 class ImagePipeline:
@@ -86,7 +89,7 @@ class ImagePipeline:
                 return result
         message = "every stage failed: " + " | ".join(attempt.failures)
         log.warning("generation failed for %s: %s", req.key()[:12], message)
-        return failure_entry(UpstreamFailed.status, UpstreamFailed.code, message)
+        return failure_entry(UpstreamFailed.status, UpstreamFailed.code, message, transient=attempt.transient)
 
     def _stages(self, req: ImageRequest, attempt: Attempt) -> Iterator[Awaitable[CacheEntry | None]]:
         yield self._pool_pass(req, attempt, "backends")
@@ -106,13 +109,16 @@ class ImagePipeline:
         job = self._job(req, attempt.prompt)
         try:
             data, mime, backend = await self.pool.run(
-                lambda spec: self._generate_on(spec, job, req), max_refusals=self.cfg.blocked_retry_attempts)
+                lambda spec: self._generate_on(spec, job, req), model=req.model,
+                max_refusals=self.cfg.blocked_retry_attempts)
         except PoolRefused as exc:
             attempt.refused = True
+            attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"{stage}: refused ({exc.reason})")
             return None
         except PoolExhausted as exc:
             attempt.refused = False
+            attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"{stage}: {exc.reason}")
             return None
         return image_entry(data, mime, prompt=req.prompt, used_prompt=attempt.prompt,
@@ -133,6 +139,7 @@ class ImagePipeline:
         try:
             data, mime, backend = await self._generate_on(self.fallback, job, req)
         except UpstreamError as exc:
+            attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"fallback: {exc.describe()}")
             return None
         return image_entry(data, mime, prompt=req.prompt, used_prompt=attempt.prompt,

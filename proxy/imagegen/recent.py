@@ -27,12 +27,15 @@ class RecentGenerations:
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=256)
         self.stopping = False
 
-    def note(self, key: str, req: ImageRequest) -> None:
-        """Called on a miss; never waits. A full queue drops the note (it is only a gallery)."""
+    def note(self, key: str, req: ImageRequest, used_prompt: str | None = None) -> None:
+        """Called on a miss; never waits. A full queue drops the note (it is only a gallery).
+        ``used_prompt``: the prompt the image was made from (after enhancement or the safety
+        rewrite), shown beside the one asked for."""
         if self.size <= 0 or self.stopping:
             return
-        item = {"key": key, "prompt": req.prompt, "width": req.width, "height": req.height,
-                "seed": req.seed, "model": req.model, "time": time.time()}
+        item = {"key": key, "prompt": req.prompt, "used_prompt": used_prompt or req.prompt,
+                "width": req.width, "height": req.height, "seed": req.seed, "model": req.model,
+                "time": time.time()}
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(item)
 

@@ -37,7 +37,7 @@ async def prompt_image(request: web.Request) -> web.StreamResponse:
             entry, state = await _remade(request, req, key, hosting), "MISS"
     response = _respond(request, entry, key, state)
     if state == "MISS" and response.status == 200 and request.method == "GET":
-        app[RECENT].note(key, req)  # the dashboard's gallery of fresh images
+        app[RECENT].note(key, req, entry.meta.get("used_prompt"))  # the dashboard's gallery of fresh images
     return response
 
 

@@ -39,11 +39,11 @@ SCHEMAS: dict[str, Any] = {
     "Status": {"type": "object", "required": ["status", "version"], "properties": {
         "status": {"const": "ok"}, "version": STR, "time": {"type": "number"},
         "backends": {"type": "array", "items": ref("Backend")}, "cache": ref("CacheStats")}},
-    "Backend": {"type": "object", "required": ["url", "weight", "state"], "properties": {
-        "url": STR, "weight": INT, "kind": STR, "token": {"type": "boolean"},
-        "state": {"enum": ["healthy", "degraded", "cooling_down"]},
+    "Backend": {"type": "object", "required": ["label", "url", "model", "weight", "state"], "properties": {
+        "label": STR, "url": STR, "model": {"type": ["string", "null"]}, "weight": INT, "kind": STR,
+        "token": {"type": "boolean"}, "state": {"enum": ["healthy", "degraded", "cooling_down"]},
         "cooldown_remaining": {"type": "number"}, "latency_ms": {"type": ["number", "null"]},
-        "calls": INT, "failures": INT}},
+        "calls": INT, "failures": INT, "refusals": INT, "rejected": INT}},
     "Readiness": {"type": "object", "required": ["status", "checks"], "properties": {
         "status": {"enum": ["ready", "not_ready"]},
         "checks": {"type": "object", "additionalProperties": STR,
@@ -72,7 +72,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             query("width", "pixels, 64 to MAX_IMAGE_SIDE (default 1024)", INT),
             query("height", "pixels, 64 to MAX_IMAGE_SIDE (default 1024)", INT),
             query("seed", "default 42; -1 picks a random seed", INT),
-            query("model", "passed to the backend, mapped by MODEL_MAP", STR),
+            query("model", "passed to the backend, mapped by MODEL_MAP (default: IMAGE_MODEL)", STR),
             query("enhance", "prompt enhancement for this request", BOOL_STR),
             query("negative_prompt", "what to avoid, for backends that accept it", STR),
         ],

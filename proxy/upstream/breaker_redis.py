@@ -1,13 +1,14 @@
 """Backend cool-downs shared between instances: one instance's discovery that a backend is down
 opens the breaker everywhere for the rest of that cool-down, sparing the others the timeouts, and
-one instance's successful probe closes it everywhere."""
+one instance's successful probe closes it everywhere. A message names the health key (role, URL,
+model), so a model cooling down on one instance cools down only that model elsewhere."""
 
 from __future__ import annotations
 
 import orjson
 
 from proxy.redis.bus import RedisBus
-from proxy.upstream.breaker import Breaker, Health
+from proxy.upstream.breaker import Breaker, Health, HealthKey
 
 CHANNEL = "breaker"
 
@@ -20,14 +21,17 @@ class RedisCooldowns:
         breaker.listeners.append(self._changed)
         bus.subscribe(CHANNEL, self._peer)
 
-    def _changed(self, key: str, health: Health) -> None:
+    def _changed(self, key: HealthKey, health: Health) -> None:
         remaining = max(0.0, health.open_until - self.breaker.clock())
-        payload = orjson.dumps({"key": key, "remaining": remaining, "error": health.last_error})
+        payload = orjson.dumps({"key": list(key), "remaining": remaining, "error": health.last_error})
         self.bus.publish_soon(CHANNEL, payload)
 
     def _peer(self, payload: bytes) -> None:
         message = orjson.loads(payload)
-        key, remaining = str(message["key"]), float(message["remaining"])
+        raw = message["key"]
+        if not (isinstance(raw, list) and len(raw) == len(HealthKey._fields)):
+            return  # an instance of another version: its key names nothing here
+        key, remaining = HealthKey(*(str(part) for part in raw)), float(message["remaining"])
         self.heard += 1
         if remaining <= 0:
             self.breaker.close_from_peer(key)

@@ -13,15 +13,17 @@ import orjson
 from proxy.config.backends import BackendSpec, normalise_base
 from proxy.config.image import UpstreamTimeouts
 from proxy.upstream import transport
-from proxy.upstream.errors import Refusal, UpstreamError
+from proxy.upstream.errors import HttpStatus, Refusal, UpstreamError, error_detail
 
 REFUSAL_CODES = frozenset({
     "content_policy_violation", "moderation_blocked", "content_filter", "contentfilter",
     "responsibleaipolicyviolation", "safety_violation", "image_generation_user_error",
     "prompt_blocked", "nsfw",
 })
+# In the message of a 400/403/422/451. "contentpolicyviolationerror" is LiteLLM's: it keeps the
+# exception's name ("litellm.ContentPolicyViolationError: Request blocked.") but loses the provider's code.
 REFUSAL_WORDS = ("content policy", "content_policy", "safety system", "moderation", "safety filter",
-                 "responsible ai", "nsfw", "content filter")
+                 "responsible ai", "nsfw", "content filter", "contentpolicyviolationerror")
 JSON_CAP = 64 * 1024 * 1024
 
 
@@ -79,11 +81,11 @@ class OpenAIClient:
                                 data=orjson.dumps(payload), headers=headers) as resp:
             body = await transport.read_capped(resp, JSON_CAP, label=spec.label)
             status = resp.status
-        data = _maybe_json(body)
+        data = transport.maybe_json(body)
         if refusal_in(status, data):
             raise Refusal("refused by content policy", backend=spec.label)
         if status >= 400:
-            raise UpstreamError(f"HTTP {status}", backend=spec.label)
+            raise HttpStatus(status, backend=spec.label, detail=error_detail(data))
         if data is None:
             raise UpstreamError("answer is not JSON", backend=spec.label)
         return data
@@ -114,13 +116,6 @@ class OpenAIClient:
         if not isinstance(content, str) or not content.strip():
             raise UpstreamError("empty answer", backend=spec.label)
         return content
-
-
-def _maybe_json(body: bytes) -> Any:
-    try:
-        return transport.parse_json(body, label="")
-    except UpstreamError:
-        return None
 
 
 def _image_from(data: Any, label: str) -> tuple[bytes | None, str | None]:

@@ -1,8 +1,9 @@
 """Reading a provider's reply as ``{"answer": ..., "confidence": 0..1}``, robustly.
 
 Models wrap JSON in code fences, put prose around it, give the confidence as ``"85%"``, ``85`` or
-``"0.85"``, or the answer as a bare number. Anything that does not yield an answer and a confidence
-is ``Unparsable``: the cascade escalates and never shows it."""
+``"0.85"``, or the answer as a bare number. An answer without a usable confidence is an answer of
+confidence 0: the cascade escalates, and it is a candidate like any other. A reply that does not
+yield an answer is ``Unparsable``: the cascade escalates and never shows it."""
 
 from __future__ import annotations
 
@@ -40,9 +41,7 @@ def parse_reply(text: str) -> Reading:
     if answer is None:
         raise Unparsable("the reply has no answer")
     confidence = parse_confidence(obj.get("confidence"))
-    if confidence is None:
-        raise Unparsable("the reply has no confidence between 0 and 1")
-    return Reading(answer, confidence, _predictions(obj.get("predictions")))
+    return Reading(answer, confidence or 0.0, _predictions(obj.get("predictions")))
 
 
 def find_object(text: str) -> dict[str, Any] | None:

@@ -31,6 +31,13 @@ CLASSIFY_FORMAT = (
 )
 
 
+class Unusable(UpstreamError):
+    """The provider answered, but with no answer in it: escalate, but the provider is up (its
+    reply does not cool it down, so the next call, or a probe, can succeed)."""
+
+    backend_fault = False
+
+
 @dataclass(frozen=True)
 class Task:
     question: str
@@ -102,7 +109,7 @@ class Asker:
             try:
                 return parse_reply(scrub(text, ledger.secrets))
             except Unparsable as exc:
-                raise UpstreamError(f"unusable answer ({exc})", backend=spec.label) from None
+                raise Unusable(f"unusable answer ({exc})", backend=spec.label) from None
 
         pool = BackendPool(provider.name, [provider.spec], self.breakers.of(provider.owner), self.rng)
         try:

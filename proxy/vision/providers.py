@@ -30,7 +30,7 @@ def providers_for(cfg: VisionSettings, username: str, own_keys: Mapping[str, str
         token = own or p.token
         if not token and not p.keyless:
             continue
-        out.append(Provider(_spec(p, token), cfg.threshold if p.threshold is None else p.threshold,
+        out.append(Provider(spec_of(p, token), cfg.threshold if p.threshold is None else p.threshold,
                             username if own else ""))
     return out
 
@@ -47,5 +47,5 @@ def secrets_of(available: list[Provider]) -> list[str]:
     return [p.spec.token for p in available if p.spec.token]
 
 
-def _spec(p: ProviderSettings, token: str | None) -> BackendSpec:
-    return BackendSpec(url=p.base_url, token=token, name=p.name, model=p.model)
+def spec_of(p: ProviderSettings, token: str | None = None) -> BackendSpec:
+    return BackendSpec(url=p.base_url, token=token, name=p.name, model=p.model, role="vision")

@@ -53,13 +53,14 @@ class Metrics:
         self.latency = Histogram("iris_http_request_duration_seconds", "Time to answer, by route",
                                  ["route"], buckets=BUCKETS, registry=reg)
         self.cache = Counter("iris_cache_lookups", "Image cache lookups by result", ["result"], registry=reg)
+        health = ["role", "backend", "model"]  # a backend's health is kept per role, URL and model
         self.backend_calls = Counter("iris_backend_calls", "Calls to image backends, LLMs and vision "
-                                     "providers, by outcome (ok, failure, refused)",
-                                     ["backend", "outcome"], registry=reg)
+                                     "providers, by outcome (ok, failure, refused, rejected)",
+                                     [*health, "outcome"], registry=reg)
         self.cooldowns = Counter("iris_backend_cooldowns", "Times a backend started cooling down",
-                                 ["backend"], registry=reg)
+                                 health, registry=reg)
         self.cooling = Gauge("iris_backend_cooling_down", "1 while a backend cools down",
-                             ["backend"], multiprocess_mode="livemax", registry=reg)
+                             health, multiprocess_mode="livemax", registry=reg)
         self.coalesced = Counter("iris_coalesced_requests", "Requests that waited for an identical "
                                  "request already in flight instead of calling a backend", registry=reg)
         self.dedup = Counter("iris_dedup_saved_generations", "Generations avoided: cache hits plus "
@@ -104,11 +105,20 @@ class Metrics:
 
     def render(self) -> bytes:
         """The exposition text: this worker's registry, or every worker's in multiprocess mode."""
+        return generate_latest(self._everyone())
+
+    def counted(self, name: str) -> list[tuple[dict[str, str], float]]:
+        """Counter ``name``'s totals (``iris_backend_calls``) by label set, summed over every worker
+        in multiprocess mode (file reads there: call it off the event loop)."""
+        return [(sample.labels, sample.value) for family in self._everyone().collect()
+                if family.name == name for sample in family.samples if sample.name == f"{name}_total"]
+
+    def _everyone(self) -> CollectorRegistry:
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+            return registry
+        return self.registry
 
 
 def _add_observations(histogram: Histogram, counts: list[float]) -> None:
