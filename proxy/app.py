@@ -65,7 +65,7 @@ from proxy.upstream.breaker_redis import RedisCooldowns
 from proxy.upstream.transport import open_session
 from proxy.vision import routes as vision_routes
 from proxy.vision.analyze import analyze
-from proxy.vision.cors import preflight, with_cors
+from proxy.vision.cors import analyze_origins, health_origins, preflight, with_cors
 from proxy.vision.dedup import DedupStore, MemoryDedup
 from proxy.vision.dedup.redis import RedisDedup
 from proxy.vision.service import VisionService
@@ -220,10 +220,10 @@ ROUTES = (
     ("POST", "/prompt-{username}", account_routes.set_prompt, "set_prompt"),
     ("POST", "/profile", account_routes.profile, "profile"),
     ("POST", "/process", vision_routes.process, "process"),
-    ("POST", "/analyze", with_cors(analyze), "analyze"),
-    ("OPTIONS", "/analyze", preflight, "analyze_preflight"),
-    ("GET", "/health", with_cors(vision_routes.health), "health"),
-    ("OPTIONS", "/health", preflight, "health_preflight"),
+    ("POST", "/analyze", with_cors(analyze, analyze_origins), "analyze"),
+    ("OPTIONS", "/analyze", preflight(analyze_origins), "analyze_preflight"),
+    ("GET", "/health", with_cors(vision_routes.health, health_origins), "health"),
+    ("OPTIONS", "/health", preflight(health_origins), "health_preflight"),
 )
 
 
