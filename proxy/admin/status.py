@@ -1,4 +1,5 @@
-"""GET /status: public liveness; with the admin token, backends, cache and LLM state (no secret)."""
+"""GET /status: public liveness; with the admin token, backends, cache, LLM state, signing, the
+limits on new images and the spend (no secret)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from aiohttp import web
 
 from proxy import __version__
 from proxy.config.backends import public_url
-from proxy.keys import ADMISSION, BREAKER, FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, SETTINGS, SHARED
+from proxy.keys import (
+    ADMISSION,
+    ALLOWANCE,
+    BREAKER,
+    FLIGHT,
+    HOSTING,
+    IMAGE_CACHE,
+    PIPELINE,
+    SETTINGS,
+    SHARED,
+)
 from proxy.web.responses import json_response
 
 
@@ -43,6 +54,10 @@ async def admin_status(app: web.Application) -> dict[str, object]:
         "blocked_retry_attempts": image.blocked_retry_attempts,
         "redis": shared.snapshot() if (shared := app.get(SHARED)) is not None else None,
         "hosting": await hosting_status(app),
+        "signing": {"keys": len(app[ADMISSION].signer.keys),
+                    "configured": bool(app[SETTINGS].server.signing_keys),  # else generated under DATA_DIR
+                    "require_signed": app[ADMISSION].require_signed},
+        "spending": await app[ALLOWANCE].status(),
     }
 
 

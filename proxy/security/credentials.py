@@ -1,6 +1,6 @@
-"""The server's credentials: the access key and the admin token (configured, or generated once
-under DATA_DIR with mode 0600 for a zero-configuration start), how they are read from a request,
-and how they are compared: always in constant time."""
+"""The server's credentials: the access key, the admin token and the image URL signing keys
+(configured, or generated once under DATA_DIR with mode 0600 for a zero-configuration start), how
+they are read from a request, and how they are compared: always in constant time."""
 
 from __future__ import annotations
 
@@ -15,28 +15,44 @@ from aiohttp import web
 from proxy.config.server import ServerSettings
 from proxy.errors import ConfigError
 
+SIGNING_KEY_FILE = "signing-key"
+
 
 @dataclass(frozen=True)
 class Secrets:
     access_key: str = field(repr=False)
     admin_token: str = field(repr=False)
     generated: tuple[Path, ...] = ()
+    signing_keys: tuple[str, ...] = field(default=(), repr=False)
+    """The image URL signing keys: the first signs, all verify (empty: nothing verifies)."""
 
 
 def resolve_secrets(server: ServerSettings) -> Secrets:
-    """The configured key and token, or ones generated (once) under DATA_DIR."""
+    """The configured key, token and signing keys, or ones generated (once) under DATA_DIR."""
     generated: list[Path] = []
     values = []
     for configured, name in ((server.access_key, "access-key"), (server.admin_token, "admin-token")):
         if configured:
             values.append(configured)
             continue
-        path = server.data_dir / "secrets" / name
-        value, created = load_or_create(path)
-        if created:
-            generated.append(path)
-        values.append(value)
-    return Secrets(values[0], values[1], tuple(generated))
+        values.append(_generated(server, name, generated))
+    signing = server.signing_keys or (_generated(server, SIGNING_KEY_FILE, generated),)
+    return Secrets(values[0], values[1], tuple(generated), signing)
+
+
+def signing_keys(server: ServerSettings, generated: list[Path] | None = None) -> tuple[str, ...]:
+    """IMAGE_SIGNING_KEYS, or the key generated under DATA_DIR (created now if it is missing, and
+    its path added to ``generated``): what the server verifies with, for the command line."""
+    found = [] if generated is None else generated
+    return server.signing_keys or (_generated(server, SIGNING_KEY_FILE, found),)
+
+
+def _generated(server: ServerSettings, name: str, generated: list[Path]) -> str:
+    path = server.data_dir / "secrets" / name
+    value, created = load_or_create(path)
+    if created:
+        generated.append(path)
+    return value
 
 
 def same(given: str | None, expected: str) -> bool:

@@ -63,6 +63,8 @@ class FakeImageBackend:
     redirect_to: str = ""  # where GET /redirect sends the client
     fetched: list[str] = field(default_factory=list)  # the paths of GET /files and /redirect requests
     fetch_hosts: list[str] = field(default_factory=list)  # and their Host headers
+    in_flight: int = 0  # generations being answered now
+    most_in_flight: int = 0  # the most ever answered at once
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -72,6 +74,14 @@ class FakeImageBackend:
         return app
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._generate(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.calls.append(Seen(request.method, request.path, dict(request.headers), body, dict(request.query)))
         if self.delay or self.mode == "slow":
