@@ -252,3 +252,19 @@ async def test_the_cli_uses_image_signing_keys(iris, backend, data_dir):
     assert out.strip() == Signer([KEY_A]).sign("/prompt/apple")
     assert (await client.get(out.strip())).status == 200
     assert not (data_dir / "secrets" / "signing-key").exists()
+
+
+async def test_answers_to_requests_with_authorization_vary_on_it(iris, backend):
+    """A CDN must not hand an image fetched with a bearer key to someone without one."""
+    client = await iris(BACKEND_API_URLS=backend.url)
+    miss = await client.get(PATH, headers=BEARER)
+    await asyncio.gather(*client.app[FLIGHT].tasks)
+    hit = await client.get(PATH, headers=BEARER)
+    assert lane_of(client).served == 1
+    revalidated = await client.get(PATH, headers={**BEARER, "If-None-Match": miss.headers["ETag"]})
+    assert revalidated.status == 304
+    for resp in (miss, hit, revalidated):
+        assert resp.headers["Vary"] == "Authorization"
+    in_url = await client.get(f"{PATH}?key={ACCESS_KEY}")  # the key is in the URL: the URL is the cache key
+    assert in_url.status == 200 and "Vary" not in in_url.headers
+    assert "Vary" not in (await client.get(signed(client, PATH))).headers
