@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import stat
+from html import unescape
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from proxy.imagegen.lane import FastLane
 from proxy.keys import ADMISSION, FLIGHT
+from proxy.pages.apidoc import SIGNING_PYTHON
 from proxy.security.signing import Signer
 from tests.conftest import ACCESS_KEY
 from tests.support.account_helpers import cli
@@ -268,3 +271,21 @@ async def test_answers_to_requests_with_authorization_vary_on_it(iris, backend):
     in_url = await client.get(f"{PATH}?key={ACCESS_KEY}")  # the key is in the URL: the URL is the cache key
     assert in_url.status == 200 and "Vary" not in in_url.headers
     assert "Vary" not in (await client.get(signed(client, PATH))).headers
+
+
+def test_the_readme_shows_the_documented_python_signer():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"```python\n{SIGNING_PYTHON}```" in readme  # the very code the next test runs
+
+
+async def test_the_documented_python_signer_makes_urls_the_server_accepts(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url, IMAGE_SIGNING_KEYS=KEY_A)
+    assert SIGNING_PYTHON in unescape(await (await client.get("/docs")).text())
+    namespace: dict = {}
+    exec(SIGNING_PYTHON, namespace)
+    for url in ("/prompt/a%20red%20apple?width=512&seed=7", "/prompt/caf%C3%A9 + cr%C3%A8me?negative_prompt=a+b",
+                "/prompt/no-query", "/prompt/expiring?width=64&exp=4102444800"):
+        made = namespace["sign"](url, KEY_A)
+        assert made == Signer([KEY_A]).sign(url)
+        resp = await client.get(made)
+        assert resp.status == 200, (url, await resp.text())

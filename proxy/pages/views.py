@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from proxy import __version__
 from proxy.keys import PIPELINE, SETTINGS
+from proxy.pages.apidoc import SIGNING_PYTHON
 from proxy.pages.openapi import build_openapi
 from proxy.shipped import shipped
 from proxy.web.responses import json_response
@@ -81,7 +82,8 @@ def grouped(spec: dict[str, Any]) -> list[tuple[str, str, list[tuple[str, str, d
 
 async def docs(request: web.Request) -> web.Response:
     spec = build_openapi(request.app)
-    return render("docs.html", request, {"page": "docs", "spec": spec, "groups": grouped(spec)})
+    return render("docs.html", request, {"page": "docs", "spec": spec, "groups": grouped(spec),
+                                         "signing_python": SIGNING_PYTHON})
 
 
 async def openapi(request: web.Request) -> web.Response:
