@@ -289,3 +289,18 @@ async def test_the_documented_python_signer_makes_urls_the_server_accepts(iris, 
         assert made == Signer([KEY_A]).sign(url)
         resp = await client.get(made)
         assert resp.status == 200, (url, await resp.text())
+
+
+def test_the_signature_is_hmac_sha256():
+    """The signer's HMAC (inner and outer states computed once) against the standard library's."""
+    import hmac
+    import random
+
+    from proxy.security.signing import HmacKey
+
+    rng = random.Random(15)
+    for length in (1, 16, 63, 64, 65, 200):
+        key = rng.randbytes(length)
+        for size in (0, 1, 55, 64, 500):
+            message = rng.randbytes(size)
+            assert HmacKey(key).digest(message) == hmac.digest(key, message, "sha256")
