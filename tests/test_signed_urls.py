@@ -271,6 +271,12 @@ async def test_answers_to_requests_with_authorization_vary_on_it(iris, backend):
     in_url = await client.get(f"{PATH}?key={ACCESS_KEY}")  # the key is in the URL: the URL is the cache key
     assert in_url.status == 200 and "Vary" not in in_url.headers
     assert "Vary" not in (await client.get(signed(client, PATH))).headers
+    signing = await client.post("/sign", json={"path": PATH}, headers=BEARER)  # every route, not images only
+    assert signing.status == 200 and signing.headers["Vary"] == "Authorization"
+    status = await client.get("/status", headers={"Authorization": "Bearer wrong"})
+    assert status.headers.getall("Vary") == ["Authorization"]
+    cors = await client.post("/analyze", json={}, headers={"Authorization": "Bearer wrong", "Origin": "https://a.example"})
+    assert cors.status == 401 and cors.headers.getall("Vary") == ["Origin, Authorization"]
 
 
 def test_the_readme_shows_the_documented_python_signer():

@@ -66,11 +66,11 @@ class FastLane:
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
             return None
-        response = image_response(self.cache, key, entry,
-                                  image_headers(key, "HIT", hdrs.AUTHORIZATION in request.headers))
+        response = image_response(self.cache, key, entry, image_headers(key, "HIT"))
         self.cache.count(True)
         observer = self.observer
-        observer.finish(response, observer.request_id(request), PROMPT_ROUTE, hdrs.METH_GET, started)
+        observer.finish(response, observer.request_id(request), PROMPT_ROUTE, hdrs.METH_GET, started,
+                        authorized=hdrs.AUTHORIZATION in request.headers)
         self.served += 1
         return response
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
 from proxy.cache.entry import FAILURE, HOSTED, CacheEntry
 from proxy.cache.images import ImageCache
@@ -95,14 +95,9 @@ async def _generate(request: web.Request, req: ImageRequest, key: str, caller: C
         raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
 
 
-def image_headers(key: str, state: str, authorized: bool) -> dict[str, str]:
-    """``authorized``: the request carried ``Authorization``, so a shared cache must key the
-    answer on it (the image is public only to those who may ask)."""
-    headers = {"ETag": f'"{key}"', "Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*",
-               "X-Cache": state}
-    if authorized:
-        headers["Vary"] = "Authorization"
-    return headers
+def image_headers(key: str, state: str) -> dict[str, str]:
+    return {"ETag": f'"{key}"', "Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*",
+            "X-Cache": state}
 
 
 def image_response(cache: ImageCache, key: str, entry: CacheEntry, headers: dict[str, str]) -> ImageResponse:
@@ -115,7 +110,7 @@ def _respond(request: web.Request, entry: CacheEntry, key: str, state: str) -> w
         meta = entry.meta
         raise IrisError(meta["message"], code=meta["code"], status=meta["status"],
                         headers={"X-Cache": state})
-    headers = image_headers(key, state, hdrs.AUTHORIZATION in request.headers)
+    headers = image_headers(key, state)
     etag = headers["ETag"]
     if entry.kind == HOSTED:
         headers["Location"] = entry.meta["url"]
