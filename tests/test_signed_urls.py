@@ -98,6 +98,9 @@ async def test_a_wrong_or_missing_signature_is_refused(iris, backend):
         assert resp.status == 403 and await code_of(resp) == "bad_signature", bad
     unsigned = await client.get(url.split("&sig=")[0])
     assert unsigned.status == 401 and await code_of(unsigned) == "missing_key"
+    timed = signed(client, expires_in=600)
+    without = await client.get(timed.split("&sig=")[0])  # exp says it was signed: the signature is missing
+    assert without.status == 403 and await code_of(without) == "bad_signature"
     assert backend.calls == []
 
 

@@ -90,13 +90,13 @@ class SignedTarget:
 
 
 def signed_target(raw_path: str, query: MultiMapping[str]) -> SignedTarget | None:
-    """None when the target carries no ``sig``. A malformed ``sig`` or ``exp`` (or two of
-    either) gives a target no key verifies."""
+    """None when the target carries neither ``sig`` nor ``exp`` (it is no signed URL). A missing
+    or malformed ``sig`` or ``exp`` (or two of either) gives a target no key verifies."""
     sigs = query.getall(SIG, [])
-    if not sigs:
-        return None
     exps = query.getall(EXP, [])
-    given = _decode_sig(sigs[0]) if len(sigs) == 1 else b""
+    if not sigs and not exps:
+        return None
+    given = _decode_sig(sigs[0]) if len(sigs) == 1 else b""  # none: a signed URL without its signature
     expires = None
     if exps:
         if len(exps) == 1 and exps[0].isascii() and exps[0].isdigit() and len(exps[0]) <= 12:
