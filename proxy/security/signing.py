@@ -50,13 +50,15 @@ def encode_sig(digest: bytes) -> str:
 
 
 def _decode_sig(text: str) -> bytes:
-    """The signature's bytes, or b"" for anything that is not one (which nothing matches)."""
+    """The signature's bytes, or b"" for anything that is not exactly one, in the one spelling
+    ``encode_sig`` gives (which nothing else matches: one image, one signed URL)."""
     if len(text) != 43:  # 32 bytes in base64url without padding
         return b""
     try:
-        return base64.urlsafe_b64decode(text + "=")
+        raw = base64.urlsafe_b64decode(text + "=")
     except (binascii.Error, ValueError):
         return b""
+    return raw if encode_sig(raw) == text else b""
 
 
 class HmacKey:
