@@ -133,14 +133,20 @@ async def test_expiry_is_checked_on_every_hit_the_fast_lane_included(iris, backe
     admission.clock = lambda: now
     url = signed(client, expires_in=60, now=now)
     assert f"&exp={int(now) + 60}&" in url
-    assert (await client.get(url)).status == 200
+    first = await client.get(url)
+    assert first.status == 200 and first.headers["Cache-Control"] == "public, max-age=60"  # no cache past exp
     await asyncio.gather(*client.app[FLIGHT].tasks)
     lane = lane_of(client)
-    assert (await client.get(url)).headers["X-Cache"] == "HIT" and lane.served == 1
-    now += 60
+    now += 20
+    hit = await client.get(url)
+    assert hit.headers["X-Cache"] == "HIT" and lane.served == 1 and hit.headers["Cache-Control"] == "public, max-age=40"
+    full = await client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert full.status == 304 and full.headers["Cache-Control"] == "public, max-age=40"
+    now += 40  # exp itself
     late = await client.get(url)
     assert late.status == 403 and await code_of(late) == "expired" and lane.served == 1
     longer = url.replace(f"exp={int(now)}", f"exp={int(now) + 3600}")  # moving exp breaks the signature
+    assert longer != url
     assert await code_of(await client.get(longer)) == "bad_signature"
     past = signed(client, expires_in=-1, now=now)
     assert await code_of(await client.get(past)) == "expired"

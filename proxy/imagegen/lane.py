@@ -66,7 +66,9 @@ class FastLane:
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
             return None
-        response = image_response(self.cache, key, entry, image_headers(key, "HIT"))
+        expires = found.signed.expires if found.signed is not None else None
+        headers = image_headers(key, "HIT", expires, self.admission.clock())
+        response = image_response(self.cache, key, entry, headers)
         self.cache.count(True)
         observer = self.observer
         observer.finish(response, observer.request_id(request), PROMPT_ROUTE, hdrs.METH_GET, started,

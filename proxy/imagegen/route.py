@@ -18,7 +18,7 @@ from proxy.security.admission import Caller
 
 PROMPT_ROUTE = "prompt_image"
 IMMUTABLE = "public, max-age=31536000, immutable"
-REDIRECT = "public, max-age=3600"  # a hosted image may be made again (and hosted elsewhere) after a delete
+REDIRECT = 3600  # seconds a hosting redirect is kept: the image may be made again (and hosted elsewhere)
 TRIES = 3  # a waiting request whose leader hit its own limit may lead under its own, this often
 
 
@@ -43,7 +43,8 @@ async def prompt_image(request: web.Request) -> web.StreamResponse:
             entry = await hosting.settle(key, entry, fresh=state == "MISS")
         except ImageLost:  # proxy mode: the host no longer has it (the entry is gone): made again
             entry, state = await _remade(request, req, key, hosting, caller), "MISS"
-    response = _respond(request, entry, key, state)
+    expires = target.signed.expires if target.signed is not None else None
+    response = _respond(request, entry, key, state, expires, app[ADMISSION].clock())
     if state == "MISS" and response.status == 200 and request.method == "GET":
         app[RECENT].note(key, req)  # the dashboard's gallery of fresh images
     return response
@@ -95,9 +96,15 @@ async def _generate(request: web.Request, req: ImageRequest, key: str, caller: C
         raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
 
 
-def image_headers(key: str, state: str) -> dict[str, str]:
-    return {"ETag": f'"{key}"', "Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*",
+def image_headers(key: str, state: str, expires: int | None = None, now: float = 0.0) -> dict[str, str]:
+    """``expires``: the ``exp`` of a signed URL, past which no cache may keep answering it."""
+    caching = IMMUTABLE if expires is None else cache_for(expires - now)
+    return {"ETag": f'"{key}"', "Cache-Control": caching, "Access-Control-Allow-Origin": "*",
             "X-Cache": state}
+
+
+def cache_for(seconds: float) -> str:
+    return f"public, max-age={max(0, int(seconds))}"
 
 
 def image_response(cache: ImageCache, key: str, entry: CacheEntry, headers: dict[str, str]) -> ImageResponse:
@@ -105,16 +112,17 @@ def image_response(cache: ImageCache, key: str, entry: CacheEntry, headers: dict
     return ImageResponse(entry.body, headers, cache.file_for(key, entry))
 
 
-def _respond(request: web.Request, entry: CacheEntry, key: str, state: str) -> web.StreamResponse:
+def _respond(request: web.Request, entry: CacheEntry, key: str, state: str, expires: int | None,
+             now: float) -> web.StreamResponse:
     if entry.kind == FAILURE:
         meta = entry.meta
         raise IrisError(meta["message"], code=meta["code"], status=meta["status"],
                         headers={"X-Cache": state})
-    headers = image_headers(key, state)
+    headers = image_headers(key, state, expires, now)
     etag = headers["ETag"]
     if entry.kind == HOSTED:
         headers["Location"] = entry.meta["url"]
-        headers["Cache-Control"] = REDIRECT
+        headers["Cache-Control"] = cache_for(REDIRECT if expires is None else min(REDIRECT, expires - now))
         return web.Response(status=302, headers=headers)
     match = request.headers.get("If-None-Match", "")
     if etag in match or match.strip() == "*":
