@@ -6,7 +6,7 @@ routes and the image fast lane alike.
    wrong one lately (a suspect, in this process) must first have a token left in its auth bucket
    (429 otherwise); a wrong key takes a token and counts toward the automatic block. The right
    key from anyone else costs no I/O.
-3. On ``/prompt``, a URL that carries ``sig`` needs no key: its signature is checked instead
+3. On ``/prompt``, a URL that carries ``sig`` (or ``exp``) needs no key: its signature is checked instead
    (``proxy.security.signing``; 403 ``bad_signature`` or ``expired``), one HMAC and no I/O. A bad
    signature is not counted as a guess: a page may still carry URLs signed with a retired key.
    With REQUIRE_SIGNED, ``?key=`` is refused (401 ``signature_required``) and only the key in
@@ -77,7 +77,7 @@ class Admission:
 
     def admits_at_once(self, request: web.BaseRequest, signed: SignedTarget | None = None) -> bool:
         """The rule admits this image request, and no I/O was needed to know it. ``signed`` is the
-        request's ``SignedTarget`` (``signed_target`` of its target), None when it has no ``sig``."""
+        request's ``SignedTarget`` (``signed_target`` of its target), None when it is no signed URL."""
         if self.blocked(request):
             return False
         if signed is not None:
