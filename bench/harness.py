@@ -76,7 +76,9 @@ class Iris:
                     "DATA_DIR": str(workdir / "iris"), "PROXY_ACCESS_KEY": ACCESS_KEY,
                     "ADMIN_TOKEN": ADMIN_TOKEN, "ACCESS_LOG": "false", "LOG_LEVEL": "WARNING",
                     "BACKEND_API_URLS": backend_url, "POLLINATIONS_FALLBACK": "false",
-                    "POLLINATIONS_URL": "http://127.0.0.1:9", **env}
+                    "POLLINATIONS_URL": "http://127.0.0.1:9",
+                    # counted and checked like any miss, never refused: --samples may exceed the default
+                    "RATE_LIMIT_GENERATE": "1000000/minute", **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def image_url(self, prompt: str, **query: str | int) -> str:

@@ -5,7 +5,10 @@
 Iris runs as ``python -m proxy serve`` (WORKERS one per core, access log off) over a fake backend
 that fills its cache once; nginx serves the bytes Iris answered. wrk (50 connections) measures a
 small (about 80 bytes) and a 1 MB image, Iris and nginx alternating, and the median ratio
-Iris/nginx is compared with the targets (small: req/s >= 0.25 x, 1 MB: bytes/s >= 0.7 x)."""
+Iris/nginx is compared with the targets (small: req/s >= 0.25 x, 1 MB: bytes/s >= 0.7 x).
+
+"small signed" is the small image through a signed URL (no key; the signature checked on every
+hit): beside the unsigned one, a signed hit may cost at most 5 % more (req/s and CPU/request)."""
 
 from __future__ import annotations
 
@@ -29,22 +32,31 @@ from bench.harness import (
     workdir,
     wrk,
 )
+from proxy.security.signing import Signer
 
-TARGETS = {"small": 0.25, "1 MB": 0.7}
+TARGETS = {"small": 0.25, "1 MB": 0.7, "small signed": 0.25}
+SIGNING_KEY = "bench-signing-key-0123456789"
+SIGNED_OVERHEAD = 1.05  # a signed hit may cost at most 5 % more than the same hit with the key
 
 
 @dataclass
 class Case:
     name: str
     prompt: str
+    signed: bool = False
     body: bytes = b""
     iris_url: str = ""
     nginx_url: str = ""
 
 
+def signed_url(iris: Iris, prompt: str) -> str:
+    return iris.url + Signer([SIGNING_KEY]).sign(f"/prompt/{prompt}?width=64&height=64")
+
+
 async def fill(session: aiohttp.ClientSession, iris: Iris, case: Case) -> None:
     """One miss fills the cache; the next request must be a hit with the same bytes."""
-    case.iris_url = iris.image_url(case.prompt, width=64, height=64)
+    case.iris_url = (signed_url(iris, case.prompt) if case.signed
+                     else iris.image_url(case.prompt, width=64, height=64))
     for _ in range(50):  # the answer goes out before the entry is stored: wait for the first hit
         async with session.get(case.iris_url) as resp:
             body = await resp.read()
@@ -59,9 +71,12 @@ async def fill(session: aiohttp.ClientSession, iris: Iris, case: Case) -> None:
     raise SystemExit(f"bench: {case.name}: never became a cache hit")
 
 
+Runs = dict[str, list[tuple[float, float, float]]]  # per case: (Iris req/s, nginx req/s, Iris us CPU/req)
+
+
 async def measure(args: argparse.Namespace, cases: list[Case], iris_pids: list[int],
-                  nginx_pids: list[int]) -> dict[str, list[tuple[float, float]]]:
-    results: dict[str, list[tuple[float, float]]] = {case.name: [] for case in cases}
+                  nginx_pids: list[int]) -> Runs:
+    results: Runs = {case.name: [] for case in cases}
     for case in cases:  # warm every worker's memory front and the page cache
         await wrk(case.iris_url, connections=args.connections, seconds=1)
         await wrk(case.nginx_url, connections=args.connections, seconds=1)
@@ -77,14 +92,14 @@ async def measure(args: argparse.Namespace, cases: list[Case], iris_pids: list[i
                     raise SystemExit(f"bench: {who} {case.name}: {res.bad} bad responses or socket errors")
                 got[who] = res.requests_per_s
                 cpu[who] = (cpu_seconds(pids) - before) / (res.requests_per_s * args.seconds) * 1e6
-            results[case.name].append((got["iris"], got["nginx"]))
+            results[case.name].append((got["iris"], got["nginx"], cpu["iris"]))
             print(f"  round {round_no + 1} {case.name:>5}: Iris {got['iris']:8.0f} req/s "
                   f"({cpu['iris']:6.1f} us CPU/req)   nginx {got['nginx']:8.0f} req/s "
                   f"({cpu['nginx']:6.1f} us CPU/req)   ratio {got['iris'] / got['nginx']:.3f}", flush=True)
     return results
 
 
-def report(cases: list[Case], results: dict[str, list[tuple[float, float]]]) -> bool:
+def report(cases: list[Case], results: Runs) -> bool:
     print("\n| image | Iris req/s | nginx req/s | Iris MB/s | nginx MB/s | ratio (median) | target |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     ok = True
@@ -97,7 +112,22 @@ def report(cases: list[Case], results: dict[str, list[tuple[float, float]]]) -> 
         ok &= met
         print(f"| {case.name} ({len(case.body)} B) | {iris:.0f} | {nginx:.0f} | {iris * size:.1f} | "
               f"{nginx * size:.1f} | {ratio:.3f} | >= {TARGETS[case.name]} {'met' if met else 'MISSED'} |")
-    return ok
+    return report_signed(results) and ok
+
+
+def report_signed(results: Runs) -> bool:
+    """The signed small hit beside the unsigned one, round by round (each ran a few seconds apart)."""
+    plain, signed = results.get("small", []), results.get("small signed", [])
+    if not plain or not signed:
+        return True
+    rps = median([p[0] / s[0] for p, s in zip(plain, signed, strict=True)])  # > 1: signed is slower
+    cpu = median([s[2] / p[2] for p, s in zip(plain, signed, strict=True)])  # > 1: signed costs more
+    met = rps <= SIGNED_OVERHEAD and cpu <= SIGNED_OVERHEAD
+    print("\n| small hit | unsigned req/s | signed req/s | cost of signing (req/s) | (CPU/req) | target |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"| median | {median([p[0] for p in plain]):.0f} | {median([s[0] for s in signed]):.0f} | "
+          f"{(rps - 1) * 100:+.1f} % | {(cpu - 1) * 100:+.1f} % | <= +5 % {'met' if met else 'MISSED'} |")
+    return met
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -106,16 +136,18 @@ async def main(args: argparse.Namespace) -> int:
     backend_port = free_port()
     runner = await backend.start(backend_port)
     with workdir() as tmp:
-        iris = Iris(f"http://127.0.0.1:{backend_port}", args.workers, Path(tmp))
+        iris = Iris(f"http://127.0.0.1:{backend_port}", args.workers, Path(tmp),
+                    IMAGE_SIGNING_KEYS=SIGNING_KEY)
         nginx = Nginx(Path(tmp))
-        cases = [Case("small", "bench-small"), Case("1 MB", "bench-large")]
+        cases = [Case("small", "bench-small"), Case("small signed", "bench-small", signed=True),
+                 Case("1 MB", "bench-large")]
         try:
             await iris.start()
             async with aiohttp.ClientSession() as session:
                 for case in cases:
                     await fill(session, iris, case)
             for case in cases:
-                case.nginx_url = nginx.add_file(case.prompt + ".png", case.body)
+                case.nginx_url = nginx.add_file(case.prompt + ".png", case.body)  # the signed case: same file
             await nginx.start()
             print(f"Iris: {args.workers} workers; nginx: worker_processes auto; wrk: {args.connections} "
                   f"connections, 2 threads, {args.seconds:g} s a run; {cpu_count()} cores", flush=True)

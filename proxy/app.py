@@ -21,16 +21,21 @@ from proxy.cache.backing import open_backing
 from proxy.cache.entry import CacheEntry
 from proxy.cache.flight import SingleFlight
 from proxy.cache.images import ImageCache
+from proxy.cache.slots import GenerationSlots, open_slots
+from proxy.cache.slots_redis import RedisSlots
 from proxy.config import Settings
 from proxy.hosting.stage import HostingStage
+from proxy.imagegen.allowance import Allowance
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.imagegen.recent import RecentGenerations
 from proxy.imagegen.route import PROMPT_ROUTE, prompt_image
+from proxy.imagegen.sign import sign_route
 from proxy.imagegen.targets import ParsedTargets
 from proxy.keys import (
     ACCOUNTS,
     ADMIN_SESSIONS,
     ADMISSION,
+    ALLOWANCE,
     BACKEND_COUNTS,
     BREAKER,
     DATABASE,
@@ -61,12 +66,14 @@ from proxy.security.guard import Guard
 from proxy.security.limits import RateLimiter
 from proxy.security.limits_redis import RedisLimiter
 from proxy.security.limits_sqlite import SqliteLimiter
+from proxy.security.spend import Budget, SpendLedger, SqliteSpend
+from proxy.security.spend_redis import RedisSpend
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.breaker_redis import RedisCooldowns
 from proxy.upstream.transport import open_session
 from proxy.vision import routes as vision_routes
 from proxy.vision.analyze import analyze
-from proxy.vision.cors import preflight, with_cors
+from proxy.vision.cors import analyze_origins, health_origins, preflight, with_cors
 from proxy.vision.dedup import DedupStore, MemoryDedup
 from proxy.vision.dedup.redis import RedisDedup
 from proxy.vision.service import VisionService
@@ -91,6 +98,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
         hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
         database_ctx,    # SQLite: profiles, activity, frames, sessions, limits, blacklist
         security_ctx,    # limits, the blacklist and its refresh, the admission rule
+        spending_ctx,    # what new images may cost: limits on misses, generation slots, the budget
         accounts_ctx,    # user cache, sessions, retention
         vision_ctx,      # the vision cascade and dedup
         observe_ctx,     # the recent-generations gallery, backend counters into the metrics
@@ -157,12 +165,29 @@ async def security_ctx(app: web.Application) -> AsyncIterator[None]:
     if shared is not None:
         signal = RedisBlacklistSignal(shared, signal)
     app[GUARD] = guard = Guard(settings, db, limiter, signal)
-    app[ADMISSION] = Admission(guard, app[SECRETS])
+    app[ADMISSION] = Admission(guard, app[SECRETS], require_signed=settings.require_signed)
     await guard.blacklist.reload()
     refresher = asyncio.create_task(guard.blacklist.refresh_forever(settings.blacklist_refresh))
     yield
     await stop_tasks([refresher])
     await local_limiter.settle()  # hits admitted but not yet written
+
+
+async def spending_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, shared = app[SETTINGS], app.get(SHARED)
+    cfg = settings.spending
+    slots: GenerationSlots | None = None
+    if cfg.max_in_flight:
+        slots = open_slots(settings.cache.directory / "generations.lock", cfg.max_in_flight)
+        if shared is not None:
+            slots = RedisSlots(shared, slots)
+    ledger: SpendLedger = SqliteSpend(app[DATABASE])
+    if shared is not None:
+        ledger = RedisSpend(shared, ledger)
+    app[ALLOWANCE] = allowance = Allowance(cfg, app[GUARD].limiter, slots, Budget(cfg, ledger),
+                                           app[OBSERVER].metrics)
+    yield
+    await allowance.close()
 
 
 async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -203,6 +228,7 @@ async def observe_ctx(app: web.Application) -> AsyncIterator[None]:
 
 ROUTES = (
     ("GET", "/prompt/{description:.+}", prompt_image, PROMPT_ROUTE),
+    ("POST", "/sign", sign_route, "sign"),
     ("POST", "/cache/delete", api.cache_delete, "cache_delete"),
     ("DELETE", "/cache/{key}", api.cache_delete_key, "cache_delete_key"),
     ("GET", "/status", status.status, "status"),
@@ -225,10 +251,10 @@ ROUTES = (
     ("POST", "/prompt-{username}", account_routes.set_prompt, "set_prompt"),
     ("POST", "/profile", account_routes.profile, "profile"),
     ("POST", "/process", vision_routes.process, "process"),
-    ("POST", "/analyze", with_cors(analyze), "analyze"),
-    ("OPTIONS", "/analyze", preflight, "analyze_preflight"),
-    ("GET", "/health", with_cors(vision_routes.health), "health"),
-    ("OPTIONS", "/health", preflight, "health_preflight"),
+    ("POST", "/analyze", with_cors(analyze, analyze_origins), "analyze"),
+    ("OPTIONS", "/analyze", preflight(analyze_origins), "analyze_preflight"),
+    ("GET", "/health", with_cors(vision_routes.health, health_origins), "health"),
+    ("OPTIONS", "/health", preflight(health_origins), "health_preflight"),
 )
 
 

@@ -55,9 +55,9 @@ class RateLimited(IrisError):
     status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: float):
+    def __init__(self, message: str, *, retry_after: float, code: str | None = None):
         seconds = max(1, int(retry_after + 0.999))
-        super().__init__(message, headers={"Retry-After": str(seconds)})
+        super().__init__(message, code=code, headers={"Retry-After": str(seconds)})
         self.retry_after = seconds
 
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from proxy.config import Settings
     from proxy.db.database import Database
     from proxy.hosting.stage import HostingStage
+    from proxy.imagegen.allowance import Allowance
     from proxy.imagegen.pipeline import ImagePipeline
     from proxy.imagegen.recent import RecentGenerations
     from proxy.imagegen.targets import ParsedTargets
@@ -47,6 +48,7 @@ HOSTING: web.AppKey[HostingStage | None] = web.AppKey("hosting")  # None: IMAGE_
 DATABASE: web.AppKey[Database[Any]] = web.AppKey("database")
 GUARD: web.AppKey[Guard] = web.AppKey("guard")
 ADMISSION: web.AppKey[Admission] = web.AppKey("admission")
+ALLOWANCE: web.AppKey[Allowance] = web.AppKey("allowance")
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
 VISION: web.AppKey[VisionService] = web.AppKey("vision")
 OBSERVER: web.AppKey[Observer] = web.AppKey("observer")

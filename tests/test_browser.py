@@ -92,13 +92,14 @@ async def test_playground_makes_an_image_and_a_snippet(browser, iris, painter):
                  "document.getElementById('width').value = '768'; document.getElementById('height').value = '512';"
                  "document.getElementById('go').click()")
     assert await tab.wait("!document.getElementById('image').hidden && document.getElementById('image').naturalWidth") == 768
-    snippet = await tab.js("document.getElementById('snippet').textContent")
+    snippet = await tab.wait("!document.getElementById('snippetbox').hidden && "
+                             "document.getElementById('snippet').textContent")
     assert snippet.startswith(f'<img src="{base}/prompt/a%20lighthouse%20at%20dusk?width=768&amp;height=512')
-    assert f"key={ACCESS_KEY}" in snippet
+    assert "&amp;sig=" in snippet and ACCESS_KEY not in snippet  # signed by the server, no key in it
+    src = snippet.split('src="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert (await client.get(src[len(base):])).status == 200  # works without any key
     assert await tab.js("localStorage.getItem('iris.accessKey')") == ACCESS_KEY
-    assert ACCESS_KEY not in await tab.js("document.documentElement.outerHTML.replace("
-                                          "document.getElementById('snippetbox').outerHTML, '')"
-                                          ".replace(/value=\"[^\"]*\"/g, '')")
+    assert ACCESS_KEY not in await tab.js("document.documentElement.outerHTML.replace(/value=\"[^\"]*\"/g, '')")
     assert painter.calls[-1]["size"] == "768x512"
     await shots(tab, "playground")
     await tab.goto(f"{base}/docs")

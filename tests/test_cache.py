@@ -93,7 +93,8 @@ async def test_a_reader_racing_a_writer_never_sees_a_partial_entry(tmp_path):
 async def test_size_limit_evicts_least_recently_used(iris, serve, data_dir):
     big = FakeImageBackend(image=noise_png(200, 200))  # about 120 kB
     await serve(big)
-    client = await iris(BACKEND_API_URLS=big.url, CACHE_SIZE_LIMIT=str(1024 * 1024), CACHE_MEMORY_BYTES="0")
+    client = await iris(BACKEND_API_URLS=big.url, CACHE_SIZE_LIMIT=str(1024 * 1024), CACHE_MEMORY_BYTES="0",
+                        RATE_LIMIT_GENERATE="0")  # 61 new images from one client at once
     for i in range(60):
         await client.get(f"/prompt/p{i}?{Q}")
     await asyncio.gather(*client.app[FLIGHT].tasks)  # the last answers went out before their store writes

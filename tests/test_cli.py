@@ -130,9 +130,10 @@ async def test_a_missing_master_secret_is_not_made_up_by_an_admin_command(iris, 
 async def test_every_start_says_which_key_files_it_uses(data_dir):
     first = await serve_once(data_dir)
     second = await serve_once(data_dir)
-    assert first.count("generated now") == 2 and "access key in" in first and "admin token in" in first
-    assert second.count("kept from an earlier start") == 2 and "cat " in second
-    for name in ("access-key", "admin-token"):
+    assert first.count("generated now") == 3 and "access key in" in first and "admin token in" in first
+    assert "signing key in" in first
+    assert second.count("kept from an earlier start") == 3 and "cat " in second
+    for name in ("access-key", "admin-token", "signing-key"):
         assert (data_dir / "secrets" / name).read_text().strip() not in first + second
 
 

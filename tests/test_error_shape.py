@@ -30,6 +30,7 @@ async def test_error_shape(iris, backend, method, path, status):
     assert isinstance(body["error"]["code"], str) and body["error"]["code"]
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     assert "Traceback" not in await resp.text()
+    assert resp.headers["Cache-Control"] == "no-store"  # neither a browser nor a CDN keeps an error
 
 
 async def test_oversized_body_is_a_json_413(iris, backend):

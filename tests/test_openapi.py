@@ -99,3 +99,18 @@ async def test_vision_account_and_dashboard_answers_match_the_document(iris, bac
     await check(client, spec, "/admin/login", "post", "/admin/login", data={"token": "wrong"})
     await check(client, spec, "/admin/login", "post", "/admin/login", data={"token": ADMIN_TOKEN})
     await check(client, spec, "/admin/cache/delete", "post", "/admin/cache/delete", data={"key": "0" * 64})
+
+
+async def test_signing_and_limit_answers_match_the_document(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url, RATE_LIMIT_GENERATE="1/minute", REQUIRE_SIGNED="true")
+    spec = await (await client.get("/openapi.json")).json()
+    bearer = {"Authorization": f"Bearer {ACCESS_KEY}"}
+    signed = await check(client, spec, "/sign", "post", "/sign", json={"path": "/prompt/a%20fox"}, headers=bearer)
+    url = (await signed.json())["url"]
+    await check(client, spec, "/sign", "post", "/sign", json={"path": "/status"}, headers=bearer)
+    await check(client, spec, "/sign", "post", "/sign", json={"path": "/prompt/a%20fox"})
+    prompt = "/prompt/{description}"
+    await check(client, spec, prompt, "get", url)
+    await check(client, spec, prompt, "get", url.replace("fox", "cat"))  # 403 bad_signature
+    await check(client, spec, prompt, "get", f"/prompt/a%20fox?key={ACCESS_KEY}")  # 401 signature_required
+    await check(client, spec, prompt, "get", "/prompt/a%20cat", headers=bearer)  # 429 generate_limited

@@ -129,3 +129,32 @@ def _running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
+
+
+async def test_limits_on_new_images_hold_across_the_workers(slow_backend: FakeImageBackend, tmp_path: Path) -> None:
+    """Misses per address, generations at once and the spend are shared by both processes."""
+    slow_backend.delay = 0.1
+    iris = Iris(slow_backend.url, 2, tmp_path, REQUEST_DEADLINE="20", RATE_LIMIT_GENERATE="8/minute",
+                MAX_GENERATIONS_IN_FLIGHT="1", GENERATION_SLOT_WAIT="15",
+                BACKEND_PRICES=f'{{"{slow_backend.url}": 0.25}}')
+    await iris.start()
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            async def one(n: int) -> int:
+                async with session.get(iris.image_url(f"new{n}", width=64, height=64)) as resp:
+                    await resp.read()
+                    return resp.status
+
+            statuses = await asyncio.gather(*(one(n) for n in range(16)))
+            used = spread(iris)
+            made = [n for n, status in enumerate(statuses) if status == 200]
+            hits = await asyncio.gather(*(one(n) for n in made))
+            async with session.get(f"{iris.url}/status", headers={"X-Admin-Token": ADMIN_TOKEN}) as resp:
+                spending = (await resp.json())["spending"]
+    finally:
+        await asyncio.to_thread(iris.stop)
+    assert len(used) == 2, f"the connections did not reach both workers: {used}"
+    assert sorted(statuses) == [200] * 8 + [429] * 8
+    assert hits == [200] * 8 and len(slow_backend.calls) == 8
+    assert slow_backend.most_in_flight == 1
+    assert (spending["budget"]["days"][0]["images"], spending["budget"]["spent_today"]) == (8, 2.0)

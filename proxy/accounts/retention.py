@@ -1,6 +1,6 @@
 """Retention: frames and activity older than RETENTION_DAYS go, then each profile is trimmed to
 PROFILE_QUOTA_BYTES (stored frame files plus activity rows), oldest first. Expired sessions,
-rate buckets and auto-blocks are purged on the way."""
+rate buckets, auto-blocks and spend older than its history are purged on the way."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from proxy.accounts import frames
 from proxy.accounts.models import AccountsContext
 from proxy.db.connection import transaction
-from proxy.security import blacklist, limits_sqlite
+from proxy.security import blacklist, limits_sqlite, spend
 
 ROW_OVERHEAD = 64
 """Bytes counted for an activity row beyond its JSON data."""
@@ -45,6 +45,7 @@ def collect(ctx: AccountsContext, now: float | None = None) -> Swept:
         ctx.conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
         limits_sqlite.purge(ctx, now)
         blacklist.purge(ctx, now)
+        spend.purge(ctx, now)
     for username in [row[0] for row in ctx.conn.execute("SELECT username FROM profiles")]:
         _trim(ctx, username, ctx.settings.profile_quota_bytes, swept)
     return swept

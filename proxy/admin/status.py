@@ -1,4 +1,5 @@
-"""GET /status: public liveness; with the admin token, backends, cache and LLM state (no secret).
+"""GET /status: public liveness; with the admin token, backends, cache, LLM state, signing, the
+limits on new images and the spend (no secret).
 
 A backend's health is kept per model (and role: the prompt LLM on the same URL as an image
 backend is another row), so each backend has a row for its default model and one for every other
@@ -18,6 +19,7 @@ from proxy.admin.metrics import Totals, labels_of
 from proxy.config.backends import BackendSpec, public_url
 from proxy.keys import (
     ADMISSION,
+    ALLOWANCE,
     BACKEND_COUNTS,
     BREAKER,
     FLIGHT,
@@ -81,6 +83,10 @@ async def admin_status(app: web.Application, totals: Totals | None = None) -> di
         "blocked_retry_attempts": image.blocked_retry_attempts,
         "redis": shared.snapshot() if (shared := app.get(SHARED)) is not None else None,
         "hosting": await hosting_status(app),
+        "signing": {"keys": len(app[ADMISSION].signer.keys),
+                    "configured": bool(app[SETTINGS].server.signing_keys),  # else generated under DATA_DIR
+                    "require_signed": app[ADMISSION].require_signed},
+        "spending": await app[ALLOWANCE].status(),
     }
 
 

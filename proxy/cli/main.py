@@ -13,6 +13,7 @@ from proxy import __version__
 from proxy.cli.accounts import register_activity, register_profiles, register_prompt
 from proxy.cli.blacklist import register_blacklist
 from proxy.cli.health import register_health
+from proxy.cli.sign import register_sign
 from proxy.config import Settings, gather_environment, load_settings
 from proxy.errors import ConfigError
 from proxy.security.credentials import resolve_secrets
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="server processes sharing the port (WORKERS)")
     serve.set_defaults(func=cmd_serve)
     for register in (register_health, register_profiles, register_activity, register_blacklist,
-                     register_prompt):
+                     register_prompt, register_sign):
         register(sub)
     return parser
 

@@ -22,6 +22,7 @@ from proxy.config.image import ImageSettings, load_image
 from proxy.config.redis import RedisSettings, load_redis
 from proxy.config.security import SecuritySettings, load_security
 from proxy.config.server import ServerSettings, load_server
+from proxy.config.spending import SpendingSettings, load_spending
 from proxy.config.vision import VisionSettings, load_vision
 from proxy.config.web import WebSettings, load_web
 
@@ -37,6 +38,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
+    spending: SpendingSettings = field(default_factory=SpendingSettings)
 
     def with_server(self, **changes: Any) -> Settings:
         return replace(self, server=replace(self.server, **changes))
@@ -45,16 +47,18 @@ class Settings:
 def load_settings(environ: Mapping[str, str]) -> Settings:
     env = Env(environ)
     server = load_server(env)
+    image = load_image(env)
     return Settings(
         server=server,
         cache=load_cache(env, server.data_dir),
-        image=load_image(env),
+        image=image,
         vision=load_vision(env),
         accounts=load_accounts(env, server.data_dir),
         security=load_security(env),
         web=load_web(env),
         redis=load_redis(env),
         hosting=load_hosting(env),
+        spending=load_spending(env, image),
     )
 
 
@@ -68,4 +72,4 @@ def gather_environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
 
 
 __all__ = ["AccountSettings", "CacheSettings", "ImageSettings", "SecuritySettings", "ServerSettings",
-           "Settings", "VisionSettings", "gather_environment", "load_settings"]
+           "Settings", "SpendingSettings", "VisionSettings", "gather_environment", "load_settings"]

@@ -33,6 +33,12 @@ def env_rate(env: Env, name: str, default: str) -> Rate:
     return parse_rate(name, env.text(name, default))
 
 
+def optional_rate(env: Env, name: str, default: str) -> Rate | None:
+    """A rate, or None for ``0`` (no limit)."""
+    text = env.text(name, default)
+    return None if text.strip() == "0" else parse_rate(name, text)
+
+
 @dataclass(frozen=True)
 class SecuritySettings:
     rate_auth: Rate = Rate(5, 60.0)
@@ -43,6 +49,8 @@ class SecuritySettings:
     autoblock_seconds: float = 3600.0
     blacklist_refresh: float = 1.0
     trusted_proxies: tuple[Network, ...] = ()
+    require_signed: bool = False
+    """REQUIRE_SIGNED: /prompt refuses ?key=; signed URLs, or the key in Authorization: Bearer."""
 
 
 def load_security(env: Env) -> SecuritySettings:
@@ -55,4 +63,5 @@ def load_security(env: Env) -> SecuritySettings:
         autoblock_seconds=env.number("BLACKLIST_AUTO_SECONDS", 3600.0, lo=1.0),
         blacklist_refresh=env.number("BLACKLIST_REFRESH", 1.0, lo=0.05, hi=60.0),
         trusted_proxies=env.networks("TRUSTED_PROXIES"),
+        require_signed=env.flag("REQUIRE_SIGNED", False),
     )

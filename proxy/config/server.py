@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from proxy.config.env import Env
 from proxy.errors import ConfigError
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MIN_SIGNING_KEY = 16  # characters: a short key could be found by trying
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class ServerSettings:
     admin_token: str | None = None
     request_deadline: float = 90.0
     max_upload_bytes: int = 10 * 1024 * 1024
+    signing_keys: tuple[str, ...] = field(default=(), repr=False)
+    """IMAGE_SIGNING_KEYS: the first signs image URLs, all verify (empty: one generated under DATA_DIR)."""
 
 
 def load_server(env: Env) -> ServerSettings:
@@ -46,4 +49,16 @@ def load_server(env: Env) -> ServerSettings:
         admin_token=env.optional("ADMIN_TOKEN"),
         request_deadline=env.number("REQUEST_DEADLINE", 90.0, lo=1.0, hi=3600.0),
         max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, lo=1024),
+        signing_keys=_signing_keys(env),
     )
+
+
+def _signing_keys(env: Env) -> tuple[str, ...]:
+    keys = tuple(env.items("IMAGE_SIGNING_KEYS"))
+    for number, key in enumerate(keys, 1):
+        if len(key) < MIN_SIGNING_KEY:
+            raise ConfigError("IMAGE_SIGNING_KEYS",
+                              f"key {number} is shorter than {MIN_SIGNING_KEY} characters",
+                              "use long random strings, such as the output of "
+                              "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    return keys

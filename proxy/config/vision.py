@@ -1,5 +1,5 @@
 """Vision: the cascade's providers (in order), the judge, thresholds, deadlines, how frames are
-checked, repeated-scene dedup, and which origins may call /analyze."""
+checked, repeated-scene dedup, and which origins and keys may call /analyze and /health."""
 
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ class VisionSettings:
     dedup_seconds: float = 10.0
     dedup_distance: int = 6
     cors_origins: tuple[str, ...] = ("*",)
+    """VISION_CORS_ORIGINS: who may read /health from a browser."""
+    analyze_origins: tuple[str, ...] = ()
+    """ANALYZE_ORIGINS: the only origins whose pages may call /analyze (none by default)."""
+    analyze_access_key: bool = False
+    """ANALYZE_ACCESS_KEY: /analyze also takes the server's image access key (else profile keys only)."""
 
 
 def load_vision(env: Env) -> VisionSettings:
@@ -71,6 +76,8 @@ def load_vision(env: Env) -> VisionSettings:
         dedup_seconds=env.number("VISION_DEDUP_SECONDS", 10.0, lo=0.0, hi=86400.0),
         dedup_distance=env.integer("VISION_DEDUP_DISTANCE", 6, lo=0, hi=64),
         cors_origins=tuple(env.items("VISION_CORS_ORIGINS")) or ("*",),
+        analyze_origins=tuple(env.items("ANALYZE_ORIGINS")),
+        analyze_access_key=env.flag("ANALYZE_ACCESS_KEY", False),
     )
 
 

@@ -57,6 +57,13 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
     bucket TEXT PRIMARY KEY,
     tat REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS spend (
+    day TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    images INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    PRIMARY KEY (day, backend)
+);
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL

@@ -1,5 +1,7 @@
 """Image generation: ``GET /prompt/{description}`` (``route``) and its cache-hit fast ``lane``;
-the request's parameters and cache key (``params``, ``targets``); the ``pipeline`` of a miss
+the request's parameters and cache key (``params``, ``targets``); what a miss may cost
+(``allowance``: limits per address and credential, slots, the daily budget); signing image URLs
+for the owner (``sign``: ``POST /sign`` and the CLI's); the ``pipeline`` of a miss
 (prompt LLM enhancement in ``prompts``, the weighted pool, the safety rewrite, the Pollinations
 fallback, every answer checked to be an image by ``proxy.upstream.inspect``); the image answer
 (``reply``) and the gallery of fresh images (``recent``). The pool and clients are

@@ -4,7 +4,8 @@ A small image served from memory costs more in routing, the middlewares and the 
 generality than in anything it really needs; this lane answers the common case directly. It
 takes a request only when the answer is certain to be what ``prompt_image`` would send: a GET of
 a target parsed before, without If-None-Match, admitted by the admission rule without any I/O
-(``Admission.admits_at_once``), for an image this worker's memory front holds and no image host
+(``Admission.admits_at_once``: the access key, or the signature the target cache remembered what
+it covers, checked with one HMAC), for an image this worker's memory front holds and no image host
 wants. Anything else, or anything unexpected, goes the full way, where every check and the error
 handling live.
 
@@ -59,16 +60,19 @@ class FastLane:
         found = self.targets.remembered(request.raw_path)
         if found is None or hdrs.IF_NONE_MATCH in request.headers:
             return None
-        if not self.admission.admits_at_once(request):
+        if not self.admission.admits_at_once(request, found.signed):
             return None
-        key = found[1]
+        key = found.key
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
             return None
-        response = image_response(self.cache, key, entry, image_headers(key, "HIT"))
+        expires = found.signed.expires if found.signed is not None else None
+        headers = image_headers(key, "HIT", expires, self.admission.clock())
+        response = image_response(self.cache, key, entry, headers)
         self.cache.count(True)
         observer = self.observer
-        observer.finish(response, observer.request_id(request), PROMPT_ROUTE, hdrs.METH_GET, started)
+        observer.finish(response, observer.request_id(request), PROMPT_ROUTE, hdrs.METH_GET, started,
+                        authorized=hdrs.AUTHORIZATION in request.headers)
         self.served += 1
         return response
 

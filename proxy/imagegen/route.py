@@ -8,75 +8,103 @@ from aiohttp import web
 
 from proxy.cache.entry import FAILURE, HOSTED, CacheEntry
 from proxy.cache.images import ImageCache
-from proxy.errors import DeadlineExceeded, IrisError, UpstreamFailed
+from proxy.errors import BadRequest, DeadlineExceeded, IrisError, UpstreamFailed
 from proxy.hosting.stage import HostingStage, ImageLost
+from proxy.imagegen.allowance import GenerateLimited
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.reply import ImageResponse
-from proxy.keys import ADMISSION, FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, RECENT, SETTINGS, TARGETS
+from proxy.keys import ADMISSION, ALLOWANCE, FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, RECENT, SETTINGS, TARGETS
+from proxy.security.admission import Caller
 
 PROMPT_ROUTE = "prompt_image"
 IMMUTABLE = "public, max-age=31536000, immutable"
+REDIRECT = 3600  # seconds a hosting redirect is kept: the image may be made again (and hosted elsewhere)
+TRIES = 3  # a waiting request whose leader hit its own limit may lead under its own, this often
 
 
 async def prompt_image(request: web.Request) -> web.StreamResponse:
     app = request.app
-    await app[ADMISSION].require_access_key(request)
-    req, key = app[TARGETS].parse(request)  # seed=-1 draws a fresh seed every time
+    caller = await app[ADMISSION].admit_image(request)
+    target = app[TARGETS].parse(request)  # seed=-1 draws a fresh seed every time
+    if target.signed is not None and target.random_seed:
+        raise BadRequest("seed=-1 makes a new image on every request, which a signed URL may not: "
+                         "sign it with a seed", code="random_seed")
+    req, key = target.request, target.key
     cache = app[IMAGE_CACHE]
     entry = cache.peek(key) or await cache.get(key)
     cache.count(entry is not None)
     state = "HIT"
     if entry is None:
-        entry = await _generate(request, req, key)
+        entry = await _generate(request, req, key, caller)
         state = "MISS"
     hosting = app[HOSTING]
     if hosting is not None and hosting.wants(entry):  # a pending upload, or proxy mode
         try:
             entry = await hosting.settle(key, entry, fresh=state == "MISS")
         except ImageLost:  # proxy mode: the host no longer has it (the entry is gone): made again
-            entry, state = await _remade(request, req, key, hosting), "MISS"
-    response = _respond(request, entry, key, state)
+            entry, state = await _remade(request, req, key, hosting, caller), "MISS"
+    expires = target.signed.expires if target.signed is not None else None
+    response = _respond(request, entry, key, state, expires, app[ADMISSION].clock())
     if state == "MISS" and response.status == 200 and request.method == "GET":
         app[RECENT].note(key, req, entry.meta.get("used_prompt"))  # the dashboard's gallery of fresh images
     return response
 
 
-async def _remade(request: web.Request, req: ImageRequest, key: str, hosting: HostingStage) -> CacheEntry:
-    entry = await _generate(request, req, key)
+async def _remade(request: web.Request, req: ImageRequest, key: str, hosting: HostingStage,
+                  caller: Caller) -> CacheEntry:
+    entry = await _generate(request, req, key, caller)
     try:
         return await hosting.settle(key, entry, fresh=True) if hosting.wants(entry) else entry
     except ImageLost:
         raise UpstreamFailed("the image host lost the image it had just been given") from None
 
 
-async def _generate(request: web.Request, req: ImageRequest, key: str) -> CacheEntry:
+async def _generate(request: web.Request, req: ImageRequest, key: str, caller: Caller) -> CacheEntry:
+    """Made once for everyone asking at once; the request that leads the generation meets the
+    allowance (budget, limits, a slot) under its own caller."""
     app = request.app
     cache = app[IMAGE_CACHE]
     pipeline = app[PIPELINE]
+    allowance = app[ALLOWANCE]
     deadline = app[SETTINGS].server.request_deadline
     hosting = app[HOSTING]
 
     async def produce() -> CacheEntry:
+        await allowance.admit(caller)
         try:
-            async with asyncio.timeout(deadline) as scope:
+            async with asyncio.timeout(deadline) as scope, allowance.slot():
                 entry = await pipeline.generate(req)
         except TimeoutError:
             raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
+        await allowance.made(entry)
         return entry if hosting is None else await hosting.host(key, entry, until=scope.when())
 
     async def publish(entry: CacheEntry) -> None:
         await cache.put(key, entry if hosting is None else hosting.stored(entry))
 
+    tries = TRIES
     try:
         async with asyncio.timeout(deadline):
-            return await app[FLIGHT].do(key, produce, lambda: cache.get(key), publish, recheck=False)
+            while True:
+                try:
+                    return await app[FLIGHT].do(key, produce, lambda: cache.get(key), publish, recheck=False)
+                except GenerateLimited as exc:  # the leader's own limit: lead under ours instead
+                    tries -= 1
+                    if exc.caller == caller or not tries:
+                        raise
     except TimeoutError:
         raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
 
 
-def image_headers(key: str, state: str) -> dict[str, str]:
-    return {"ETag": f'"{key}"', "Cache-Control": IMMUTABLE, "Access-Control-Allow-Origin": "*",
+def image_headers(key: str, state: str, expires: int | None = None, now: float = 0.0) -> dict[str, str]:
+    """``expires``: the ``exp`` of a signed URL, past which no cache may keep answering it."""
+    caching = IMMUTABLE if expires is None else cache_for(expires - now)
+    return {"ETag": f'"{key}"', "Cache-Control": caching, "Access-Control-Allow-Origin": "*",
             "X-Cache": state}
+
+
+def cache_for(seconds: float) -> str:
+    return f"public, max-age={max(0, int(seconds))}"
 
 
 def image_response(cache: ImageCache, key: str, entry: CacheEntry, headers: dict[str, str]) -> ImageResponse:
@@ -84,15 +112,17 @@ def image_response(cache: ImageCache, key: str, entry: CacheEntry, headers: dict
     return ImageResponse(entry.body, headers, cache.file_for(key, entry))
 
 
-def _respond(request: web.Request, entry: CacheEntry, key: str, state: str) -> web.StreamResponse:
+def _respond(request: web.Request, entry: CacheEntry, key: str, state: str, expires: int | None,
+             now: float) -> web.StreamResponse:
     if entry.kind == FAILURE:
         meta = entry.meta
         raise IrisError(meta["message"], code=meta["code"], status=meta["status"],
                         headers={"X-Cache": state})
-    headers = image_headers(key, state)
+    headers = image_headers(key, state, expires, now)
     etag = headers["ETag"]
     if entry.kind == HOSTED:
         headers["Location"] = entry.meta["url"]
+        headers["Cache-Control"] = cache_for(REDIRECT if expires is None else min(REDIRECT, expires - now))
         return web.Response(status=302, headers=headers)
     match = request.headers.get("If-None-Match", "")
     if etag in match or match.strip() == "*":

@@ -27,6 +27,24 @@ def path_param(name: str, description: str) -> dict[str, Any]:
             "schema": {"type": "string"}}
 
 
+# How a page's back end signs image URLs itself, with the signing key (IMAGE_SIGNING_KEYS, or
+# DATA_DIR/secrets/signing-key). Shown on /docs and in the README; the tests run it.
+SIGNING_PYTHON = """\
+import base64, hmac
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+def sign(url: str, signing_key: str) -> str:
+    \"\"\"url: "/prompt/...?width=512&seed=7" (add &exp=UNIX_SECONDS to make it expire).\"\"\"
+    parts = urlsplit(url)
+    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "sig"]
+    path = quote(unquote(parts.path), safe="/")
+    pairs = [f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params]
+    message = f"{path}?{'&'.join(sorted(pairs))}".encode()
+    digest = hmac.digest(signing_key.encode(), message, "sha256")
+    sig = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return f"{path}?{'&'.join([*pairs, 'sig=' + sig])}"
+"""
+
 ADMIN_AUTH: list[dict[str, list[str]]] = [{"adminToken": []}, {"bearer": []}]
 INT = {"type": "integer"}
 STR = {"type": "string"}
@@ -55,6 +73,11 @@ SCHEMAS: dict[str, Any] = {
         "description": STR, "width": INT, "height": INT, "model": STR, "seed": INT}},
     "CacheDeleted": {"type": "object", "required": ["deleted", "key"], "properties": {
         "deleted": {"const": True}, "key": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+    "SignBody": {"type": "object", "required": ["path"], "properties": {
+        "path": {"type": "string", "description": "`/prompt/...?...` (or a whole URL), without `key`"},
+        "expires": {"type": "number", "description": "seconds from now until the URL stops working"}}},
+    "Signed": {"type": "object", "required": ["url"], "properties": {
+        "url": {"type": "string", "description": "the same path and query with `sig` (and `exp`) added"}}},
 }
 
 IMAGE = {"description": "The image; `X-Cache: HIT|MISS`, `ETag`, immutable caching, CORS `*`.",
@@ -64,11 +87,17 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "prompt_image": {
         "tags": ["images"], "summary": "An image for a prompt",
         "description": "The description is the rest of the path, percent-encoded; it may contain `/`. "
-                       "Embed it as `<img src=...>`. Identical requests are served from the cache.",
-        "security": [{"accessKey": []}, {"bearer": []}],
+                       "Embed it as `<img src=...>`: signed (`sig`, made by `POST /sign` or "
+                       "`iris-proxy sign`), a page needs no key. Identical requests are served from the "
+                       "cache; new images are limited per address and credential, in flight and by the "
+                       "daily budget (cached ones never are).",
+        "security": [{"signature": []}, {"accessKey": []}, {"bearer": []}],
         "parameters": [
             path_param("description", "what to draw, percent-encoded"),
-            query("key", "the access key (or `Authorization: Bearer KEY`)", STR),
+            query("sig", "the signature of a signed URL: HMAC-SHA256 of the path and every other "
+                  "parameter, base64url; no key is needed with it", STR),
+            query("exp", "when a signed URL stops working (Unix seconds; covered by `sig`)", INT),
+            query("key", "the access key (or `Authorization: Bearer KEY`); refused with REQUIRE_SIGNED", STR),
             query("width", "pixels, 64 to MAX_IMAGE_SIDE (default 1024)", INT),
             query("height", "pixels, 64 to MAX_IMAGE_SIDE (default 1024)", INT),
             query("seed", "default 42; -1 picks a random seed", INT),
@@ -77,10 +106,28 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             query("negative_prompt", "what to avoid, for backends that accept it", STR),
         ],
         "responses": {"200": IMAGE, "304": {"description": "`If-None-Match` matched the ETag"},
+                      "302": {"description": "with image hosting: the hosted image"},
                       "400": error("a malformed encoding, a bad number or an over-long prompt"),
-                      "401": error("a missing or wrong access key"),
+                      "401": error("a missing or wrong access key (`signature_required` with "
+                                   "REQUIRE_SIGNED)"),
+                      "403": error("`bad_signature`: the URL was changed after signing; `expired`; "
+                                   "`blocked`"),
+                      "429": error("`generate_limited` (RATE_LIMIT_GENERATE) or `budget_exhausted` "
+                                   "(DAILY_BUDGET), with `Retry-After`; cached images still answer"),
                       "502": error("every backend, the rewrite and the fallback failed"),
+                      "503": error("`generations_busy`: MAX_GENERATIONS_IN_FLIGHT, with `Retry-After`"),
                       "504": error("past REQUEST_DEADLINE")},
+    },
+    "sign": {
+        "tags": ["images"], "summary": "Sign an image URL for a page (no key in the page)",
+        "description": "For a page's back end (and the playground): the access key in "
+                       "`Authorization: Bearer` (never in the URL); no CORS. The path must be one the "
+                       "image route accepts, naming one image (`seed=-1` and `key` are refused).",
+        "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref("SignBody")}}},
+        "responses": {"200": json_body(ref("Signed"), "the signed URL"),
+                      "400": error("not a valid image URL, or a bad body"),
+                      "401": error("a missing or wrong access key")},
     },
     "cache_delete": {
         "tags": ["admin"], "summary": "Delete the cache entry a GET would use",
@@ -140,6 +187,7 @@ OPERATIONS: dict[str, dict[str, Any]] = {
 }
 
 SECURITY_SCHEMES = {
+    "signature": {"type": "apiKey", "in": "query", "name": "sig"},
     "accessKey": {"type": "apiKey", "in": "query", "name": "key"},
     "adminToken": {"type": "apiKey", "in": "header", "name": "X-Admin-Token"},
     "bearer": {"type": "http", "scheme": "bearer"},

@@ -70,9 +70,13 @@ VISION_OPERATIONS: dict[str, dict[str, Any]] = {
                               "413": error("the frame is too large"), "429": error("too many frames"),
                               "502": json_body(ref("Answer"), "every provider failed")}},
     "analyze": {"tags": ["vision"], "summary": "Label an image (VisionAI web app)",
-                "description": 'JSON `{"image": "data:image/...;base64,..."}`; optional `X-API-Key`.',
+                "description": 'JSON `{"image": "data:image/...;base64,..."}` with `X-API-Key`: a profile '
+                               "key (the image access key only with ANALYZE_ACCESS_KEY=true). Browsers "
+                               "may call it from ANALYZE_ORIGINS only.",
                 "responses": {"200": json_body(ref("Analysis"), "the labels"),
-                              "400": error("not an image"), "401": error("a wrong API key")}},
+                              "400": error("not an image"),
+                              "401": error("a missing or wrong key, or the access key "
+                                           "(`profile_key_required`)")}},
     "analyze_preflight": {"tags": ["vision"], "summary": "CORS preflight",
                           "responses": {"204": {"description": "allowed"},
                                         "200": {"description": "allowed"}}},

@@ -15,6 +15,7 @@ from markupsafe import Markup, escape
 
 from proxy import __version__
 from proxy.keys import PIPELINE, SETTINGS
+from proxy.pages.apidoc import SIGNING_PYTHON
 from proxy.pages.openapi import build_openapi
 from proxy.shipped import shipped
 from proxy.web.responses import json_response
@@ -37,7 +38,7 @@ def setup_pages(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(templates), autoescape=True,
                                undefined=jinja2.StrictUndefined)
     env.globals.update(version=__version__)
-    env.filters.update(bytes=human_bytes, ago=ago, ticks=ticks)
+    env.filters.update(bytes=human_bytes, ago=ago, ticks=ticks, money=money)
     app.router.add_static("/static/", STATIC, name="static", append_version=True)
 
 
@@ -81,7 +82,8 @@ def grouped(spec: dict[str, Any]) -> list[tuple[str, str, list[tuple[str, str, d
 
 async def docs(request: web.Request) -> web.Response:
     spec = build_openapi(request.app)
-    return render("docs.html", request, {"page": "docs", "spec": spec, "groups": grouped(spec)})
+    return render("docs.html", request, {"page": "docs", "spec": spec, "groups": grouped(spec),
+                                         "signing_python": SIGNING_PYTHON})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -94,6 +96,13 @@ _TICKS = re.compile(r"`([^`]+)`")
 def ticks(text: str) -> Markup:
     """Escapes the text, then shows `quoted` parts as code."""
     return Markup(_TICKS.sub(lambda m: f"<code>{m.group(1)}</code>", str(escape(text))))
+
+
+def money(value: float | None) -> str:
+    """An amount in BACKEND_PRICES' unit, without pretending to know the currency."""
+    if value is None:
+        return "–"
+    return f"{value:,.2f}" if value >= 1 or value == 0 else f"{value:.4g}"
 
 
 def human_bytes(value: float | None) -> str:

@@ -6,13 +6,23 @@ routes and the image fast lane alike.
    wrong one lately (a suspect, in this process) must first have a token left in its auth bucket
    (429 otherwise); a wrong key takes a token and counts toward the automatic block. The right
    key from anyone else costs no I/O.
+3. On ``/prompt``, a URL that carries ``sig`` (or ``exp``) needs no key: its signature is checked instead
+   (``proxy.security.signing``; 403 ``bad_signature`` or ``expired``), one HMAC and no I/O. A bad
+   signature is not counted as a guess: a page may still carry URLs signed with a retired key.
+   With REQUIRE_SIGNED, ``?key=`` is refused (401 ``signature_required``) and only the key in
+   ``Authorization: Bearer`` (server to server) is taken instead of a signature.
 
 The middleware that applies the first part to every route is ``proxy.security.gate``'s. The fast
 lane may only answer what needs no I/O: ``admits_at_once`` is true exactly when this
-rule admits the request with the access key without asking the limiter; anything else goes the
-full way, where the rule decides (and the lane is never the place a refusal comes from)."""
+rule admits the request with the access key or a valid signature without asking the limiter;
+anything else goes the full way, where the rule decides (and the lane is never the place a
+refusal comes from)."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -20,6 +30,9 @@ from proxy.errors import Unauthorized
 from proxy.security.address import address_for
 from proxy.security.credentials import Secrets, bearer_of, same
 from proxy.security.guard import Guard
+from proxy.security.signing import SignedTarget, Signer, signed_target
+
+ACCESS_KEY = "access-key"  # the credential a request with the access key uses (for its limits)
 
 
 def access_key_of(request: web.BaseRequest) -> str | None:
@@ -30,10 +43,23 @@ def admin_token_of(request: web.BaseRequest) -> str | None:
     return request.headers.get("X-Admin-Token") or bearer_of(request)
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who asked for an image: the client's address and the credential it used (``ACCESS_KEY``,
+    or the signing key that signed the URL), by which new images are counted."""
+
+    address: str
+    credential: str
+
+
 class Admission:
-    def __init__(self, guard: Guard, secrets: Secrets):
+    def __init__(self, guard: Guard, secrets: Secrets, *, require_signed: bool = False,
+                 clock: Callable[[], float] = time.time):
         self.guard = guard
         self.secrets = secrets
+        self.signer = Signer(secrets.signing_keys)
+        self.require_signed = require_signed
+        self.clock = clock
 
     def address(self, request: web.BaseRequest) -> str:
         return address_for(request, self.guard.trusted_proxies)
@@ -49,10 +75,18 @@ class Admission:
         address = self.address(request)
         return address if self.guard.suspect(address) else None
 
-    def admits_at_once(self, request: web.BaseRequest) -> bool:
-        """The rule admits this request with the access key, and no I/O was needed to know it."""
-        return (not self.blocked(request) and self._suspect(request) is None
-                and same(access_key_of(request), self.secrets.access_key))
+    def admits_at_once(self, request: web.BaseRequest, signed: SignedTarget | None = None) -> bool:
+        """The rule admits this image request, and no I/O was needed to know it. ``signed`` is the
+        request's ``SignedTarget`` (``signed_target`` of its target), None when it is no signed URL."""
+        if self.blocked(request):
+            return False
+        if signed is not None:
+            return self.signer.valid(signed, self.clock())
+        if self.require_signed:
+            given = None if "key" in request.query else bearer_of(request)
+        else:
+            given = access_key_of(request)
+        return self._suspect(request) is None and same(given, self.secrets.access_key)
 
     async def matches(self, request: web.BaseRequest, given: str, expected: str) -> bool:
         suspect = self._suspect(request)
@@ -63,11 +97,31 @@ class Admission:
         await self.guard.key_failed(self.address(request), counted=False)
         return False
 
-    async def require_access_key(self, request: web.BaseRequest) -> None:
-        given = access_key_of(request)
+    async def admit_image(self, request: web.BaseRequest) -> Caller:
+        """The rule for ``/prompt``: a valid signature, or the access key (``?key=`` only without
+        REQUIRE_SIGNED). Returns who is asking, for the limits on new images."""
+        signed = signed_target(request.rel_url.raw_path, request.query)
+        if signed is not None:
+            return Caller(self.address(request), self.signer.check(signed, self.clock()))
+        if self.require_signed:
+            given = bearer_of(request)
+            if given is None or "key" in request.query:
+                raise Unauthorized("this server takes signed image URLs only: sign the URL (iris-proxy sign, "
+                                   "or POST /sign), or send the key in Authorization: Bearer from a server",
+                                   code="signature_required")
+            await self._require_key(request, given)
+        else:
+            await self.require_access_key(request)
+        return Caller(self.address(request), ACCESS_KEY)
+
+    async def require_access_key(self, request: web.BaseRequest, *, bearer_only: bool = False) -> None:
+        given = bearer_of(request) if bearer_only else access_key_of(request)
         if given is None:
-            raise Unauthorized("an access key is required: add ?key=... or Authorization: Bearer ...",
-                               code="missing_key")
+            where = "Authorization: Bearer ..." if bearer_only else "?key=... or Authorization: Bearer ..."
+            raise Unauthorized(f"an access key is required: add {where}", code="missing_key")
+        await self._require_key(request, given)
+
+    async def _require_key(self, request: web.BaseRequest, given: str) -> None:
         if not await self.matches(request, given, self.secrets.access_key):
             raise Unauthorized("the access key is not valid", code="invalid_key")
 

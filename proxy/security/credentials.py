@@ -1,6 +1,6 @@
-"""The server's credentials: the access key and the admin token (configured, or generated once
-under DATA_DIR with mode 0600 for a zero-configuration start), how they are read from a request,
-and how they are compared: always in constant time."""
+"""The server's credentials: the access key, the admin token and the image URL signing keys
+(configured, or generated once under DATA_DIR with mode 0600 for a zero-configuration start), how
+they are read from a request, and how they are compared: always in constant time."""
 
 from __future__ import annotations
 
@@ -15,12 +15,16 @@ from aiohttp import web
 from proxy.config.server import ServerSettings
 from proxy.errors import ConfigError
 
+SIGNING_KEY_FILE = "signing-key"
+
 
 @dataclass(frozen=True)
 class Secrets:
     access_key: str = field(repr=False)
     admin_token: str = field(repr=False)
     generated: tuple[Path, ...] = ()
+    signing_keys: tuple[str, ...] = field(default=(), repr=False)
+    """The image URL signing keys: the first signs, all verify (empty: nothing verifies)."""
     files: tuple[Path, ...] = ()
     """The files the secrets were read from (generated now, or at an earlier start)."""
 
@@ -34,7 +38,7 @@ class Secrets:
 
 
 def resolve_secrets(server: ServerSettings) -> Secrets:
-    """The configured key and token, or ones generated (once) under DATA_DIR."""
+    """The configured key, token and signing keys, or ones generated (once) under DATA_DIR."""
     generated: list[Path] = []
     files: list[Path] = []
     values = []
@@ -42,13 +46,25 @@ def resolve_secrets(server: ServerSettings) -> Secrets:
         if configured:
             values.append(configured)
             continue
-        path = server.data_dir / "secrets" / name
-        value, created = load_or_create(path)
-        files.append(path)
-        if created:
-            generated.append(path)
-        values.append(value)
-    return Secrets(values[0], values[1], tuple(generated), tuple(files))
+        values.append(_from_file(server, name, generated, files))
+    signing = server.signing_keys or (_from_file(server, SIGNING_KEY_FILE, generated, files),)
+    return Secrets(values[0], values[1], generated=tuple(generated), files=tuple(files), signing_keys=signing)
+
+
+def signing_keys(server: ServerSettings, generated: list[Path] | None = None) -> tuple[str, ...]:
+    """IMAGE_SIGNING_KEYS, or the key generated under DATA_DIR (created now if it is missing, and
+    its path added to ``generated``): what the server verifies with, for the command line."""
+    found = [] if generated is None else generated
+    return server.signing_keys or (_from_file(server, SIGNING_KEY_FILE, found, []),)
+
+
+def _from_file(server: ServerSettings, name: str, generated: list[Path], files: list[Path]) -> str:
+    path = server.data_dir / "secrets" / name
+    value, created = load_or_create(path)
+    files.append(path)
+    if created:
+        generated.append(path)
+    return value
 
 
 def same(given: str | None, expected: str) -> bool:

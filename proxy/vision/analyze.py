@@ -1,6 +1,8 @@
 """``POST /analyze``: VisionAI's web app. JSON ``{"image": "data:image/...;base64,..."}`` with
-``X-API-Key`` (a profile key or the access key); the cascade is asked for a classification and
-the answer has VisionAI's shape: ``{label, confidence 0-100, predictions (top 5), mode, message}``."""
+``X-API-Key`` (a profile key; the server's image access key only with ANALYZE_ACCESS_KEY=true, as
+that key may be published in pages); the cascade is asked for a classification and the answer has
+VisionAI's shape: ``{label, confidence 0-100, predictions (top 5), mode, message}``. Browsers may
+call it from the ANALYZE_ORIGINS only (``proxy.vision.cors``)."""
 
 from __future__ import annotations
 
@@ -43,13 +45,16 @@ async def analyze(request: web.Request) -> web.Response:
 
 
 async def _caller(request: web.Request) -> str:
-    """The profile owning the key, or ``@access-key`` for the server's access key."""
+    """The profile owning the key, or ``@access-key`` for the server's access key (when allowed)."""
     app = request.app
     given = request.headers.get("X-API-Key") or bearer_of(request)
     if not given:
-        raise Unauthorized("send X-API-Key: a profile key or the access key", code="missing_key")
+        raise Unauthorized("send X-API-Key: a profile key", code="missing_key")
     if same(given, app[SECRETS].access_key):
-        return ACCESS_KEY_USER
+        if app[SETTINGS].vision.analyze_access_key:
+            return ACCESS_KEY_USER
+        raise Unauthorized("the image access key is not taken here (it may be published in pages): send a "
+                           "profile key, or set ANALYZE_ACCESS_KEY=true", code="profile_key_required")
     guard, address = app[GUARD], address_of(request)
     await guard.key_check_allowed(address)
     profile = await app[ACCOUNTS].profile_by_key(given)

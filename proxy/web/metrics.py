@@ -65,6 +65,13 @@ class Metrics:
                                  "request already in flight instead of calling a backend", registry=reg)
         self.dedup = Counter("iris_dedup_saved_generations", "Generations avoided: cache hits plus "
                              "coalesced requests", registry=reg)
+        self.generated = Counter("iris_generated_images", "New images made, by backend", ["backend"],
+                                 registry=reg)
+        self.spend = Counter("iris_spend", "What new images cost, at BACKEND_PRICES, by backend",
+                             ["backend"], registry=reg)
+        self.refused_generations = Counter("iris_generations_refused", "Misses refused before a generation, "
+                                           "by reason (generate_limited, budget_exhausted, "
+                                           "generations_busy)", ["reason"], registry=reg)
         self.hit = self.cache.labels("hit")
         self.miss = self.cache.labels("miss")
         # The hot path only bumps plain numbers; flush() hands them to prometheus-client, once a

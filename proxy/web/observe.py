@@ -1,6 +1,7 @@
 """Per-request observation, the one place that stamps a request id and counts a request: the
 middleware on the full path (``Observer.middleware``) and the image fast lane call
-``Observer.finish`` alike.
+``Observer.finish`` alike. It also marks every answer to a request that carried ``Authorization``
+with ``Vary: Authorization``, so a shared cache (a CDN) never hands it to a request without it.
 
 The id is the caller's X-Request-Id when it is a sane one, else a new one; it goes back in the
 answer and into every log line of the request. Counting is a few dictionary updates on the hot
@@ -13,7 +14,7 @@ import re
 import secrets
 import time
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from proxy.logs import REQUEST_ID
@@ -41,21 +42,27 @@ class Observer:
         """The full path's observation (the fast lane calls ``finish`` itself)."""
         started = time.perf_counter()
         rid = self.request_id(request)
+        authorized = hdrs.AUTHORIZATION in request.headers
         token = REQUEST_ID.set(rid)
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # redirects and 304s raised by handlers pass through here
-            self.finish(exc, rid, route_name(request), request.method, started)
+            self.finish(exc, rid, route_name(request), request.method, started, authorized=authorized)
             raise
         finally:
             REQUEST_ID.reset(token)
-        self.finish(response, rid, route_name(request), request.method, started)
+        self.finish(response, rid, route_name(request), request.method, started, authorized=authorized)
         return response
 
     def finish(self, response: web.StreamResponse, request_id: str, route: str, method: str,
-               started: float) -> None:
-        """Stamps the id on the answer and counts it (and its cache result, when it has one)."""
-        response.headers["X-Request-Id"] = request_id
+               started: float, *, authorized: bool = False) -> None:
+        """Stamps the id on the answer and counts it (and its cache result, when it has one).
+        ``authorized``: the request carried ``Authorization``."""
+        headers = response.headers
+        headers["X-Request-Id"] = request_id
+        if authorized:
+            vary = headers.get(hdrs.VARY)
+            headers[hdrs.VARY] = f"{vary}, Authorization" if vary else "Authorization"
         self.metrics.request(route, method, response.status, time.perf_counter() - started)
         state = response.headers.get("X-Cache")
         if state is not None:

@@ -1,4 +1,5 @@
-"""JSON responses encoded with orjson."""
+"""JSON responses encoded with orjson. An error answer (4xx, 5xx) is never stored by a browser or
+a cache in between (``Cache-Control: no-store``), unless its caller says otherwise."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+NO_STORE = "no-store"
+
 
 def json_response(obj: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    if status >= 400:
+        headers = {"Cache-Control": NO_STORE, **(headers or {})}
     return web.Response(body=orjson.dumps(obj), status=status, headers=headers,
                         content_type="application/json")
 

@@ -64,6 +64,8 @@ class FakeImageBackend:
     redirect_status: int = 302  # and with which status
     fetched: list[str] = field(default_factory=list)  # the paths of GET /files, /redirect, /hops, /status
     fetch_hosts: list[str] = field(default_factory=list)  # and their Host headers
+    in_flight: int = 0  # generations being answered now
+    most_in_flight: int = 0  # the most ever answered at once
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -75,6 +77,14 @@ class FakeImageBackend:
         return app
 
     async def generate(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            return await self._generate(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _generate(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.calls.append(Seen(request.method, request.path, dict(request.headers), body, dict(request.query)))
         if self.delay or self.mode == "slow":

@@ -18,17 +18,10 @@ _FLOCK = struct.Struct("hhqqi4x")  # struct flock: l_type, l_whence, l_start, l_
 AVAILABLE = hasattr(fcntl, "F_OFD_SETLK")
 
 
-class FileLease:
-    def __init__(self, lock: FileLock, offset: int):
-        self.lock = lock
-        self.offset = offset
-
-    async def release(self, *, finished: bool) -> None:
-        self.lock.unlock(self.offset)
-
-
-class FileLock:
-    marks_finish = False  # a finished leader marked the store first: the lookup after locking sees it
+class ByteLocks:
+    """Non-blocking locks on the bytes of one open file (``FileLock``'s flights, and the
+    generation slots of ``proxy.cache.slots``). Each call is one system call; the kernel drops
+    the locks of a process that dies."""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,25 +29,21 @@ class FileLock:
         self.held: set[int] = set()  # ours: testing one of them would succeed, and unlocking it free it
 
     @classmethod
-    def open(cls, path: Path) -> FileLock | None:
-        """A lock on ``path``, or None where the file system or the kernel refuses such locks."""
+    def probe(cls, path: Path) -> ByteLocks | None:
+        """Locks on ``path``, or None where the file system or the kernel refuses such locks."""
         if not AVAILABLE:
             return None
         try:
-            lock = cls(path)
+            locks = cls(path)
         except OSError:
             return None
         try:
-            if lock._set(fcntl.F_WRLCK, 0):
-                lock._set(fcntl.F_UNLCK, 0)
+            if locks._set(fcntl.F_WRLCK, 0):
+                locks._set(fcntl.F_UNLCK, 0)
         except OSError:  # EINVAL or ENOLCK, say: locks are not supported here
-            os.close(lock.fd)
+            os.close(locks.fd)
             return None
-        return lock
-
-    @staticmethod
-    def offset(key: str) -> int:
-        return 1 + (int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 2)
+        return locks
 
     def _set(self, kind: int, offset: int) -> bool:
         try:
@@ -63,22 +52,19 @@ class FileLock:
             return False
         return True
 
+    def lock(self, offset: int) -> bool:
+        """Takes the byte at ``offset``; False when anyone holds it (this object included)."""
+        if offset in self.held or not self._set(fcntl.F_WRLCK, offset):
+            return False
+        self.held.add(offset)
+        return True
+
     def unlock(self, offset: int) -> None:
         self.held.discard(offset)
         self._set(fcntl.F_UNLCK, offset)
 
-    async def acquire(self, key: str) -> FileLease | None:
-        offset = self.offset(key)
-        if offset in self.held or not self._set(fcntl.F_WRLCK, offset):
-            return None
-        self.held.add(offset)
-        return FileLease(self, offset)
-
-    async def may_lead(self, key: str) -> bool:
-        return True  # trying costs one system call
-
-    async def publishing(self, key: str) -> bool:
-        offset = self.offset(key)
+    def taken(self, offset: int) -> bool:
+        """Held by anyone, this object included."""
         if offset in self.held:
             return True
         if not self._set(fcntl.F_WRLCK, offset):
@@ -86,8 +72,47 @@ class FileLock:
         self._set(fcntl.F_UNLCK, offset)
         return False
 
+    def close(self) -> None:
+        os.close(self.fd)  # releases whatever is still held
+
+
+class FileLease:
+    def __init__(self, lock: FileLock, offset: int):
+        self.lock = lock
+        self.offset = offset
+
+    async def release(self, *, finished: bool) -> None:
+        self.lock.bytes.unlock(self.offset)
+
+
+class FileLock:
+    marks_finish = False  # a finished leader marked the store first: the lookup after locking sees it
+
+    def __init__(self, path: Path, locks: ByteLocks | None = None):
+        self.bytes = locks or ByteLocks(path)
+
+    @classmethod
+    def open(cls, path: Path) -> FileLock | None:
+        """A lock on ``path``, or None where the file system or the kernel refuses such locks."""
+        locks = ByteLocks.probe(path)
+        return None if locks is None else cls(path, locks)
+
+    @staticmethod
+    def offset(key: str) -> int:
+        return 1 + (int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 2)
+
+    async def acquire(self, key: str) -> FileLease | None:
+        offset = self.offset(key)
+        return FileLease(self, offset) if self.bytes.lock(offset) else None
+
+    async def may_lead(self, key: str) -> bool:
+        return True  # trying costs one system call
+
+    async def publishing(self, key: str) -> bool:
+        return self.bytes.taken(self.offset(key))
+
     async def forget(self, key: str) -> None:
         return None
 
     async def close(self) -> None:
-        os.close(self.fd)  # releases whatever is still held
+        self.bytes.close()

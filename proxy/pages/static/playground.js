@@ -1,11 +1,12 @@
 // The playground: builds the /prompt URL, shows the image or the proxy's error in words,
-// and offers the <img> snippet. The access key stays in this browser (localStorage).
+// and offers the <img> snippet, signed by the server (POST /sign): the snippet carries a
+// signature for this one image, never the key. The key stays in this browser (localStorage).
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var form = $("gen"), key = $("key"), image = $("image"), frame = $("frame");
   var placeholder = $("placeholder"), state = $("state"), errorBox = $("error");
-  var snippetBox = $("snippetbox"), snippet = $("snippet"), go = $("go");
+  var snippetBox = $("snippetbox"), snippet = $("snippet"), copy = $("copy"), go = $("go");
   var STORE = "iris.accessKey";
   var lastUrl = null;
 
@@ -25,14 +26,19 @@
     });
   });
 
-  function query(withKey) {
+  function query() {
     var params = new URLSearchParams();
     params.set("width", $("width").value);
     params.set("height", $("height").value);
     params.set("seed", $("seed").value);
     if ($("model").value.trim()) params.set("model", $("model").value.trim());
-    if (withKey) params.set("key", key.value.trim());
     return params.toString();
+  }
+
+  function authorized(extra) {
+    var headers = { "Authorization": "Bearer " + key.value.trim() };
+    for (var name in extra) { headers[name] = extra[name]; }
+    return headers;
   }
 
   function pathFor(prompt) {
@@ -52,17 +58,34 @@
     var words = {
       400: "The request is not valid", 401: "The access key was refused", 403: "Access is forbidden",
       413: "The request is too large", 429: "Too many requests", 502: "The image backends failed",
-      504: "The image took too long"
+      503: "Iris is busy making other images", 504: "The image took too long"
     }[status] || ("Iris answered " + status);
     return message ? words + ": " + message : words + ".";
   }
 
-  function showSnippet(prompt) {
-    var src = location.origin + pathFor(prompt) + "?" + query(true);
-    var alt = prompt.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
-    snippet.textContent = '<img src="' + src.replace(/&/g, "&amp;").replace(/"/g, "&quot;") + '" alt="' + alt +
-      '" width="' + $("width").value + '" height="' + $("height").value + '" loading="lazy">';
-    snippetBox.hidden = false;
+  function attribute(text) {
+    return text.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+  }
+
+  // The server signs the URL of the image just shown; the page never builds a URL with the key.
+  function showSnippet(prompt, params, width, height) {
+    function fail(text) {
+      snippet.textContent = "No snippet: " + text;
+      copy.hidden = true;
+      snippetBox.hidden = false;
+    }
+    fetch("/sign", {
+      method: "POST", cache: "no-store", headers: authorized({ "Content-Type": "application/json" }),
+      body: JSON.stringify({ path: pathFor(prompt) + "?" + params })
+    }).then(function (response) {
+      return response.json().catch(function () { return null; }).then(function (body) {
+        if (!response.ok || !body || !body.url) { fail(describe(response.status, body)); return; }
+        snippet.textContent = '<img src="' + attribute(location.origin + body.url) + '" alt="' + attribute(prompt) +
+          '" width="' + width + '" height="' + height + '" loading="lazy">';
+        copy.hidden = false;
+        snippetBox.hidden = false;
+      });
+    }).catch(function () { fail("could not reach Iris."); });
   }
 
   form.addEventListener("submit", function (event) {
@@ -79,9 +102,9 @@
     image.hidden = true;
     state.textContent = "";
     var started = performance.now();
-    fetch(pathFor(prompt) + "?" + query(false), {
-      headers: { "Authorization": "Bearer " + key.value.trim() }, cache: "no-store"
-    }).then(function (response) {
+    var width = $("width").value, height = $("height").value, params = query();
+    snippetBox.hidden = true;
+    fetch(pathFor(prompt) + "?" + params, { headers: authorized({}), cache: "no-store" }).then(function (response) {
       if (!response.ok) {
         return response.json().catch(function () { return null; }).then(function (body) {
           showError(describe(response.status, body));
@@ -101,7 +124,7 @@
         image.onerror = function () { showError("Iris answered, but the answer is not an image."); };
         image.alt = prompt;
         image.src = lastUrl;
-        showSnippet(prompt);
+        showSnippet(prompt, params, width, height);
       });
     }).catch(function () {
       showError("Could not reach Iris. Is the server running?");
@@ -112,7 +135,7 @@
     });
   });
 
-  $("copy").addEventListener("click", function () {
+  copy.addEventListener("click", function () {
     var button = this, text = snippet.textContent;
     var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
     if (navigator.clipboard && window.isSecureContext) {
