@@ -38,6 +38,7 @@ from proxy.keys import (
     ALLOWANCE,
     BACKEND_COUNTS,
     BREAKER,
+    CONNECTION_LIMITS,
     DATABASE,
     FLIGHT,
     GUARD,
@@ -80,6 +81,7 @@ from proxy.vision.service import VisionService
 from proxy.web.errors import errors_middleware
 from proxy.web.metrics import Metrics
 from proxy.web.observe import Observer
+from proxy.web.protocol import ConnectionLimits
 
 
 def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Application:
@@ -90,6 +92,9 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app[SECRETS] = secrets or resolve_secrets(settings.server)
     app[OBSERVER] = observer
     app[ADMIN_SESSIONS] = AdminSessions(app[SECRETS].admin_token, settings.web.admin_session_ttl)
+    server = settings.server
+    app[CONNECTION_LIMITS] = ConnectionLimits(server.header_timeout, server.body_timeout,
+                                              server.keepalive_timeout, server.max_connections)
     app.cleanup_ctx.extend([
         http_ctx,        # the one ClientSession
         redis_ctx,       # the shared Redis client, its health and signals (REDIS_URL only)

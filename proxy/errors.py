@@ -46,6 +46,13 @@ class NotFound(IrisError):
     code = "not_found"
 
 
+class RequestTimeout(IrisError):
+    """The request (its body) did not arrive in time."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(IrisError):
     status = 413
     code = "payload_too_large"

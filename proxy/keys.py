@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from proxy.upstream.breaker import Breaker
     from proxy.vision.service import VisionService
     from proxy.web.observe import Observer
+    from proxy.web.protocol import ConnectionLimits
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
@@ -54,3 +55,4 @@ VISION: web.AppKey[VisionService] = web.AppKey("vision")
 OBSERVER: web.AppKey[Observer] = web.AppKey("observer")
 BACKEND_COUNTS: web.AppKey[BreakerSync] = web.AppKey("backend_counts")  # the breakers' counts, every worker's
 ADMIN_SESSIONS: web.AppKey[AdminSessions] = web.AppKey("admin_sessions")
+CONNECTION_LIMITS: web.AppKey[ConnectionLimits] = web.AppKey("connection_limits")

@@ -28,6 +28,10 @@ class ServerSettings:
     max_upload_bytes: int = 10 * 1024 * 1024
     signing_keys: tuple[str, ...] = field(default=(), repr=False)
     """IMAGE_SIGNING_KEYS: the first signs image URLs, all verify (empty: one generated under DATA_DIR)."""
+    header_timeout: float = 15.0
+    body_timeout: float = 60.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 1024
 
 
 def load_server(env: Env) -> ServerSettings:
@@ -50,6 +54,10 @@ def load_server(env: Env) -> ServerSettings:
         request_deadline=env.number("REQUEST_DEADLINE", 90.0, lo=1.0, hi=3600.0),
         max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, lo=1024),
         signing_keys=_signing_keys(env),
+        header_timeout=env.number("HEADER_TIMEOUT", 15.0, lo=0.1, hi=3600.0),
+        body_timeout=env.number("BODY_TIMEOUT", 60.0, lo=0.1, hi=3600.0),
+        keepalive_timeout=env.number("KEEPALIVE_TIMEOUT", 75.0, lo=0.1, hi=3600.0),
+        max_connections=env.integer("MAX_CONNECTIONS", 1024, lo=1, hi=1_000_000),
     )
 
 

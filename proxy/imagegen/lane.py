@@ -26,6 +26,7 @@ from proxy.imagegen.route import PROMPT_ROUTE, image_headers, image_response
 from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS
 from proxy.security.gate import admission_middleware
 from proxy.web.errors import errors_middleware
+from proxy.web.runner import IrisRunner
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -77,8 +78,8 @@ class FastLane:
         return response
 
 
-class FastLaneRunner(web.AppRunner):
-    """An ``AppRunner`` whose server answers through the fast lane first (the server and the tests)."""
+class FastLaneRunner(IrisRunner):
+    """An ``IrisRunner`` whose server answers through the fast lane first (the server and the tests)."""
 
     async def setup(self) -> None:
         await super().setup()

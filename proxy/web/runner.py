@@ -1,6 +1,9 @@
 """Serving an app as aiohttp's ``run_app`` does (one site, signals turned into a graceful stop, the
 app's cleanup contexts run on the way out), but with a runner of the caller's choosing: the server
-passes the one that puts the image fast lane in front of the app (``proxy.imagegen.lane``)."""
+passes the one that puts the image fast lane in front of the app (``proxy.imagegen.lane``).
+
+``IrisRunner`` serves its connections with ``proxy.web.protocol`` under the app's
+``CONNECTION_LIMITS`` (header and body deadlines, open connections, errors in the JSON shape)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,18 @@ from typing import Any
 
 from aiohttp import web
 
+from proxy.keys import CONNECTION_LIMITS
+from proxy.web.protocol import ConnectionLimits, IrisServer
+
 Runner = Callable[..., web.AppRunner]
+
+
+class IrisRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections are ``IrisRequestHandler``s under the app's limits."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()
+        return IrisServer.replacing(made, self.app.get(CONNECTION_LIMITS) or ConnectionLimits())
 
 
 async def _serve(app: web.Application, host: str, port: int, reuse_port: bool | None,
