@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from proxy.keys import CONNECTION_LIMITS
+from proxy.web.listen import cannot_listen
 from proxy.web.protocol import ConnectionLimits, IrisServer
 
 Runner = Callable[..., web.AppRunner]
@@ -30,12 +31,18 @@ class IrisRunner(web.AppRunner):
 
 
 async def _serve(app: web.Application, host: str, port: int, reuse_port: bool | None,
-                 runner_class: Runner, **runner_args: Any) -> None:
+                 runner_class: Runner, on_listening: Callable[[], None] | None,
+                 **runner_args: Any) -> None:
     runner = runner_class(app, handle_signals=True, **runner_args)
-    await runner.setup()
-    _freeze_startup_objects()
     try:
-        await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+        await runner.setup()  # a failure here still closes what the app opened so far
+        _freeze_startup_objects()
+        try:
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+        except OSError as exc:
+            raise cannot_listen(exc, host, port) from None
+        if on_listening is not None:
+            on_listening()
         await asyncio.Event().wait()  # until SIGINT/SIGTERM raise GracefulExit
     finally:
         await runner.cleanup()
@@ -51,10 +58,13 @@ def _freeze_startup_objects() -> None:
 
 def serve_app(app: web.Application, *, host: str, port: int, reuse_port: bool | None,
               loop_factory: Callable[[], asyncio.AbstractEventLoop] | None,
-              runner_class: Runner = web.AppRunner, **runner_args: Any) -> None:
+              runner_class: Runner = web.AppRunner, on_listening: Callable[[], None] | None = None,
+              **runner_args: Any) -> None:
+    """Serve until SIGINT/SIGTERM. ``on_listening`` is called once the port is bound; a port that
+    cannot be bound raises ``ConfigError`` (after the app's cleanup ran)."""
     loop = loop_factory() if loop_factory else asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    main = loop.create_task(_serve(app, host, port, reuse_port, runner_class, **runner_args))
+    main = loop.create_task(_serve(app, host, port, reuse_port, runner_class, on_listening, **runner_args))
     try:
         with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
             loop.run_until_complete(main)

@@ -3,14 +3,25 @@
 Every call runs on a small dedicated thread pool, so the event loop never waits on disk.
 diskcache commits each value in one SQLite transaction after its file is written, so a reader
 sees the old value or the new one, never a partial one, across threads and processes.
-A presence map beside it answers "certainly absent" for most misses without a thread hop."""
+A presence map beside it answers "certainly absent" for most misses without a thread hop.
+
+The cache is disposable: a damaged database found at start-up (not a database, or malformed) is
+moved aside with everything beside it, kept for inspection as ``<dir>.damaged-<time>``, and an
+empty cache takes its place (``repaired``); the log says so. Workers starting together agree on
+one repair (a lock on the directory)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import logging
+import os
 import secrets
+import sqlite3
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +30,9 @@ import diskcache
 
 from proxy.cache.stores.presence import PresenceMap
 from proxy.config.cache import CacheSettings
+from proxy.errors import ConfigError
 
+log = logging.getLogger(__name__)
 STORE_ID = "meta:store-id"  # names this store in its presence map's header
 
 
@@ -27,20 +40,51 @@ class DiskStore:
     name = "diskcache"
 
     def __init__(self, directory: Path, size_limit: int, *, threads: int = 4):
-        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.size_limit = size_limit
+        self.repaired: Path | None = None  # where a damaged cache found at start-up was moved
+        self._open_repairing()
+        self.threads = threads
+        self.closing = False
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="diskcache")
+        self.cache.close()  # diskcache keeps a connection per thread: the pool's threads open theirs
+
+    def _open(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.cache = diskcache.Cache(
-            str(directory),
-            size_limit=size_limit,
+            str(self.directory),
+            size_limit=self.size_limit,
             eviction_policy="least-recently-used",
             cull_limit=16,
             disk_min_file_size=64 * 1024,
         )
-        self.threads = threads
-        self.closing = False
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="diskcache")
-        self.presence = PresenceMap(directory / "presence")
-        self._match_presence()
-        self.cache.close()  # diskcache keeps a connection per thread: the pool's threads open theirs
+        presence = None
+        try:
+            self.presence = presence = PresenceMap(self.directory / "presence")
+            self._match_presence()
+        except BaseException:
+            if presence is not None:
+                presence.close()
+            self.cache.close()
+            raise
+
+    def _open_repairing(self) -> None:
+        try:
+            return self._open()
+        except sqlite3.DatabaseError as exc:
+            if not _damaged(exc):
+                raise
+        with _locked(self.directory):
+            try:
+                return self._open()  # another worker may have repaired it meanwhile
+            except sqlite3.DatabaseError as exc:
+                if not _damaged(exc):
+                    raise
+                self.repaired = _move_aside(self.directory)
+                log.warning("the image cache in %s was damaged (%s): moved it to %s for inspection "
+                            "(delete it when done) and started an empty cache", self.directory, exc,
+                            self.repaired)
+            self._open()
 
     def _match_presence(self) -> None:
         """Blocking, at start-up: mark every key when the map does not describe this store.
@@ -129,3 +173,32 @@ class DiskStore:
         await asyncio.gather(*(loop.run_in_executor(self.pool, close_here) for _ in range(self.threads)))
         self.pool.shutdown(wait=True)
         self.presence.close()
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Corruption ("file is not a database", "malformed"), not a lock, a permission or a full disk."""
+    return not isinstance(exc, sqlite3.OperationalError)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on the directory itself, so workers starting together repair it once."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _move_aside(directory: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = directory.with_name(f"{directory.name}.damaged-{stamp}")
+    if target.exists():
+        target = target.with_name(f"{target.name}-{os.getpid()}")
+    try:
+        directory.rename(target)
+    except OSError as exc:
+        raise ConfigError("CACHE_DIR", f"the image cache in {directory} is damaged and cannot be moved aside "
+                          f"({exc.strerror})", f"move or delete {directory} (it is only a cache)") from None
+    return target
