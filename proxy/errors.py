@@ -85,6 +85,12 @@ class ServiceUnavailable(IrisError):
     code = "unavailable"
 
 
+class StorageFull(ServiceUnavailable):
+    """The disk is full: nothing new can be stored."""
+
+    code = "storage_full"
+
+
 class ConfigError(Exception):
     """A setting is wrong. The message names the variable and says how to fix it."""
 

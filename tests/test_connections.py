@@ -13,9 +13,9 @@ from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.fakes import FakeImageBackend
 
 
-async def read_answer(reader: asyncio.StreamReader, timeout: float = 5.0) -> tuple[int, dict[str, str], bytes]:
+async def read_answer(reader: asyncio.StreamReader, within: float = 5.0) -> tuple[int, dict[str, str], bytes]:
     """One answer read until the server closes the connection."""
-    raw = await asyncio.wait_for(reader.read(), timeout)
+    raw = await asyncio.wait_for(reader.read(), within)
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
@@ -63,7 +63,7 @@ async def test_a_malformed_header_gets_the_json_error_shape_too(iris):
     client = await iris()
     reader, writer = await connect(client)
     writer.write(b"GET /status HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n")
-    status, headers, body = await read_answer(reader)
+    status, _, body = await read_answer(reader)
     writer.close()
     assert status == 400 and orjson.loads(body)["error"]["code"] == "bad_request"
 
@@ -135,7 +135,7 @@ async def test_a_body_trickled_in_gets_408_at_the_body_timeout(iris):
     sender = asyncio.create_task(trickle())
     started = time.monotonic()
     try:
-        status, _, body = await read_answer(reader, timeout=4.0)
+        status, _, body = await read_answer(reader, within=4.0)
     finally:
         sender.cancel()
         writer.close()

@@ -6,7 +6,9 @@ repair what is disposable and start; never crash-loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,13 +32,20 @@ def iris_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
 
 
 def run_iris(env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """Runs Iris to its end; a run still going after ``timeout`` s fails the test (and is killed)."""
+    """Runs Iris to its end; a run still going after ``timeout`` s fails the test (and is killed,
+    workers included: it runs in a session of its own)."""
+    proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=env, cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        return subprocess.run([sys.executable, "-m", "proxy", "serve"], env=env, cwd=REPO, text=True,
-                              capture_output=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
         raise AssertionError(f"Iris was still running after {timeout} s:\n{err[-3000:]}") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # workers a supervisor left behind
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -75,8 +84,8 @@ async def test_a_second_iris_on_the_same_port_does_not_join_the_first(tmp_path, 
     backend = FakeImageBackend()
     await serve(backend)
     first = Iris(backend.url, 2, tmp_path / "first")
-    await first.start()
     try:
+        await first.start()
         env = iris_env(tmp_path / "second", first.port, WORKERS="2", BACKEND_API_URLS=backend.url)
         done = await asyncio.to_thread(run_iris, env, 60)
         assert done.returncode == 1
@@ -105,8 +114,8 @@ async def test_a_damaged_cache_database_is_moved_aside_and_iris_starts_empty(tmp
     iris = Iris(backend.url, 2, tmp_path, LOG_LEVEL="WARNING")
     cache_dir = await damage_the_cache(Path(iris.env["DATA_DIR"]))
     damaged = (cache_dir / "cache.db").read_bytes()
-    await iris.start()  # fails the test if Iris never answers
     try:
+        await iris.start()  # fails the test if Iris never answers
         async with asyncio.timeout(10), aiohttp.ClientSession() as session, \
                 session.get(iris.image_url("after%20repair", width=64, height=64)) as resp:
             assert resp.status == 200

@@ -5,6 +5,11 @@ diskcache commits each value in one SQLite transaction after its file is written
 sees the old value or the new one, never a partial one, across threads and processes.
 A presence map beside it answers "certainly absent" for most misses without a thread hop.
 
+A full disk (or quota) does not stop the store: a write that finds it full fails with
+``StorageFull`` (503) and is logged once; reads go on, through a second view of the same cache
+that does not record access times (that bookkeeping is a write too); ``room()`` then refuses new
+entries at once, looking every ``RECHECK`` seconds whether space was freed.
+
 The cache is disposable: a damaged database found at start-up (not a database, or malformed) is
 moved aside with everything beside it, kept for inspection as ``<dir>.damaged-<time>``, and an
 empty cache takes its place (``repaired``); the log says so. Workers starting together agree on
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -28,12 +34,14 @@ from typing import Any
 
 import diskcache
 
-from proxy.cache.stores.presence import PresenceMap
+from proxy.cache.stores.presence import AllPresent, PresenceMap
 from proxy.config.cache import CacheSettings
-from proxy.errors import ConfigError
+from proxy.errors import ConfigError, StorageFull
 
 log = logging.getLogger(__name__)
 STORE_ID = "meta:store-id"  # names this store in its presence map's header
+RECHECK = 5.0  # seconds between looks at the free space while the disk is full
+ROOM = 64 * 1024 * 1024  # free bytes (or a twentieth of the disk, if less) that end "full"
 
 
 class DiskStore:
@@ -43,11 +51,13 @@ class DiskStore:
         self.directory = directory
         self.size_limit = size_limit
         self.repaired: Path | None = None  # where a damaged cache found at start-up was moved
+        self.full: str | None = None  # why the last write failed, while the disk is full
+        self.full_checked = 0.0
         self._open_repairing()
         self.threads = threads
         self.closing = False
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="diskcache")
-        self.cache.close()  # diskcache keeps a connection per thread: the pool's threads open theirs
+        self._close_here()  # diskcache keeps a connection per thread: the pool's threads open theirs
 
     def _open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -58,15 +68,24 @@ class DiskStore:
             cull_limit=16,
             disk_min_file_size=64 * 1024,
         )
-        presence = None
+        self.presence: PresenceMap | AllPresent = AllPresent()
         try:
-            self.presence = presence = PresenceMap(self.directory / "presence")
+            self.presence = self._presence()
             self._match_presence()
+            # the same cache, read without recording access times: what hits use on a full disk
+            self.reader = diskcache.Cache(str(self.directory))
+            self.reader.reset("eviction_policy", "none", update=False)
         except BaseException:
-            if presence is not None:
-                presence.close()
+            self.presence.close()
             self.cache.close()
             raise
+
+    def _presence(self) -> PresenceMap | AllPresent:
+        try:
+            return PresenceMap(self.directory / "presence")
+        except OSError as exc:
+            log.warning("no presence map in %s (%s): every miss asks the cache", self.directory, exc.strerror)
+            return AllPresent()
 
     def _open_repairing(self) -> None:
         try:
@@ -89,6 +108,8 @@ class DiskStore:
     def _match_presence(self) -> None:
         """Blocking, at start-up: mark every key when the map does not describe this store.
         Marks are never cleared, so workers writing meanwhile lose nothing."""
+        if isinstance(self.presence, AllPresent):
+            return
         store_id = self.cache.get(STORE_ID, retry=True)
         if isinstance(store_id, bytes) and store_id == self.presence.store_id.rstrip(b"\0"):
             return
@@ -114,29 +135,78 @@ class DiskStore:
             return fn(*args, **kwargs)
         finally:
             if self.closing:  # a call that comes while the store closes closes its thread's connection
-                self.cache.close()
+                self._close_here()
+
+    def _close_here(self) -> None:
+        """Closes this thread's connections (diskcache's ``close`` closes only the caller's)."""
+        self.cache.close()
+        self.reader.close()
+
+    async def _write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._run(fn, *args, **kwargs)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if not _disk_full(exc):
+                raise
+            self._filled(exc)
+            raise StorageFull(FULL_MESSAGE) from None
+
+    def _filled(self, exc: BaseException) -> None:
+        self.full_checked = time.monotonic()
+        if self.full is None:
+            self.full = str(exc)
+            log.error("the disk holding the image cache (%s) is full (%s): cached images are still "
+                      "served, new ones are refused with 503 until space is freed (free some, or lower "
+                      "CACHE_SIZE_LIMIT below what the disk holds)", self.directory, exc)
+
+    async def room(self) -> None:
+        """``StorageFull`` while the disk is full (the free space is looked at every ``RECHECK`` s)."""
+        if self.full is None:
+            return
+        now = time.monotonic()
+        if now - self.full_checked >= RECHECK:
+            self.full_checked = now
+            if await self._run(self._has_room):
+                self.full = None
+                log.warning("the disk holding the image cache (%s) has room again: new images are "
+                            "stored again", self.directory)
+                return
+        raise StorageFull(FULL_MESSAGE)
+
+    def _has_room(self) -> bool:
+        disk = os.statvfs(self.directory)
+        if disk.f_files and not disk.f_favail:
+            return False  # no inode left
+        return disk.f_bavail * disk.f_frsize >= min(ROOM, disk.f_blocks * disk.f_frsize // 20)
 
     async def get(self, key: str) -> bytes | None:
         if not self.presence.might_have(key):
             return None  # most misses end here, with no thread hop
-        return await self._run(self.cache.get, key, None, retry=True)
+        if self.full is None:
+            try:
+                return await self._run(self.cache.get, key, None, retry=True)
+            except sqlite3.OperationalError as exc:  # recording the access time needs room
+                if not _disk_full(exc):
+                    raise
+                self._filled(exc)
+        return await self._run(self.reader.get, key, None, retry=True)
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         self.presence.mark(key)  # before the value lands: an unmarked key is certainly absent
-        await self._run(self.cache.set, key, value, expire=ttl, retry=True)
+        await self._write(self.cache.set, key, value, expire=ttl, retry=True)
 
     async def add(self, key: str, value: bytes, *, ttl: float) -> bool:
         self.presence.mark(key)
-        return await self._run(self.cache.add, key, value, expire=ttl, retry=True)
+        return await self._write(self.cache.add, key, value, expire=ttl, retry=True)
 
     async def touch(self, key: str, *, ttl: float) -> bool:
-        return await self._run(self.cache.touch, key, expire=ttl, retry=True)
+        return await self._write(self.cache.touch, key, expire=ttl, retry=True)
 
     async def delete(self, key: str) -> bool:
-        return await self._run(self.cache.delete, key, retry=True)
+        return await self._write(self.cache.delete, key, retry=True)
 
     async def delete_if(self, key: str, value: bytes) -> bool:
-        return await self._run(self._delete_if, key, value)
+        return await self._write(self._delete_if, key, value)
 
     def _delete_if(self, key: str, value: bytes) -> bool:
         with self.cache.transact(retry=True):
@@ -146,7 +216,7 @@ class DiskStore:
 
     async def incr(self, key: str, delta: int = 1) -> int:
         self.presence.mark(key)
-        return await self._run(self.cache.incr, key, delta, 0, retry=True)
+        return await self._write(self.cache.incr, key, delta, 0, retry=True)
 
     async def stats(self) -> dict[str, Any]:
         return await self._run(self._stats)
@@ -167,12 +237,24 @@ class DiskStore:
         def close_here() -> None:
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait()
-            self.cache.close()
+            self._close_here()
 
         loop = asyncio.get_running_loop()
         await asyncio.gather(*(loop.run_in_executor(self.pool, close_here) for _ in range(self.threads)))
         self.pool.shutdown(wait=True)
         self.presence.close()
+
+
+FULL_MESSAGE = ("the disk holding the image cache is full: new images cannot be stored, cached ones "
+                "are still served; try again later")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc)
+    return False
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:

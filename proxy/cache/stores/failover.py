@@ -58,6 +58,9 @@ class FailoverStore:
     async def incr(self, key: str, delta: int = 1) -> int:
         return await self._run(lambda s: s.incr(key, delta))
 
+    async def room(self) -> None:
+        await self._run(lambda s: s.room())
+
     async def replay_deletes(self) -> None:
         """Before Redis is used again: apply the deletes it missed (raises while it is still out)."""
         if not self.pending_deletes:

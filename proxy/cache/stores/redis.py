@@ -31,6 +31,9 @@ class RedisStore:
         ttl = ttl if ttl is not None else (self.default_ttl or None)
         return None if ttl is None else max(1, int(ttl * 1000))
 
+    async def room(self) -> None:
+        return None  # a full Redis evicts (allkeys-lru) or refuses writes, which counts as an outage
+
     async def get(self, key: str) -> bytes | None:
         value = await self.client.get(self.prefix + key)
         return value.encode() if isinstance(value, str) else value  # the client never decodes
