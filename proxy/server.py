@@ -91,6 +91,7 @@ def serve(settings: Settings, secrets: Secrets) -> int:
     """Run Iris until stopped; the process's exit status (0, or 1 when it could not serve)."""
     server = settings.server
     setup_logging(server.log_level, server.log_format)
+    _keep_private(settings)
     workers = server.workers if server.port != 0 else 1
     try:
         claim = claim_port(server.host, server.port)
@@ -101,6 +102,15 @@ def serve(settings: Settings, secrets: Secrets) -> int:
         if workers == 1:
             return 0 if run_worker(settings, secrets, 0, shared_port=False) == 0 else 1
         return Supervisor(settings, secrets, workers).run()
+
+
+def _keep_private(settings: Settings) -> None:
+    """DATA_DIR and the folders Iris alone keeps data in are its user's alone (0700), also when an
+    older version made them 0755 (what is in them was 0644 then)."""
+    for folder in {settings.server.data_dir, settings.cache.directory, settings.accounts.frames_dir}:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(PermissionError):
+            os.chmod(folder, 0o700)
 
 
 @dataclass

@@ -60,7 +60,8 @@ class DiskStore:
         self._close_here()  # diskcache keeps a connection per thread: the pool's threads open theirs
 
     def _open(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private(self.directory, 0o700)  # also one an older version made 0755
         self.cache = diskcache.Cache(
             str(self.directory),
             size_limit=self.size_limit,
@@ -68,6 +69,7 @@ class DiskStore:
             cull_limit=16,
             disk_min_file_size=64 * 1024,
         )
+        _private(self.directory / "cache.db", 0o600)
         self.presence: PresenceMap | AllPresent = AllPresent()
         try:
             self.presence = self._presence()
@@ -255,6 +257,11 @@ def _disk_full(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.OperationalError):
         return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "is full" in str(exc)
     return False
+
+
+def _private(path: Path, mode: int) -> None:
+    with contextlib.suppress(PermissionError, FileNotFoundError):  # another user's: theirs to protect
+        os.chmod(path, mode)
 
 
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
