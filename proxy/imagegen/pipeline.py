@@ -33,6 +33,7 @@ from proxy.upstream.pollinations import PollinationsClient
 from proxy.upstream.pool import BackendPool
 
 log = logging.getLogger(__name__)
+LARGEST_ANSWER = 4  # an answer may have up to twice MAX_IMAGE_SIDE on each side (4 times its area)
 
 
 @dataclass
@@ -158,4 +159,5 @@ class ImagePipeline:
             data = answered if answered is not None else await self.answers.fetch(
                 url or "", trusted=spec.url, label=spec.label)
         assert data is not None
-        return data, await checked_image_type(data, spec.label), spec.label
+        cap = LARGEST_ANSWER * self.cfg.max_side ** 2
+        return data, await checked_image_type(data, spec.label, cap), spec.label

@@ -3,6 +3,7 @@ answered for the same prompt (then the previous answer, with no provider call)."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from proxy.vision.dedup import DedupStore, Remembered, repeats
 from proxy.vision.frames import Frame
 from proxy.vision.providers import providers_for
 from proxy.vision.records import Recorder
-from proxy.vision.uploads import Intake
+from proxy.vision.uploads import FrameChecks, Intake
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class VisionService:
         self.cfg = cfg
         self.later = later
         self.intake = Intake()
+        self.checks = FrameChecks(cfg.decode_threads)
 
     @classmethod
     def open(cls, settings: Settings, session: aiohttp.ClientSession, dedup: DedupStore,
@@ -64,6 +66,7 @@ class VisionService:
     async def close(self) -> None:
         await self.later.close()
         await self.dedup.close()
+        await asyncio.to_thread(self.checks.close)
 
     @property
     def breaker(self) -> Breaker:
