@@ -42,6 +42,7 @@ from proxy.keys import (
     DATABASE,
     FLIGHT,
     GUARD,
+    HOST_STORE,
     HOSTING,
     HTTP,
     IMAGE_CACHE,
@@ -75,7 +76,8 @@ from proxy.upstream.transport import open_session
 from proxy.vision import routes as vision_routes
 from proxy.vision.analyze import analyze
 from proxy.vision.cors import analyze_origins, health_origins, preflight, with_cors
-from proxy.vision.dedup import DedupStore, MemoryDedup
+from proxy.vision.dedup import DedupStore
+from proxy.vision.dedup.disk import DiskDedup
 from proxy.vision.dedup.redis import RedisDedup
 from proxy.vision.service import VisionService
 from proxy.web.errors import errors_middleware
@@ -98,7 +100,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app.cleanup_ctx.extend([
         http_ctx,        # the one ClientSession
         redis_ctx,       # the shared Redis client, its health and signals (REDIS_URL only)
-        cache_ctx,       # byte store, image cache, single flight
+        cache_ctx,       # byte store (and the host's), image cache, single flight
         image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, pipeline
         hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
         database_ctx,    # SQLite: profiles, activity, frames, sessions, limits, blacklist
@@ -134,6 +136,7 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
                         failure_scope=app[SETTINGS].image.fingerprint)
     flight: SingleFlight[CacheEntry] = SingleFlight(backing.lock)
     app[STORE], app[IMAGE_CACHE], app[FLIGHT] = backing.store, images, flight
+    app[HOST_STORE] = backing.host_store
     app[TARGETS] = ParsedTargets(app[SETTINGS].image)
     flusher = asyncio.create_task(images.run_flusher())
     yield
@@ -211,7 +214,7 @@ async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg, shared = app[SETTINGS].vision, app.get(SHARED)
-    dedup: DedupStore = MemoryDedup()
+    dedup: DedupStore = DiskDedup(app[HOST_STORE], ttl=2 * cfg.dedup_seconds)
     if shared is not None:
         dedup = RedisDedup(shared, dedup, ttl=2 * cfg.dedup_seconds)
     app[VISION] = service = VisionService.open(app[SETTINGS], app[HTTP], dedup, app[DATABASE])

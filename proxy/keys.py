@@ -39,6 +39,7 @@ SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 SHARED: web.AppKey[SharedRedis] = web.AppKey("shared")  # only with REDIS_URL
 STORE: web.AppKey[ByteStore] = web.AppKey("store")
+HOST_STORE: web.AppKey[ByteStore] = web.AppKey("host_store")  # this host's disk store (STORE's fallback)
 IMAGE_CACHE: web.AppKey[ImageCache] = web.AppKey("image_cache")
 FLIGHT: web.AppKey[SingleFlight[CacheEntry]] = web.AppKey("flight")
 BREAKER: web.AppKey[Breaker] = web.AppKey("breaker")

@@ -68,6 +68,21 @@ class VisionService:
         await self.dedup.close()
         await asyncio.to_thread(self.checks.close)
 
+    async def _last_scene(self, username: str, prompt: str, frame: Frame, now: float) -> Remembered | None:
+        """The answer this frame repeats: this worker's own last one (no lookup), else the last one
+        any worker gave (a lookup in the shared state); None for a new scene or with dedup off."""
+        if self.cfg.dedup_seconds <= 0:
+            return None
+        here = self.dedup.recall_here(username)
+        if self._repeats(here, prompt, frame, now):
+            return here
+        last = await self.dedup.recall(username)
+        return last if self._repeats(last, prompt, frame, now) else None
+
+    def _repeats(self, last: Remembered | None, prompt: str, frame: Frame, now: float) -> bool:
+        return repeats(last, prompt, frame.dhash, now, seconds=self.cfg.dedup_seconds,
+                       max_distance=self.cfg.dedup_distance)
+
     @property
     def breaker(self) -> Breaker:
         """The breaker of the server's own provider keys (users' own keys have breakers of their own)."""
@@ -76,9 +91,8 @@ class VisionService:
     async def answer(self, username: str, prompt: str, frame: Frame,
                      own_keys: Mapping[str, str | None]) -> Answer:
         now = time.time()
-        last = await self.dedup.recall(username)
-        if last is not None and repeats(last, prompt, frame.dhash, now, seconds=self.cfg.dedup_seconds,
-                                        max_distance=self.cfg.dedup_distance):
+        last = await self._last_scene(username, prompt, frame, now)
+        if last is not None:
             age = now - last.at
             return replace(Answer(**last.result), calls=0, cached=True,
                            notes=[f"same scene as {age:.0f} s ago: previous answer reused"])
