@@ -91,9 +91,9 @@ def serve(settings: Settings, secrets: Secrets) -> int:
     """Run Iris until stopped; the process's exit status (0, or 1 when it could not serve)."""
     server = settings.server
     setup_logging(server.log_level, server.log_format)
-    _keep_private(settings)
     workers = server.workers if server.port != 0 else 1
     try:
+        _keep_private(settings)
         claim = claim_port(server.host, server.port)
     except ConfigError as exc:
         log.error("cannot start: %s", exc)
@@ -107,8 +107,14 @@ def serve(settings: Settings, secrets: Secrets) -> int:
 def _keep_private(settings: Settings) -> None:
     """DATA_DIR and the folders Iris alone keeps data in are its user's alone (0700), also when an
     older version made them 0755 (what is in them was 0644 then)."""
-    for folder in {settings.server.data_dir, settings.cache.directory, settings.accounts.frames_dir}:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folders = {"DATA_DIR": settings.server.data_dir, "CACHE_DIR": settings.cache.directory,
+               "FRAMES_DIR": settings.accounts.frames_dir}
+    for variable, folder in folders.items():
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(variable, f"{folder} cannot be a folder of Iris's ({exc.strerror})",
+                              "point it at a folder Iris's user may create and write") from None
         with contextlib.suppress(PermissionError):
             os.chmod(folder, 0o700)
 

@@ -47,7 +47,7 @@ async def test_a_request_line_the_parser_refuses_gets_the_json_error_shape(iris,
     status, headers, body = await read_answer(reader)
     writer.close()
     assert status == 400
-    assert headers["content-type"].startswith("application/json")
+    assert headers["content-type"].startswith("application/json") and headers["cache-control"] == "no-store"
     if method == "HEAD":
         assert body == b"" and headers.get("content-length", "0") == "0"
     else:

@@ -153,10 +153,21 @@ def test_a_damaged_profile_database_stops_iris_with_the_fix(tmp_path):
     assert any("PROFILE_DB" in line and "damaged" in line for line in error_lines(done.stderr))
 
 
-def test_a_worker_that_keeps_dying_at_start_up_makes_the_supervisor_give_up(tmp_path):
+def test_a_cache_dir_that_is_a_file_stops_iris_with_the_fix(tmp_path):
     not_a_directory = tmp_path / "cache-file"
     not_a_directory.write_text("not a directory")
-    done = run_iris(iris_env(tmp_path, free_port(), WORKERS="2", CACHE_DIR=str(not_a_directory)), timeout=120)
+    done = run_iris(iris_env(tmp_path, free_port(), WORKERS="2", CACHE_DIR=str(not_a_directory)), timeout=60)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    [line] = error_lines(done.stderr)
+    assert "CACHE_DIR" in line and "Fix:" in line
+
+
+def test_a_worker_that_keeps_dying_at_start_up_makes_the_supervisor_give_up(tmp_path):
+    """A database path that is a folder: SQLite cannot open it, an error no setting check foresaw."""
+    folder = tmp_path / "db-folder"
+    folder.mkdir()
+    done = run_iris(iris_env(tmp_path, free_port(), WORKERS="2", PROFILE_DB=str(folder)), timeout=120)
     assert done.returncode == 1
     assert "giving up" in done.stderr
     assert "restarting it in 1.0 s" in done.stderr and "restarting it in 4.0 s" in done.stderr  # backing off

@@ -32,7 +32,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from proxy.errors import RequestTimeout
-from proxy.web.responses import error_response
+from proxy.web.responses import NO_STORE, error_response
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ _HTTP_CODES = {400: "bad_request", 413: "payload_too_large", 431: "headers_too_l
 _FULL = orjson.dumps({"error": {"code": "unavailable",
                                 "message": "the server has too many open connections; try again"}})
 FULL_ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-               b"Retry-After: 1\r\nConnection: close\r\nContent-Length: " + str(len(_FULL)).encode()
-               + b"\r\n\r\n" + _FULL)
+               b"Cache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\n"
+               b"Content-Length: " + str(len(_FULL)).encode() + b"\r\n\r\n" + _FULL)
 WARN_EVERY = 10.0
 
 
@@ -197,7 +197,8 @@ class IrisRequestHandler(RequestHandler):
             request.method not in hdrs.METH_ALL and (self._refused_start or b"").startswith(b"HEAD "))
         response = error_response(status, _HTTP_CODES.get(status, "http_error"), text)
         if head:
-            response = web.Response(status=status, headers={"Content-Type": "application/json"})
+            response = web.Response(status=status, headers={"Content-Type": "application/json",
+                                                            "Cache-Control": NO_STORE})
         response.force_close()
         return response
 
