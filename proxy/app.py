@@ -40,6 +40,7 @@ from proxy.keys import (
     BREAKER,
     CONNECTION_LIMITS,
     DATABASE,
+    DRAIN,
     FLIGHT,
     GUARD,
     HOST_STORE,
@@ -80,6 +81,7 @@ from proxy.vision.dedup import DedupStore
 from proxy.vision.dedup.disk import DiskDedup
 from proxy.vision.dedup.redis import RedisDedup
 from proxy.vision.service import VisionService
+from proxy.web.drain import Drain
 from proxy.web.errors import errors_middleware
 from proxy.web.metrics import Metrics
 from proxy.web.observe import Observer
@@ -87,12 +89,13 @@ from proxy.web.protocol import ConnectionLimits
 
 
 def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Application:
-    observer = Observer(Metrics())
+    observer = Observer(Metrics(), Drain())
     app = web.Application(middlewares=(observer.middleware, errors_middleware, admission_middleware),
                           client_max_size=settings.server.max_upload_bytes + 64 * 1024)
     app[SETTINGS] = settings
     app[SECRETS] = secrets or resolve_secrets(settings.server)
     app[OBSERVER] = observer
+    app[DRAIN] = observer.drain
     app[ADMIN_SESSIONS] = AdminSessions(app[SECRETS].admin_token, settings.web.admin_session_ttl)
     server = settings.server
     app[CONNECTION_LIMITS] = ConnectionLimits(server.header_timeout, server.body_timeout,

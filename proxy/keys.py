@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from proxy.security.guard import Guard
     from proxy.upstream.breaker import Breaker
     from proxy.vision.service import VisionService
+    from proxy.web.drain import Drain
     from proxy.web.observe import Observer
     from proxy.web.protocol import ConnectionLimits
 
@@ -54,6 +55,7 @@ ALLOWANCE: web.AppKey[Allowance] = web.AppKey("allowance")
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
 VISION: web.AppKey[VisionService] = web.AppKey("vision")
 OBSERVER: web.AppKey[Observer] = web.AppKey("observer")
+DRAIN: web.AppKey[Drain] = web.AppKey("drain")
 BACKEND_COUNTS: web.AppKey[BreakerSync] = web.AppKey("backend_counts")  # the breakers' counts, every worker's
 ADMIN_SESSIONS: web.AppKey[AdminSessions] = web.AppKey("admin_sessions")
 CONNECTION_LIMITS: web.AppKey[ConnectionLimits] = web.AppKey("connection_limits")

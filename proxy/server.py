@@ -14,7 +14,9 @@ Starting and stopping:
   (``BACKOFF_FIRST`` up to ``BACKOFF_MAX``); after ``START_ATTEMPTS`` failed starts in a row the
   supervisor gives up with a message and status 1. One that dies after it was listening is
   restarted the same way (its pause grows only while it keeps dying within ``STABLE`` seconds).
-- SIGINT/SIGTERM stop the workers (each finishes its requests) and the supervisor, status 0."""
+- SIGINT/SIGTERM stop the workers and the supervisor, status 0. Each worker drains first
+  (``proxy.web.drain``): ``/readyz`` answers 503, the requests in flight finish within
+  SHUTDOWN_GRACE, then its listener closes."""
 
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ def run_worker(settings: Settings, secrets: Secrets, index: int, shared_port: bo
             loop_factory=_uvloop(), runner_class=FastLaneRunner, on_listening=listening,
             access_log_class=AccessLogger,
             access_log=logging.getLogger("proxy.access") if server.access_log else None,
-            shutdown_timeout=5.0,
+            grace=server.shutdown_grace,
         )
     except ConfigError as exc:
         log.error("cannot start: %s", exc)
@@ -160,7 +162,7 @@ class Supervisor:
         status = self._watch()
         self._stop(signal.SIGTERM, None)
         for worker in self.workers.values():
-            worker.proc.join(timeout=10)
+            worker.proc.join(timeout=self.settings.server.shutdown_grace + 10)  # each drains first
             if worker.proc.is_alive():
                 worker.proc.kill()
         return status

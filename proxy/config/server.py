@@ -32,6 +32,7 @@ class ServerSettings:
     body_timeout: float = 60.0
     keepalive_timeout: float = 75.0
     max_connections: int = 1024
+    shutdown_grace: float = 30.0
 
 
 def load_server(env: Env) -> ServerSettings:
@@ -58,6 +59,7 @@ def load_server(env: Env) -> ServerSettings:
         body_timeout=env.number("BODY_TIMEOUT", 60.0, lo=0.1, hi=3600.0),
         keepalive_timeout=env.number("KEEPALIVE_TIMEOUT", 75.0, lo=0.1, hi=3600.0),
         max_connections=env.integer("MAX_CONNECTIONS", 1024, lo=1, hi=1_000_000),
+        shutdown_grace=env.number("SHUTDOWN_GRACE", 30.0, lo=0.0, hi=3600.0),
     )
 
 
