@@ -9,7 +9,7 @@ from aiohttp.typedefs import Handler
 
 from proxy.errors import Forbidden
 from proxy.keys import ADMISSION, SETTINGS
-from proxy.security.address import address_for, client_used_https
+from proxy.security.address import address_for, https_for
 
 
 @web.middleware
@@ -26,5 +26,5 @@ def address_of(request: web.Request) -> str:
 
 def over_https(request: web.Request) -> bool:
     """Did the client reach Iris, or the trusted proxy in front of it, over HTTPS?"""
-    return client_used_https(request.secure, request.remote, request.headers.get("X-Forwarded-Proto"),
-                             request.app[SETTINGS].security.trusted_proxies)
+    return https_for(request, request.app[SETTINGS].security.trusted_proxies)
+
