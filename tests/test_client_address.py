@@ -11,6 +11,7 @@ from proxy.security import blacklist
 from proxy.security.address import client_address, client_used_https
 from tests.conftest import ADMIN_TOKEN
 from tests.support.account_helpers import add_profile, guard_of
+from tests.support.pages_fakes import dashboard
 
 TRUSTED = Env({"TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"}).networks("TRUSTED_PROXIES")
 VICTIM, ATTACKER = "203.0.113.7", "198.51.100.1"
@@ -78,3 +79,18 @@ async def test_a_clients_own_forwarded_proto_line_does_not_decide_the_cookie(iri
                                  headers=headers)
         assert resp.status == 303 and bool(resp.cookies[COOKIE]["secure"]) is secure, values
 
+
+async def test_the_dashboard_refuses_to_block_the_admins_forwarded_address(iris, backend):
+    """Behind a trusted proxy the admin's address is the forwarded one, not the proxy's."""
+    client = await iris(BACKEND_API_URLS=backend.url, TRUSTED_PROXIES="127.0.0.1")
+    admin = {"X-Forwarded-For": VICTIM}
+    _, csrf = await dashboard(client)
+    resp = await client.post("/admin/blacklist", data={"address": "203.0.113.0/24", "csrf": csrf},
+                             headers=admin, allow_redirects=False)
+    assert resp.status == 400 and "your own address (203.0.113.7)" in await resp.text()
+    assert (await client.get("/status", headers=admin)).status == 200, "not locked out"
+    page = await (await client.get("/admin", headers=admin)).text()
+    assert "Your address is 203.0.113.7" in page
+    other = await client.post("/admin/blacklist", data={"address": "127.0.0.0/8", "csrf": csrf},
+                              headers=admin, allow_redirects=False)
+    assert other.status == 303, "the proxy's own range is not the admin's address"
