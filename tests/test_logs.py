@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import ClientSession, web
+from yarl import URL
 
 from proxy.app import create_app
 from proxy.logs import AccessLogger, redact
@@ -43,3 +44,37 @@ async def test_access_log_and_app_logs_never_show_secrets(settings_for, backend,
     assert "key=***" in text
     for secret in (ACCESS_KEY, ADMIN_TOKEN, "sk-BACKEND-SECRET", "wrong-guess-key"):
         assert secret not in text
+
+
+def test_redact_reads_parameter_names_as_a_server_decodes_them():
+    assert redact("/prompt/a?%6bey=SECRET&width=5") == "/prompt/a?%6bey=***&width=5"
+    assert redact("/prompt/a?width=5;key=SECRET") == "/prompt/a?width=5;key=***"
+    assert redact("/prompt/a?KEY=SECRET&k%65y=SECRET2&key+=SECRET3") == "/prompt/a?KEY=***&k%65y=***&key+=***"
+    assert redact("/x?AUTHCODE=SECRET&%74oken=SECRET") == "/x?AUTHCODE=***&%74oken=***"
+    assert redact("/%61uth-SECRET") == "/auth-***"
+    assert redact("/prompt/a?keys=1&monkey=2&key") == "/prompt/a?keys=1&monkey=2&key"
+    assert redact("/prompt/a?x=%6bey=1") == "/prompt/a?x=%6bey=1"
+
+
+async def test_the_access_log_hides_a_key_however_it_is_spelled(settings_for, backend, caplog):
+    runner = web.AppRunner(create_app(settings_for(BACKEND_API_URLS=backend.url)), access_log_class=AccessLogger,
+                           access_log=logging.getLogger("proxy.access"))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    caplog.set_level(logging.INFO)
+    try:
+        async with ClientSession() as session:
+            for method, path in (("GET", f"/prompt/hello?%6bey={ACCESS_KEY}"),
+                                 ("GET", f"/prompt/hello?seed=1;key={ACCESS_KEY}"),
+                                 ("POST", f"/%61uth-{ACCESS_KEY}")):
+                url = URL(f"http://127.0.0.1:{port}{path}", encoded=True)  # sent as written
+                async with session.request(method, url) as resp:
+                    await resp.read()
+    finally:
+        await runner.cleanup()
+    access = [r.getMessage() for r in caplog.records if r.name == "proxy.access"]
+    assert len(access) == 3
+    assert ACCESS_KEY not in caplog.text
+    assert "%6bey=***" in access[0] and "key=***" in access[1] and "/auth-***" in access[2]
