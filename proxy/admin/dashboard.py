@@ -42,7 +42,7 @@ async def show(request: web.Request, session: AdminSession, status: int = 200,
         "backends": state["backends"] + vision["providers"], **vision,
         "recent": await app[RECENT].latest(GALLERY),
         "notice": NOTICES.get(request.query.get("done", "")), "error": None, "new_key": None,
-        "new_user": None, "you": address_of(request),
+        "new_user": None, "you": address_of(request), "lone_peer": app[GUARD].peers.lone_peer(),
     }
     context.update(extra)
     return render("admin.html", request, context, status=status)

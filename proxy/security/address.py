@@ -19,6 +19,18 @@ from proxy.config.env import Network
 FORWARDED_FOR = "X-Forwarded-For"
 FORWARDED_PROTO = "X-Forwarded-Proto"
 FORWARDED_HOST = "X-Forwarded-Host"
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_ip(address: str) -> IP | None:
+    """The IP address in ``address`` (an IPv4-mapped IPv6 address as IPv4, a zone id dropped), or None."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    return ip
 
 
 def header_lines(request: web.BaseRequest, name: str) -> str | None:
@@ -54,11 +66,8 @@ def host_for(request: web.BaseRequest, trusted: tuple[Network, ...]) -> str:
 
 def _trusted(address: str, trusted: tuple[Network, ...]) -> bool | None:
     """True/False, or None when ``address`` is not an IP address."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    return any(ip in net for net in trusted)
+    ip = parse_ip(address)
+    return None if ip is None else any(ip in net for net in trusted)
 
 
 def _walk(remote: str | None, forwarded_for: str | None, trusted: tuple[Network, ...]) -> tuple[str, int]:

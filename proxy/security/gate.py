@@ -14,7 +14,9 @@ from proxy.security.address import address_for, https_for
 
 @web.middleware
 async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.app[ADMISSION].blocked(request):
+    admission = request.app[ADMISSION]
+    admission.peers.saw(request.remote)  # nothing unless TRUSTED_PROXIES is empty
+    if admission.blocked(request):
         raise Forbidden("this address is blocked", code="blocked")
     return await handler(request)
 
