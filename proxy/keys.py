@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from proxy.accounts.service import Accounts
     from proxy.admin.cookie import AdminSessions
     from proxy.admin.metrics import BreakerSync
+    from proxy.admin.revocations import Revocations
     from proxy.cache.entry import CacheEntry
     from proxy.cache.flight import SingleFlight
     from proxy.cache.images import ImageCache
@@ -54,3 +55,4 @@ VISION: web.AppKey[VisionService] = web.AppKey("vision")
 OBSERVER: web.AppKey[Observer] = web.AppKey("observer")
 BACKEND_COUNTS: web.AppKey[BreakerSync] = web.AppKey("backend_counts")  # the breakers' counts, every worker's
 ADMIN_SESSIONS: web.AppKey[AdminSessions] = web.AppKey("admin_sessions")
+ADMIN_REVOCATIONS: web.AppKey[Revocations] = web.AppKey("admin_revocations")

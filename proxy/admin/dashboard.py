@@ -49,7 +49,7 @@ async def show(request: web.Request, session: AdminSession, status: int = 200,
 
 
 async def admin(request: web.Request) -> web.Response:
-    session = session_of(request)
+    session = await session_of(request)
     if session is None:
         return login_page(request)
     return await show(request, session)
