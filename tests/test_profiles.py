@@ -67,7 +67,7 @@ async def test_prompt_input_is_checked(iris):
     for payload, code in cases:
         resp = await client.post("/prompt-alice", json=payload, headers=auth)
         assert resp.status == 400 and (await resp.json())["error"]["code"] == code
-    resp = await client.post("/prompt-alice", data=b"{not json", headers=auth)
+    resp = await client.post("/prompt-alice", data=b"{not json", headers={**auth, "Content-Type": "application/json"})
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
 
 
