@@ -1,18 +1,16 @@
 """The generic cell rate algorithm every limiter counts with, and the per-worker front of the
-SQLite limiter: exactly when a hit may be admitted without a write (``View.admits``)."""
+SQLite limiter: exactly when a hit may be admitted without a write (``View.admits``; the same
+limits through two real limiters are in test_rate_buckets.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
 
-from proxy.accounts.service import open_database
 from proxy.config.security import Rate
-from proxy.security import limits_sqlite
 from proxy.security.limits import gcra
-from proxy.security.limits_sqlite import MAX_AGE, MAX_PENDING, SLACK, SqliteLimiter, View
+from proxy.security.limits_sqlite import MAX_AGE, MAX_PENDING, SLACK, View
 
 FIVE = Rate(5, 60.0)  # one token every 12 s
 
@@ -97,39 +95,3 @@ def test_near_the_limit_the_shared_row_decides():
     assert not view(now, tat=exactly + interval).admits(now)
     assert not view(now, tat=now + HOUR.period).admits(now), "a full bucket"
 
-
-@pytest.fixture
-async def workers(settings_for):
-    settings = settings_for()
-    dbs = [await open_database(settings), await open_database(settings)]
-    yield [SqliteLimiter(db) for db in dbs]
-    for db in dbs:
-        await db.close()
-
-
-async def fill(limiter: SqliteLimiter, bucket: str) -> None:
-    while await limiter.hit(bucket, HOUR) == 0.0:
-        pass
-    await limiter.settle()
-
-
-async def test_a_worker_admits_at_most_max_pending_hits_on_a_stale_picture(workers):
-    """Worker one saw a bucket with room; worker two then used it all. One may admit only the
-    hits it may leave unwritten (MAX_PENDING) before the shared row refuses."""
-    one, two = workers
-    assert await one.hit("process:alice", HOUR) == 0.0  # one's view: 39 tokens left
-    await one.settle()
-    await fill(two, "process:alice")
-    results = [await one.hit("process:alice", HOUR) for _ in range(10)]
-    admitted = sum(r == 0.0 for r in results)
-    assert admitted <= MAX_PENDING and all(r > 0 for r in results[MAX_PENDING:]), results
-
-
-async def test_an_old_view_is_not_trusted_even_with_nothing_unwritten(workers, monkeypatch):
-    monkeypatch.setattr(limits_sqlite, "MAX_AGE", 0.05)
-    one, two = workers
-    assert await one.hit("process:bob", HOUR) == 0.0
-    await one.settle()
-    await fill(two, "process:bob")
-    await asyncio.sleep(0.06)
-    assert await one.hit("process:bob", HOUR) > 0, "the shared row decided"

@@ -9,6 +9,7 @@ import pytest
 
 from proxy.accounts.service import open_database
 from proxy.config.security import Rate
+from proxy.security import limits_sqlite
 from proxy.security.limits_sqlite import MAX_PENDING, SLACK, SqliteLimiter
 
 HOUR = Rate(40, 3600.0)
@@ -105,3 +106,31 @@ async def test_views_of_idle_users_are_forgotten(workers, monkeypatch):
         await one.hit("process:frank", HOUR)
     await one.settle()
     assert "process:erin" not in one.views and "process:frank" in one.views
+
+
+async def fill(limiter: SqliteLimiter, bucket: str) -> None:
+    while await limiter.hit(bucket, HOUR) == 0.0:
+        pass
+    await limiter.settle()
+
+
+async def test_a_worker_admits_at_most_max_pending_hits_on_a_stale_picture(workers):
+    """Worker one saw a bucket with room; worker two then used it all. One may admit only the
+    hits it may leave unwritten (MAX_PENDING) before the shared row refuses."""
+    one, two = workers
+    assert await one.hit("process:alice", HOUR) == 0.0  # one's view: 39 tokens left
+    await one.settle()
+    await fill(two, "process:alice")
+    results = [await one.hit("process:alice", HOUR) for _ in range(10)]
+    admitted = sum(r == 0.0 for r in results)
+    assert admitted <= MAX_PENDING and all(r > 0 for r in results[MAX_PENDING:]), results
+
+
+async def test_an_old_view_is_not_trusted_even_with_nothing_unwritten(workers, monkeypatch):
+    monkeypatch.setattr(limits_sqlite, "MAX_AGE", 0.05)
+    one, two = workers
+    assert await one.hit("process:bob", HOUR) == 0.0
+    await one.settle()
+    await fill(two, "process:bob")
+    await asyncio.sleep(0.06)
+    assert await one.hit("process:bob", HOUR) > 0, "the shared row decided"
