@@ -90,6 +90,11 @@ def test_only_a_loopback_or_private_majority_is_a_lone_peer():
     assert watched(("192.168.0.2", 50), ("93.184.216.34", 50)).lone_peer() is None, "half is not most"
     assert watched(("93.184.216.34", 90), ("127.0.0.1", 10)).lone_peer() is None, "a public peer"
     assert PeerWatch(enabled=False).lone_peer() is None
+    probed = watched(("93.184.216.34", 60))
+    for _ in range(1000):
+        probed.saw("127.0.0.1", "healthz")  # a health check or a scrape says nothing about a proxy
+        probed.saw("10.0.0.9", "metrics")
+    assert probed.lone_peer() is None and probed.total == 60
 
 
 def test_counts_age_without_inflating_a_peers_share():

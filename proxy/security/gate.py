@@ -17,7 +17,8 @@ from proxy.security.origin import cross_site
 @web.middleware
 async def admission_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     admission = request.app[ADMISSION]
-    admission.peers.saw(request.remote)  # nothing unless TRUSTED_PROXIES is empty
+    if admission.peers.enabled:  # only while TRUSTED_PROXIES is empty
+        admission.peers.saw(request.remote, request.match_info.route.name)
     if admission.blocked(request):
         raise Forbidden("this address is blocked", code="blocked")
     return await handler(request)

@@ -3,9 +3,11 @@
 Behind such a proxy every client has the proxy's address: one glasses session, one rate bucket and
 one blacklist entry for everyone. So, while TRUSTED_PROXIES is empty, each worker counts the peers
 of the requests that take the full way (the image fast lane's hits are not counted; their peers
-are the same), and when most of them come from one loopback or private address it says so: once
-in the log, as soon as ``LEAST`` requests have been seen, and on the dashboard for as long as it
-holds. Old counts are halved every ``WINDOW`` requests, so the picture follows the traffic."""
+are the same; nor are probes and metric scrapes, which come from the operator's own machines
+whatever stands in front), and when most of them come from one loopback or private address it
+says so: once in the log, as soon as ``LEAST`` requests have been seen, and on the dashboard for
+as long as it holds. Old counts are halved every ``WINDOW`` requests, so the picture follows the
+traffic."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ SHARE = 0.5
 """More than this share of the requests from one peer is "most"."""
 WINDOW = 10_000
 MAX_PEERS = 1_000
+UNCOUNTED = frozenset({"healthz", "readyz", "metrics"})
+"""Routes (by name) whose peers say nothing about a proxy in front: probes and scrapes."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,8 @@ class PeerWatch:
         self.seen = 0
         self.warned = False
 
-    def saw(self, peer: str | None) -> None:
-        if not self.enabled or not peer:
+    def saw(self, peer: str | None, route: str | None = None) -> None:
+        if not self.enabled or not peer or route in UNCOUNTED:
             return
         self.counts[peer] += 1
         self.total += 1
