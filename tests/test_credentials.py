@@ -4,8 +4,11 @@ other, and no secret shows in the ``repr`` of anything that holds one."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
@@ -14,6 +17,7 @@ from proxy.accounts.models import Profile
 from proxy.accounts.users import UserState
 from proxy.config import load_settings
 from proxy.config.backends import BackendSpec
+from proxy.errors import ConfigError
 from proxy.keys import GUARD
 from proxy.security.admission import access_key_of, admin_token_of
 from proxy.security.credentials import Secrets, bearer_of, load_or_create, resolve_secrets, same
@@ -112,15 +116,45 @@ async def test_a_suspect_is_limited_only_for_the_auth_period(iris, backend):
 
 
 def test_secrets_are_read_from_settings_or_generated_once(tmp_path):
+    folder = tmp_path / "secrets"
     settings = load_settings({"DATA_DIR": str(tmp_path), "PROXY_ACCESS_KEY": "given-key-0123"})
     first = resolve_secrets(settings.server)
-    assert first.access_key == "given-key-0123" and len(first.admin_token) >= 40
-    assert first.generated == (tmp_path / "secrets" / "admin-token",)
+    assert first.access_key == "given-key-0123" and len(first.admin_token) == 43  # 32 random bytes
+    assert first.generated == (folder / "admin-token",)
     again = resolve_secrets(settings.server)
     assert again.admin_token == first.admin_token and again.generated == ()
-    assert (tmp_path / "secrets" / "admin-token").stat().st_mode & 0o777 == 0o600
-    value, created = load_or_create(tmp_path / "secrets" / "admin-token")
+    assert (folder / "admin-token").stat().st_mode & 0o777 == 0o600
+    value, created = load_or_create(folder / "admin-token")
     assert (value, created) == (first.admin_token, False)
+    both = resolve_secrets(load_settings({"DATA_DIR": str(tmp_path)}).server)
+    assert both.generated == (folder / "access-key",) and both.admin_token == first.admin_token
+    assert (folder / "access-key").read_text().strip() == both.access_key != both.admin_token
+    assert sorted(p.name for p in folder.iterdir()) == ["access-key", "admin-token"], "no temporary file left"
+
+
+def test_an_empty_secret_file_stops_start_up_with_the_fix(tmp_path):
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "admin-token").write_text("\n")
+    with pytest.raises(ConfigError) as stopped:
+        resolve_secrets(load_settings({"DATA_DIR": str(tmp_path)}).server)
+    path = tmp_path / "secrets" / "admin-token"
+    assert stopped.value.variable == "DATA_DIR"
+    assert str(stopped.value) == (f"DATA_DIR: {path} is empty. Fix: delete {path} (a new secret is generated) "
+                                  "or write the secret it held back into it")
+
+
+def test_two_processes_creating_a_secret_at_once_agree_on_the_first(tmp_path, monkeypatch):
+    """The other process links its file in between this one's check and its link."""
+    path = tmp_path / "secrets" / "master-key"
+    real_link = os.link
+
+    def another_process_first(source: str, target: Path) -> None:
+        Path(target).write_text("the-other-process-secret\n")
+        real_link(source, target)
+
+    monkeypatch.setattr(os, "link", another_process_first)
+    assert load_or_create(path) == ("the-other-process-secret", False)
+    assert [p.name for p in path.parent.iterdir()] == ["master-key"], "the temporary file is removed"
 
 
 def test_no_secret_shows_in_a_repr():

@@ -4,6 +4,7 @@ connections to one real SQLite file stand for two worker processes."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -134,3 +135,62 @@ async def test_an_old_view_is_not_trusted_even_with_nothing_unwritten(workers, m
     await fill(two, "process:bob")
     await asyncio.sleep(0.06)
     assert await one.hit("process:bob", HOUR) > 0, "the shared row decided"
+
+
+async def test_only_limits_above_twice_the_slack_get_a_front(workers):
+    one, _ = workers
+    for count, front in ((2 * SLACK, False), (2 * SLACK + 1, True)):
+        await one.hit(f"process:count{count}", Rate(count, 3600.0))
+        assert (f"process:count{count}" in one.views) is front, count
+
+
+async def test_wait_counts_the_hits_not_yet_written(workers, monkeypatch):
+    one, two = workers
+    assert await one.hit("process:carol", HOUR) == 0.0
+    for _ in range(HOUR.count - 3):
+        assert await two.hit("process:carol", HOUR) == 0.0
+    await two.settle()
+    monkeypatch.setattr(limits_sqlite, "WRITE_DELAY", 5.0)  # one's next hits stay unwritten here
+    assert [await one.hit("process:carol", HOUR) for _ in range(MAX_PENDING)] == [0.0] * MAX_PENDING
+    assert len(one.views["process:carol"].pending) == MAX_PENDING
+    assert await one.wait("process:carol", HOUR) > 0, "the shared row is full with this worker's unwritten hits"
+    assert await two.wait("process:carol", HOUR) == 0.0, "the other worker cannot see them yet"
+    one.writer.cancel()
+
+
+async def test_hits_during_a_write_are_admitted_and_all_of_them_counted(workers):
+    one, two = workers
+    rate = Rate(100, 3600.0)
+    admitted = 0
+    for _ in range(60):  # spread over the writes: some land while one is under way
+        admitted += await one.hit("process:dan", rate) == 0.0
+        await asyncio.sleep(0.002)
+    await one.settle()
+    assert admitted == 60
+    left = sum([await two.hit("process:dan", rate) == 0.0 for _ in range(rate.count)])
+    assert left == rate.count - 60, "every hit written once"
+
+
+async def test_a_failed_write_keeps_its_hits_for_the_next_one(workers, settings_for, caplog, monkeypatch):
+    monkeypatch.setattr(limits_sqlite, "WRITE_DELAY", 0.05)
+    one, two = workers
+    assert await one.hit("process:erin", HOUR) == 0.0  # through the shared row: a view
+    admitted = [await one.hit("process:erin", HOUR) for _ in range(MAX_PENDING)]
+    assert admitted == [0.0] * MAX_PENDING and len(one.views["process:erin"].pending) == MAX_PENDING
+    await two.db.run(lambda ctx: ctx.conn.execute("ALTER TABLE rate_buckets RENAME TO rate_buckets_away"))
+
+    refused = asyncio.create_task(one.hit("process:erin", HOUR))  # MAX_PENDING unwritten: the row decides
+    await asyncio.sleep(0)  # it has taken the waiting hits and waits for the database
+    assert one.views["process:erin"].pending == []
+    with pytest.raises(sqlite3.OperationalError):
+        await refused
+    assert len(one.views["process:erin"].pending) == MAX_PENDING, "the hits it took are put back"
+    await one.settle()
+    assert "could not write 1 rate buckets; keeping their hits" in caplog.text
+    assert len(one.views["process:erin"].pending) == MAX_PENDING
+
+    await two.db.run(lambda ctx: ctx.conn.execute("ALTER TABLE rate_buckets_away RENAME TO rate_buckets"))
+    await one.hit("process:erin", HOUR)  # goes to the row, with the hits kept
+    await one.settle()
+    left = sum([await two.hit("process:erin", HOUR) == 0.0 for _ in range(HOUR.count)])
+    assert left == HOUR.count - (1 + MAX_PENDING + 1)
