@@ -130,6 +130,13 @@ def test_secrets_are_read_from_settings_or_generated_once(tmp_path):
     assert both.generated == (folder / "access-key",) and both.admin_token == first.admin_token
     assert (folder / "access-key").read_text().strip() == both.access_key != both.admin_token
     assert sorted(p.name for p in folder.iterdir()) == ["access-key", "admin-token"], "no temporary file left"
+    assert both.files == (folder / "access-key", folder / "admin-token")
+    assert both.describe() == [
+        f"access key in {folder / 'access-key'} (generated now); read it with: cat {folder / 'access-key'}",
+        f"admin token in {folder / 'admin-token'} (kept from an earlier start); read it with: "
+        f"cat {folder / 'admin-token'}"]
+    assert first.files == (folder / "admin-token",) and resolve_secrets(
+        load_settings({"DATA_DIR": str(tmp_path), "PROXY_ACCESS_KEY": "k", "ADMIN_TOKEN": "t"}).server).describe() == []
 
 
 def test_an_empty_secret_file_stops_start_up_with_the_fix(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 
@@ -182,15 +183,48 @@ async def test_a_failed_write_keeps_its_hits_for_the_next_one(workers, settings_
     refused = asyncio.create_task(one.hit("process:erin", HOUR))  # MAX_PENDING unwritten: the row decides
     await asyncio.sleep(0)  # it has taken the waiting hits and waits for the database
     assert one.views["process:erin"].pending == []
+    assert await one.hit("process:erin", HOUR) == 0.0, "meanwhile the front admits another"
     with pytest.raises(sqlite3.OperationalError):
         await refused
-    assert len(one.views["process:erin"].pending) == MAX_PENDING, "the hits it took are put back"
+    assert len(one.views["process:erin"].pending) == MAX_PENDING + 1, "the hits it took are put back"
     await one.settle()
-    assert "could not write 1 rate buckets; keeping their hits" in caplog.text
-    assert len(one.views["process:erin"].pending) == MAX_PENDING
+    failures = [r.getMessage() for r in caplog.records if r.name == "proxy.security.limits_sqlite"]
+    assert failures == ["could not write 1 rate buckets; keeping their hits"]
+    assert len(one.views["process:erin"].pending) == MAX_PENDING + 1
 
     await two.db.run(lambda ctx: ctx.conn.execute("ALTER TABLE rate_buckets_away RENAME TO rate_buckets"))
     await one.hit("process:erin", HOUR)  # goes to the row, with the hits kept
     await one.settle()
     left = sum([await two.hit("process:erin", HOUR) == 0.0 for _ in range(HOUR.count)])
-    assert left == HOUR.count - (1 + MAX_PENDING + 1)
+    assert left == HOUR.count - (1 + MAX_PENDING + 1 + 1)
+
+
+async def test_hits_admitted_while_a_write_fails_are_kept_too(workers, monkeypatch):
+    monkeypatch.setattr(limits_sqlite, "WRITE_DELAY", 0.01)
+    one, two = workers
+    assert await one.hit("process:fay", HOUR) == 0.0  # through the shared row: a view
+    assert await one.hit("process:fay", HOUR) == 0.0  # at the front: written in the background
+    blocker = asyncio.create_task(one.db.run(lambda ctx: time.sleep(0.3)))  # the write queues behind it
+    await asyncio.sleep(0.05)
+    view = one.views["process:fay"]
+    assert len(view.writing) == 1 and view.pending == []
+    assert await one.hit("process:fay", HOUR) == 0.0, "one unwritten hit: the front admits another"
+    await two.db.run(lambda ctx: ctx.conn.execute("ALTER TABLE rate_buckets RENAME TO rate_buckets_away"))
+    await blocker
+    await one.settle()
+    assert view.writing == [] and len(view.pending) == 2, "the failed write's hit and the newer one"
+    await two.db.run(lambda ctx: ctx.conn.execute("ALTER TABLE rate_buckets_away RENAME TO rate_buckets"))
+    await one.hit("process:fay", HOUR)
+    await one.settle()
+    left = sum([await two.hit("process:fay", HOUR) == 0.0 for _ in range(HOUR.count)])
+    assert left == HOUR.count - 4
+
+
+async def test_one_worker_whose_hits_are_each_written_admits_exactly_the_limit(workers):
+    """After each background write the front sees the shared count again (not the count it had)."""
+    one, _ = workers
+    results = []
+    for _ in range(HOUR.count + 3):
+        results.append(await one.hit("process:gus", HOUR))
+        await one.settle()
+    assert results[: HOUR.count] == [0.0] * HOUR.count and all(w > 0 for w in results[HOUR.count:])
