@@ -34,6 +34,7 @@ SECRET_ENV = {
     "REDIS_URL": "redis://iris:secret-redis-LLLL@127.0.0.1:6379/0",
     "BACKEND_API_URLS": "https://a.example/v1,https://b.example/v1",
     "TOKEN_MAP": '{"https://b.example/v1": "secret-token-map-MMMM"}',
+    "IMAGE_SIGNING_KEYS": "secret-signing-key-PPPP,secret-old-signing-key-QQQQ",
 }
 
 
@@ -117,26 +118,30 @@ async def test_a_suspect_is_limited_only_for_the_auth_period(iris, backend):
 
 def test_secrets_are_read_from_settings_or_generated_once(tmp_path):
     folder = tmp_path / "secrets"
-    settings = load_settings({"DATA_DIR": str(tmp_path), "PROXY_ACCESS_KEY": "given-key-0123"})
+    signing = "signing-key-0123456789abcdef"
+    settings = load_settings({"DATA_DIR": str(tmp_path), "PROXY_ACCESS_KEY": "given-key-0123",
+                              "IMAGE_SIGNING_KEYS": signing})
     first = resolve_secrets(settings.server)
     assert first.access_key == "given-key-0123" and len(first.admin_token) == 43  # 32 random bytes
-    assert first.generated == (folder / "admin-token",)
+    assert first.generated == first.files == (folder / "admin-token",) and first.signing_keys == (signing,)
     again = resolve_secrets(settings.server)
     assert again.admin_token == first.admin_token and again.generated == ()
     assert (folder / "admin-token").stat().st_mode & 0o777 == 0o600
     value, created = load_or_create(folder / "admin-token")
     assert (value, created) == (first.admin_token, False)
     both = resolve_secrets(load_settings({"DATA_DIR": str(tmp_path)}).server)
-    assert both.generated == (folder / "access-key",) and both.admin_token == first.admin_token
+    assert both.generated == (folder / "access-key", folder / "signing-key")
+    assert both.admin_token == first.admin_token
     assert (folder / "access-key").read_text().strip() == both.access_key != both.admin_token
-    assert sorted(p.name for p in folder.iterdir()) == ["access-key", "admin-token"], "no temporary file left"
-    assert both.files == (folder / "access-key", folder / "admin-token")
-    assert both.describe() == [
+    assert sorted(p.name for p in folder.iterdir()) == ["access-key", "admin-token", "signing-key"], \
+        "no temporary file left"
+    assert both.files == (folder / "access-key", folder / "admin-token", folder / "signing-key")
+    assert both.describe()[:2] == [
         f"access key in {folder / 'access-key'} (generated now); read it with: cat {folder / 'access-key'}",
         f"admin token in {folder / 'admin-token'} (kept from an earlier start); read it with: "
         f"cat {folder / 'admin-token'}"]
-    assert first.files == (folder / "admin-token",) and resolve_secrets(
-        load_settings({"DATA_DIR": str(tmp_path), "PROXY_ACCESS_KEY": "k", "ADMIN_TOKEN": "t"}).server).describe() == []
+    configured = {"DATA_DIR": str(tmp_path), "PROXY_ACCESS_KEY": "k", "ADMIN_TOKEN": "t", "IMAGE_SIGNING_KEYS": signing}
+    assert resolve_secrets(load_settings(configured).server).describe() == []
 
 
 def test_an_empty_secret_file_stops_start_up_with_the_fix(tmp_path):
@@ -168,7 +173,9 @@ def test_no_secret_shows_in_a_repr():
     settings = load_settings(SECRET_ENV)
     holders = [settings, settings.server, settings.image, settings.image.llm, settings.vision, settings.hosting,
                settings.accounts, settings.redis, *settings.image.backends, *settings.vision.providers,
-               settings.image.llm.backend, Secrets("secret-access-key-AAAA", "secret-admin-token-BBBB"),
+               settings.image.llm.backend,
+               Secrets("secret-access-key-AAAA", "secret-admin-token-BBBB",
+                       signing_keys=("secret-signing-key-PPPP",)),
                BackendSpec("https://a.example/v1", token="secret-backend-token-CCCC"),
                Keyring.from_master("secret-master-KKKK"),
                UserState(Profile("alice", 0.0, 0.0, "stamp-secret-NNNN"), None, {"gemini_api_key": "secret-OOOO"})]
