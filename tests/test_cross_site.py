@@ -140,6 +140,8 @@ async def test_a_key_in_a_header_is_checked_before_the_body_is_read(iris):
     assert await error_code(resp) == (403, "wrong_user")
     resp = await client.post("/analyze", data=b"{not json", headers={"X-API-Key": "not-the-key-0000"})
     assert await error_code(resp) == (401, "invalid_key")
+    resp = await client.post("/sign", data=b"{not json", headers=wrong)
+    assert await error_code(resp) == (401, "invalid_key")
     resp = await client.post("/cache/delete", data=b"{not json", headers={"X-Admin-Token": ACCESS_KEY})
     assert await error_code(resp) == (401, "admin_required")
     resp = await client.post("/prompt-alice", data=garbage["data"],
