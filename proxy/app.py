@@ -17,6 +17,8 @@ from proxy.accounts.users import UserCache
 from proxy.admin import api, dashboard, login, metrics, probes, status, thumbs
 from proxy.admin.cookie import AdminSessions
 from proxy.admin.metrics import BreakerSync
+from proxy.admin.revocations import Revocations, SqliteRevocations
+from proxy.admin.revocations_redis import RedisRevocations
 from proxy.cache.backing import open_backing
 from proxy.cache.entry import CacheEntry
 from proxy.cache.flight import SingleFlight
@@ -33,6 +35,7 @@ from proxy.imagegen.sign import sign_route
 from proxy.imagegen.targets import ParsedTargets
 from proxy.keys import (
     ACCOUNTS,
+    ADMIN_REVOCATIONS,
     ADMIN_SESSIONS,
     ADMISSION,
     ALLOWANCE,
@@ -107,6 +110,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
         image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, pipeline
         hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
         database_ctx,    # SQLite: profiles, activity, frames, sessions, limits, blacklist
+        admin_ctx,       # dashboard logouts (revoked session ids, shared over Redis)
         security_ctx,    # limits, the blacklist and its refresh, the admission rule
         spending_ctx,    # what new images may cost: limits on misses, generation slots, the budget
         accounts_ctx,    # user cache, sessions, retention
@@ -166,6 +170,14 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = db = await open_database(app[SETTINGS])
     yield
     await db.close()
+
+
+async def admin_ctx(app: web.Application) -> AsyncIterator[None]:
+    revocations: Revocations = SqliteRevocations(app[DATABASE])
+    if (shared := app.get(SHARED)) is not None:
+        revocations = RedisRevocations(shared, revocations)
+    app[ADMIN_REVOCATIONS] = revocations
+    yield
 
 
 async def security_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -58,6 +58,11 @@ class PayloadTooLarge(IrisError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(IrisError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class RateLimited(IrisError):
     status = 429
     code = "rate_limited"

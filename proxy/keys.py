@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from proxy.accounts.service import Accounts
     from proxy.admin.cookie import AdminSessions
     from proxy.admin.metrics import BreakerSync
+    from proxy.admin.revocations import Revocations
     from proxy.cache.entry import CacheEntry
     from proxy.cache.flight import SingleFlight
     from proxy.cache.images import ImageCache
@@ -59,3 +60,4 @@ DRAIN: web.AppKey[Drain] = web.AppKey("drain")
 BACKEND_COUNTS: web.AppKey[BreakerSync] = web.AppKey("backend_counts")  # the breakers' counts, every worker's
 ADMIN_SESSIONS: web.AppKey[AdminSessions] = web.AppKey("admin_sessions")
 CONNECTION_LIMITS: web.AppKey[ConnectionLimits] = web.AppKey("connection_limits")
+ADMIN_REVOCATIONS: web.AppKey[Revocations] = web.AppKey("admin_revocations")

@@ -6,19 +6,34 @@ import contextvars
 import logging
 import re
 import sys
+from urllib.parse import unquote, unquote_plus
 
 import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-_SECRET_QUERY = re.compile(r"(?<=[?&])(key|token|authCode|auth_code)=[^&]*", re.IGNORECASE)
-_SECRET_PATH = re.compile(r"^/auth-[^?]*")  # POST /auth-{key}: the key is the path
+SECRET_PARAMETERS = frozenset({"key", "token", "authcode", "auth_code"})
+"""Query parameters whose values are never logged, however their names are spelled."""
+_SEPARATORS = re.compile(r"([&;])")
 
 
 def redact(path_qs: str) -> str:
-    path_qs = _SECRET_PATH.sub("/auth-***", path_qs)
-    return _SECRET_QUERY.sub(lambda m: f"{m.group(1)}=***", path_qs)
+    """A path and query fit for a log: the key of ``/auth-{key}`` and the values of secret
+    parameters replaced by ``***``. Names are compared as a server decodes them (``%6bey``,
+    ``KEY``, ``key+``), and ``;`` separates parameters as well as ``&``: whatever some parser
+    might read as a key is hidden."""
+    path, mark, query = path_qs.partition("?")
+    if unquote(path).startswith("/auth-"):  # POST /auth-{key}: the key is the path
+        path = "/auth-***"
+    if not mark:
+        return path
+    pieces = _SEPARATORS.split(query)
+    for i in range(0, len(pieces), 2):  # the even pieces are parameters, the odd ones separators
+        name, equals, _ = pieces[i].partition("=")
+        if equals and unquote_plus(name).strip().casefold() in SECRET_PARAMETERS:
+            pieces[i] = f"{name}=***"
+    return f"{path}?{''.join(pieces)}"
 
 
 class JsonFormatter(logging.Formatter):

@@ -22,8 +22,8 @@ class ServerSettings:
     log_level: str = "INFO"
     log_format: str = "text"
     access_log: bool = True
-    access_key: str | None = None
-    admin_token: str | None = None
+    access_key: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
     request_deadline: float = 90.0
     max_upload_bytes: int = 10 * 1024 * 1024
     signing_keys: tuple[str, ...] = field(default=(), repr=False)

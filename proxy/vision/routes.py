@@ -14,6 +14,7 @@ from proxy.accounts.models import Profile
 from proxy.errors import BadRequest, Forbidden, IrisError, Unauthorized
 from proxy.keys import ACCOUNTS, GUARD, SETTINGS, VISION
 from proxy.security.credentials import bearer_of
+from proxy.security.gate import refuse_cross_site
 from proxy.vision.display import Debug, failure_body, success_body
 from proxy.vision.form import FrameForm, read_frame_form
 from proxy.vision.records import Record
@@ -29,14 +30,18 @@ async def process(request: web.Request) -> web.Response:
 async def _answer_frame(request: web.Request) -> web.Response:
     started = time.perf_counter()
     app, debug = request.app, Debug()
+    refuse_cross_site(request)  # the session is the address's: another site's page may not post frames
     profile, form = await _caller_and_form(request)
     username = profile.username
-    named = form.fields.get("username")
-    if named and named.strip() and named.strip() != username:
+    named = form.fields.get("username", "").strip()
+    if named and named != username:
         raise Forbidden("you are authenticated as another user", code="wrong_user")
     upload = form.files.get("image")
     if upload is None:
         raise BadRequest('the frame must be a file in the multipart field "image"', code="missing_image")
+    if not named:  # devices sharing an address share its session: the frame says whose it is
+        raise BadRequest('the form needs the field "username": the profile the frame is for',
+                         code="missing_username")
     guard, settings, service = app[GUARD], app[SETTINGS], app[VISION]
     state = await app[ACCOUNTS].users.state(username)  # the prompt and keys: cached by this worker
     if state is None:
