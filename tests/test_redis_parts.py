@@ -1,12 +1,11 @@
-"""The Redis parts on a real server: the store's contract, shared cool-downs opening and closing
-across instances, and the settings."""
+"""The Redis parts on a real server: the store's contract (on every topology), shared cool-downs
+opening and closing across instances, and the settings."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-import redis.asyncio as aioredis
 
 from proxy.cache.stores.redis import RedisStore
 from proxy.config import load_settings
@@ -14,23 +13,27 @@ from proxy.config.image import BreakerSettings
 from proxy.errors import ConfigError
 from proxy.redis.bus import RedisBus
 from proxy.redis.health import RedisHealth
+from proxy.redis.topology.registry import open_topology
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.breaker_redis import RedisCooldowns
 from tests.support.redis_fakes import eventually
+from tests.support.redis_topologies import ON_EVERY_TOPOLOGY
 
 pytest_plugins = ["tests.support.redis_fixtures"]
 
 
 @pytest.fixture
-async def client(redis_url):
-    found = aioredis.Redis.from_url(redis_url)
+async def topology(redis_topology):
+    found = open_topology(load_settings(redis_topology).redis)
     yield found
-    await found.aclose()
+    await found.close()
 
 
 @pytest.mark.redis
-async def test_store_contract(client, redis_prefix):
-    store = RedisStore(client, prefix=redis_prefix, default_ttl=100.0)
+@ON_EVERY_TOPOLOGY
+async def test_store_contract(topology, redis_reader, redis_prefix):
+    client = redis_reader
+    store = RedisStore(topology, prefix=redis_prefix, default_ttl=100.0)
     assert await store.get("k") is None
     await store.set("k", b"v1")
     assert await store.get("k") == b"v1"
@@ -55,8 +58,8 @@ async def test_store_contract(client, redis_prefix):
 
 
 @pytest.mark.redis
-async def test_store_add_expires(client, redis_prefix):
-    store = RedisStore(client, prefix=redis_prefix, default_ttl=0)
+async def test_store_add_expires(topology, redis_prefix):
+    store = RedisStore(topology, prefix=redis_prefix, default_ttl=0)
     assert await store.add("lease", b"a", ttl=0.05)
     await asyncio.sleep(0.1)
     assert await store.add("lease", b"b", ttl=5)  # a dead holder's lock lapses
@@ -71,12 +74,12 @@ class Clock:
 
 
 @pytest.mark.redis
-async def test_cooldowns_open_and_close_across_instances(client, redis_prefix):
+async def test_cooldowns_open_and_close_across_instances(topology, redis_prefix):
     settings = BreakerSettings(threshold=1, cooldown=30.0, max_cooldown=60.0)
     clocks, breakers, buses = [Clock(), Clock()], [], []
     for clock in clocks:
-        health = RedisHealth(client.ping, retry_interval=0.1)
-        bus = RedisBus(client, health, redis_prefix)
+        health = RedisHealth(topology.ping, retry_interval=0.1)
+        bus = RedisBus(topology, health, redis_prefix)
         breaker = Breaker(settings, clock=clock)
         RedisCooldowns(breaker, bus)
         bus.start()

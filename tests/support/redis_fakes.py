@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the server gets SIGTERM when the test process dies, even when it is killed."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -56,7 +56,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 10
         while not answers(self.url):
             if self.proc.poll() is not None or time.monotonic() > deadline:
