@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from proxy.cache.stores.redis import RedisStore
+from proxy.cache.stores.replay import KEEP_UNCONFIRMED, MAX_BYTES, MAX_ENTRIES, NEVER_WRITTEN, Replay
 from proxy.config import load_settings
 from proxy.config.image import BreakerSettings
 from proxy.errors import ConfigError
@@ -110,3 +111,38 @@ def test_settings():
         load_settings({"REDIS_URL": "http://cache:6379"})
     with pytest.raises(ConfigError, match="REDIS_TIMEOUT"):
         load_settings({"REDIS_URL": "redis://cache", "REDIS_TIMEOUT": "0"})
+
+
+class Ticks:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_journal_of_what_redis_may_lack():
+    clock = Ticks()
+    journal = Replay(clock=clock)
+    journal.write("a", b"1", None, NEVER_WRITTEN)  # made while Redis was out
+    journal.write("b", b"22", 5.0, 0)  # reached the master, no replica confirmed it
+    journal.delete("c")
+    assert [key for key, _ in journal.due(None)] == ["a", "b", "c"]
+    assert [key for key, _ in journal.due(0)] == ["a", "c"]  # b was made after no move: not due yet
+    assert [key for key, _ in journal.due(1)] == ["a", "b", "c"]  # after the master moved, it is
+    clock.now += 4
+    assert journal.entries["b"].ttl(clock.now) == pytest.approx(1.0)  # written again with what is left
+    newer = journal.write("a", b"333", None, 0)
+    assert journal.current("a", newer) and [key for key, _ in journal.due(None)] == ["b", "c", "a"]
+    journal.settled("a", journal.entries["b"])  # another entry's confirmation does not settle a
+    assert "a" in journal.entries
+    journal.settled("a", newer)
+    assert journal.counts() == {"writes": 1, "deletes": 1, "bytes": 2, "dropped": 0}
+    clock.now += KEEP_UNCONFIRMED
+    assert [key for key, _ in journal.due(None)] == ["c"]  # b stayed unconfirmed too long; c waits for Redis
+    journal.write("huge", b"x" * (MAX_BYTES + 1), None, 0)
+    assert "huge" not in journal.entries  # too large to keep: written once
+    for i in range(MAX_ENTRIES + 5):
+        journal.write(f"k{i}", b"v", None, NEVER_WRITTEN)
+    assert len(journal.entries) == MAX_ENTRIES and "c" not in journal.entries and "k0" not in journal.entries
+    assert journal.counts()["dropped"] == 6
