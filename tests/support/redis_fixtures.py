@@ -17,7 +17,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis.asyncio as aioredis
@@ -62,31 +62,29 @@ def topology_of(request: pytest.FixtureRequest) -> str:
     return str(callspec.params.get("redis_topology", "standalone")) if callspec else "standalone"
 
 
-def need_redis_server() -> None:
+Setup = TypeVar("Setup", SentinelSetup, ClusterSetup)
+
+
+def running(setup: Setup) -> Iterator[Setup]:
+    """Started (skipped without redis-server and redis-cli), and stopped after."""
     if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
         unavailable(NO_REDIS)
+    try:
+        yield setup.start()
+    finally:
+        setup.stop()
 
 
 @pytest.fixture(scope="session")
 def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelSetup]:
     """A master, its replica and three sentinels for the session (tests must not move the master)."""
-    need_redis_server()
-    setup = SentinelSetup(tmp_path_factory.mktemp("sentinel"))
-    try:
-        yield setup.start()
-    finally:
-        setup.stop()
+    yield from running(SentinelSetup(tmp_path_factory.mktemp("sentinel")))
 
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterSetup]:
     """A three-node cluster for the session (tests must not stop a node)."""
-    need_redis_server()
-    setup = ClusterSetup(tmp_path_factory.mktemp("cluster"))
-    try:
-        yield setup.start()
-    finally:
-        setup.stop()
+    yield from running(ClusterSetup(tmp_path_factory.mktemp("cluster")))
 
 
 @pytest.fixture
@@ -134,23 +132,13 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture
 def private_sentinel(tmp_path: Path) -> Iterator[SentinelSetup]:
     """A master, a replica and three sentinels this test alone uses, to fail over."""
-    need_redis_server()
-    setup = SentinelSetup(tmp_path / "sentinel")
-    try:
-        yield setup.start()
-    finally:
-        setup.stop()
+    yield from running(SentinelSetup(tmp_path / "sentinel"))
 
 
 @pytest.fixture
 def private_cluster(tmp_path: Path) -> Iterator[ClusterSetup]:
     """A three-node cluster this test alone uses, to kill a node of."""
-    need_redis_server()
-    setup = ClusterSetup(tmp_path / "cluster")
-    try:
-        yield setup.start()
-    finally:
-        setup.stop()
+    yield from running(ClusterSetup(tmp_path / "cluster"))
 
 
 Instances = Callable[..., Awaitable[list[TestClient]]]

@@ -66,3 +66,19 @@ class Topology(Protocol):
 def node_memory(node: str, info: dict[str, Any], keys: int) -> NodeMemory:
     return NodeMemory(node, int(keys), int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)),
                       str(info.get("maxmemory_policy", "unknown")))
+
+
+async def set_all(client: RedisClient, items: list[Write], wait: tuple[int, int] | None = None) -> int:
+    """SET each item, alone or in one pipeline (which a cluster client splits by node), followed
+    by ``WAIT replicas milliseconds`` when asked; the replicas WAIT counted (0 without it)."""
+    if len(items) == 1 and wait is None:
+        key, value, px = items[0]
+        await client.set(key, value, px=px)
+        return 0
+    async with client.pipeline(transaction=False) as pipe:
+        for key, value, px in items:
+            pipe.set(key, value, px=px)
+        if wait is not None:
+            pipe.execute_command("WAIT", *wait)
+        answers = await pipe.execute()
+    return int(answers[-1]) if wait is not None else 0

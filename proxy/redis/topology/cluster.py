@@ -18,7 +18,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 from proxy.config.redis import RedisSettings
 from proxy.redis.client import OUTAGE, connection_options
-from proxy.redis.topology.base import NodeMemory, SwitchHook, Write, node_memory
+from proxy.redis.topology.base import NodeMemory, SwitchHook, Write, node_memory, set_all
 
 
 class ClusterTopology:
@@ -63,15 +63,8 @@ class ClusterTopology:
         raise failure or ConnectionError("the cluster names no node")
 
     async def write(self, items: list[Write]) -> bool:
-        """One pipeline, which redis-py splits by node; no replica is waited for."""
-        if len(items) == 1:
-            key, value, px = items[0]
-            await self.client.set(key, value, px=px)
-            return True
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key, value, px in items:
-                pipe.set(key, value, px=px)
-            await pipe.execute()
+        """No replica is waited for (REDIS_WAIT_REPLICAS is refused with a cluster)."""
+        await set_all(self.client, items)
         return True
 
     async def memory(self) -> list[NodeMemory]:

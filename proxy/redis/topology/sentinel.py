@@ -20,31 +20,35 @@ from typing import Any
 
 from redis.asyncio.client import PubSub, Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 
 from proxy.config.redis import RedisSettings
 from proxy.lifecycle import stop_tasks
 from proxy.redis.client import OUTAGE, connection_options, describe
-from proxy.redis.topology.base import NodeMemory, SwitchHook, Write, node_memory
-from proxy.redis.topology.standalone import write_and_wait
+from proxy.redis.topology.base import SwitchHook
+from proxy.redis.topology.standalone import OneMaster
 
 log = logging.getLogger(__name__)
 WATCH_EVERY = 0.25
 
 
-class OneAtATimeSentinel(Sentinel):
-    """redis-py's Sentinel, discovering the master one call at a time. Its ``discover_master``
-    moves the sentinel that answered to the front of its list by index across awaits, so calls
-    made together (the watcher, a probe, connections opening) can duplicate one sentinel in the
-    list and drop another, which is then never asked again nor closed."""
+class NewestSentinel(Sentinel):
+    """redis-py's Sentinel, asking every sentinel at once and believing the newest configuration
+    (the highest ``config-epoch``) among those that see a healthy master. redis-py's own asks them
+    in turn and believes the first that answers: during a failover that may be one that has not
+    heard of it yet, and the master would seem to move back. It also moves the sentinel that
+    answered to the front of its list by index across awaits, so calls made together (the
+    watcher, a probe, connections opening) duplicated one sentinel in the list and dropped
+    another, which was then never asked again nor closed; this one leaves the list alone."""
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._asking = asyncio.Lock()
-
-    async def discover_master(self, service_name: str) -> Any:
-        async with self._asking:
-            return await super().discover_master(service_name)
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        states = await asyncio.gather(*(_master_state(sentinel, service_name) for sentinel in self.sentinels))
+        healthy = [state for state in states
+                   if state is not None and self.check_master_state(state, service_name)]
+        if not healthy:
+            raise MasterNotFoundError(f"No master found for {service_name!r}")
+        newest = max(healthy, key=lambda state: int(state.get("config-epoch", 0)))
+        return str(newest["ip"]), int(newest["port"])
 
 
 class MasterPool(SentinelConnectionPool):
@@ -61,13 +65,13 @@ class MasterPool(SentinelConnectionPool):
             await super().ensure_connection(connection)
 
 
-class SentinelTopology:
+class SentinelTopology(OneMaster):
     name = "sentinel"
 
     def __init__(self, settings: RedisSettings):
         self.settings = settings
         options = connection_options(settings)
-        self.sentinel = OneAtATimeSentinel(
+        self.sentinel = NewestSentinel(
             list(settings.nodes),
             sentinel_kwargs={"socket_timeout": settings.timeout, "socket_connect_timeout": settings.timeout,
                              "username": settings.sentinel_username, "password": settings.sentinel_password,
@@ -116,20 +120,12 @@ class SentinelTopology:
                 log.warning("after the master moved, Redis failed (%s): tried again once it answers",
                             describe(exc))
 
-    async def ping(self) -> None:
-        await self.client.ping()
-
     async def subscriber(self) -> PubSub:
         return self.listener.pubsub(ignore_subscribe_messages=True)
 
-    async def write(self, items: list[Write]) -> bool:
-        return await write_and_wait(self.client, self.settings, items)
-
-    async def memory(self) -> list[NodeMemory]:
-        info = await self.client.info("memory")
-        keys = await self.client.dbsize()
+    def where(self) -> str:
         where = self.pool.master_address or self.master
-        return [node_memory(_name(where) if where else "master", info, keys)]
+        return _name(where) if where else "master"
 
     def snapshot(self) -> dict[str, Any]:
         return {"topology": self.name, "service": self.settings.service,
@@ -141,6 +137,16 @@ class SentinelTopology:
         await self.client.aclose()
         await self.listener.aclose()
         await self.sentinel.aclose()
+
+
+async def _master_state(sentinel: Redis, service_name: str) -> dict[str, Any] | None:
+    """What one sentinel says of the master (None: it does not answer, or does not know it)."""
+    try:
+        masters = await sentinel.sentinel_masters()
+    except OUTAGE:
+        return None
+    state = masters.get(service_name) if isinstance(masters, dict) else None  # RESP2: by name
+    return state if isinstance(state, dict) else None
 
 
 def _pool(client: Redis) -> SentinelConnectionPool:

@@ -9,10 +9,38 @@ from redis.asyncio.client import PubSub
 
 from proxy.config.redis import RedisSettings
 from proxy.redis.client import connection_options
-from proxy.redis.topology.base import NodeMemory, SwitchHook, Write, node_memory
+from proxy.redis.topology.base import NodeMemory, SwitchHook, Write, node_memory, set_all
 
 
-class Standalone:
+class OneMaster:
+    """What a deployment with one master to write to does alike, wherever that master is."""
+
+    client: aioredis.Redis
+    settings: RedisSettings
+
+    def where(self) -> str:
+        """The master's address, for /status."""
+        raise NotImplementedError
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def write(self, items: list[Write]) -> bool:
+        """The SETs, then WAIT for ``REDIS_WAIT_REPLICAS``, in one pipeline: WAIT counts only the
+        writes made on the connection it is sent on."""
+        replicas = self.settings.wait_replicas
+        if not replicas:
+            await set_all(self.client, items)
+            return True
+        wait_ms = max(1, int(self.settings.wait_timeout * 1000))
+        return await set_all(self.client, items, (replicas, wait_ms)) >= replicas
+
+    async def memory(self) -> list[NodeMemory]:
+        info = await self.client.info("memory")
+        return [node_memory(self.where(), info, await self.client.dbsize())]
+
+
+class Standalone(OneMaster):
     name = "standalone"
 
     def __init__(self, settings: RedisSettings):
@@ -26,39 +54,15 @@ class Standalone:
     def start(self) -> None:
         return None
 
-    async def ping(self) -> None:
-        await self.client.ping()
-
     async def subscriber(self) -> PubSub:
         return self.client.pubsub(ignore_subscribe_messages=True)
 
-    async def write(self, items: list[Write]) -> bool:
-        return await write_and_wait(self.client, self.settings, items)
-
-    async def memory(self) -> list[NodeMemory]:
-        info = await self.client.info("memory")
+    def where(self) -> str:
         options = self.client.connection_pool.connection_kwargs
-        where = options.get("path") or f"{options.get('host')}:{options.get('port')}"
-        return [node_memory(str(where), info, await self.client.dbsize())]
+        return str(options.get("path") or f"{options.get('host')}:{options.get('port')}")
 
     def snapshot(self) -> dict[str, Any]:
         return {"topology": self.name}
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-async def write_and_wait(client: aioredis.Redis, settings: RedisSettings, items: list[Write]) -> bool:
-    """The SETs, then WAIT for ``REDIS_WAIT_REPLICAS``, in one pipeline: WAIT counts only the
-    writes made on the connection it is sent on."""
-    if len(items) == 1 and not settings.wait_replicas:
-        key, value, px = items[0]
-        await client.set(key, value, px=px)
-        return True
-    async with client.pipeline(transaction=False) as pipe:
-        for key, value, px in items:
-            pipe.set(key, value, px=px)
-        if settings.wait_replicas:
-            pipe.execute_command("WAIT", settings.wait_replicas, max(1, int(settings.wait_timeout * 1000)))
-        answers = await pipe.execute()
-    return not settings.wait_replicas or int(answers[-1]) >= settings.wait_replicas
