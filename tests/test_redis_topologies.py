@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from proxy.config import load_settings
 from proxy.errors import ConfigError
 from proxy.keys import SHARED
+from proxy.redis.topology.registry import open_topology
 from proxy.redis.topology.sentinel import SentinelTopology
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.redis_fakes import a_delete_is_heard, eventually, free_port
@@ -194,6 +195,21 @@ async def test_a_lost_cluster_node_degrades_to_local_and_sharing_resumes(instanc
     assert (await a.get(image_url("after"))).headers["X-Cache"] == "MISS"
     assert (await b.get(image_url("after"))).headers["X-Cache"] == "HIT"  # shared again
     await a_delete_is_heard(b, a, "after")  # signals flow again
+
+
+@pytest.mark.redis
+async def test_a_master_without_replicas_costs_one_wait_a_second_not_one_a_write(redis_url, redis_prefix):
+    settings = load_settings({"REDIS_URL": redis_url, "REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT": "0.2"}).redis
+    topology = open_topology(settings)  # one server: no replica will ever confirm
+    try:
+        started = time.monotonic()
+        confirmed = [await topology.write([(f"{redis_prefix}k{i}", b"v", 60_000)]) for i in range(8)]
+        took = time.monotonic() - started
+        assert await topology.client.get(f"{redis_prefix}k7") == b"v"
+    finally:
+        await topology.close()
+    assert confirmed == [False] * 8  # each one kept to be written again after a failover
+    assert 0.2 <= took < 0.6  # the first write waited for a replica; the next ones did not
 
 
 @pytest.mark.redis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -11,12 +12,15 @@ from proxy.config.redis import RedisSettings
 from proxy.redis.client import connection_options
 from proxy.redis.topology.base import NodeMemory, SwitchHook, Write, node_memory, set_all
 
+REWAIT_AFTER = 1.0
+
 
 class OneMaster:
     """What a deployment with one master to write to does alike, wherever that master is."""
 
     client: aioredis.Redis
     settings: RedisSettings
+    _no_wait_until = 0.0
 
     def where(self) -> str:
         """The master's address, for /status."""
@@ -27,13 +31,22 @@ class OneMaster:
 
     async def write(self, items: list[Write]) -> bool:
         """The SETs, then WAIT for ``REDIS_WAIT_REPLICAS``, in one pipeline: WAIT counts only the
-        writes made on the connection it is sent on."""
+        writes made on the connection it is sent on. After a WAIT that fell short (the master has
+        lost its replica, or is no longer the master), writes do not wait for ``REWAIT_AFTER``
+        seconds and count as unconfirmed, so a master without replicas costs one wait a second,
+        not one a write."""
         replicas = self.settings.wait_replicas
         if not replicas:
             await set_all(self.client, items)
             return True
+        if time.monotonic() < self._no_wait_until:
+            await set_all(self.client, items)
+            return False
         wait_ms = max(1, int(self.settings.wait_timeout * 1000))
-        return await set_all(self.client, items, (replicas, wait_ms)) >= replicas
+        if await set_all(self.client, items, (replicas, wait_ms)) >= replicas:
+            return True
+        self._no_wait_until = time.monotonic() + REWAIT_AFTER
+        return False
 
     async def memory(self) -> list[NodeMemory]:
         info = await self.client.info("memory")
