@@ -75,7 +75,8 @@ async def until_none_missing(port: int, prefix: str, keys: list[str], within: fl
 async def test_a_planned_failover_loses_no_cached_image(instances, private_sentinel, redis_sentinel, backend,
                                                         redis_prefix):
     sentinel = private_sentinel
-    a, b = await instances(2, REDIS_URL=sentinel.url, BACKEND_API_URLS=backend.url, CACHE_MEMORY_BYTES="0")
+    a, b = await instances(2, REDIS_URL=sentinel.url, BACKEND_API_URLS=backend.url, CACHE_MEMORY_BYTES="0",
+                           RATE_LIMIT_GENERATE="0")  # a miss every few ms: not what the limit is for
     before = [(await a.get(image_url(f"before{i}"))).headers["ETag"].strip('"') for i in range(5)]
     traffic = Traffic([a, b], "during")
     await asyncio.sleep(0.5)
@@ -118,7 +119,8 @@ async def test_a_planned_failover_loses_no_cached_image(instances, private_senti
 async def test_a_killed_master_fails_no_request_and_loses_no_cached_image(instances, private_sentinel, backend,
                                                                          redis_prefix):
     sentinel = private_sentinel
-    a, b = await instances(2, REDIS_URL=sentinel.url, BACKEND_API_URLS=backend.url, CACHE_MEMORY_BYTES="0")
+    a, b = await instances(2, REDIS_URL=sentinel.url, BACKEND_API_URLS=backend.url, CACHE_MEMORY_BYTES="0",
+                           RATE_LIMIT_GENERATE="0")
     before = [(await a.get(image_url(f"before{i}"))).headers["ETag"].strip('"') for i in range(5)]
     traffic = Traffic([a, b], "during")
     await asyncio.sleep(0.3)
@@ -176,7 +178,7 @@ async def test_a_lost_cluster_node_degrades_to_local_and_sharing_resumes(instanc
                                                                           redis_prefix):
     cluster = private_cluster
     a, b = await instances(2, REDIS_URL=cluster.url, REDIS_CLUSTER="true", BACKEND_API_URLS=backend.url,
-                           CACHE_MEMORY_BYTES="0")
+                           CACHE_MEMORY_BYTES="0", RATE_LIMIT_GENERATE="0")
     assert (await a.get(image_url("before"))).headers["X-Cache"] == "MISS"
     assert (await b.get(image_url("before"))).headers["X-Cache"] == "HIT"
     traffic = Traffic([a, b], "during")
