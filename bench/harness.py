@@ -70,7 +70,8 @@ class Iris:
     """``python -m proxy serve`` on a free port over a temp DATA_DIR, access log off unless
     ``ACCESS_LOG`` is given; what it logs goes to ``iris.log`` in the work dir (as to a journal)."""
 
-    def __init__(self, backend_url: str, workers: int, workdir: Path, **env: str):
+    def __init__(self, backend_url: str, workers: int, workdir: Path, *, tree: Path = REPO, **env: str):
+        self.tree = tree  # the checkout whose ``proxy`` runs (another one: to compare versions)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", "WORKERS": str(workers),
@@ -90,8 +91,8 @@ class Iris:
     def launch(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=self.env, cwd=REPO,
-                                         stderr=log)
+            self.proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=self.env,
+                                         cwd=self.tree, stderr=log)
 
     async def start(self) -> None:
         self.launch()
