@@ -21,6 +21,7 @@ from PIL import Image
 
 from proxy.config.formats import NEGOTIABLE, QUALITY_RANGE, FormatSettings
 from proxy.errors import BadRequest
+from proxy.imagegen.params import values
 
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
 ALIASES = {"jpg": "jpeg"}
@@ -105,12 +106,14 @@ def parse_wanted(query: Mapping[str, Any], *, param: str = "format") -> Wanted:
         if fmt not in MIME:
             raise BadRequest(f"{param} must be one of {', '.join(NEGOTIABLE)}", code="bad_parameter",
                              param=param)
-    quality = query.get("quality")
     number = None
-    if isinstance(quality, int) and not isinstance(quality, bool):
-        number = quality
-    elif isinstance(quality, str) and quality.strip().isdigit():
-        number = int(quality)
+    for quality in values(query, "quality"):  # the first number (a word is the rendering quality)
+        if isinstance(quality, int) and not isinstance(quality, bool):
+            number = quality
+        elif isinstance(quality, str) and quality.strip().lstrip("-").isdigit():
+            number = int(quality)
+        if number is not None:
+            break
     if number is not None and not QUALITY_RANGE[0] <= number <= QUALITY_RANGE[1]:
         raise BadRequest(f"quality must be between {QUALITY_RANGE[0]} and {QUALITY_RANGE[1]} (or a "
                          "rendering quality such as hd)", code="bad_parameter", param="quality")
