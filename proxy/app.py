@@ -25,6 +25,7 @@ from proxy.cache.slots import GenerationSlots, open_slots
 from proxy.cache.slots_redis import RedisSlots
 from proxy.config import Settings
 from proxy.hosting.stage import HostingStage
+from proxy.imagegen import openai_api
 from proxy.imagegen.allowance import Allowance
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.imagegen.recent import RecentGenerations
@@ -239,6 +240,10 @@ ROUTES = (
     ("GET", "/prompt/{description:.+}", prompt_image, PROMPT_ROUTE),
     ("GET", "/image/{description:.+}", prompt_image, IMAGE_ROUTE),
     ("POST", "/sign", sign_route, "sign"),
+    ("POST", "/v1/images/generations", openai_api.generations, "openai_images"),
+    ("GET", "/v1/models", openai_api.models, "openai_models"),
+    ("GET", "/v1/models/{model}", openai_api.model, "openai_model"),
+    ("GET", "/models", openai_api.pollinations_models, "models"),
     ("POST", "/cache/delete", api.cache_delete, "cache_delete"),
     ("DELETE", "/cache/{key}", api.cache_delete_key, "cache_delete_key"),
     ("GET", "/status", status.status, "status"),

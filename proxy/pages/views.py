@@ -14,7 +14,7 @@ from aiohttp import web
 from markupsafe import Markup, escape
 
 from proxy import __version__
-from proxy.keys import PIPELINE, SETTINGS
+from proxy.keys import SETTINGS
 from proxy.pages.apidoc import SIGNING_PYTHON
 from proxy.pages.openapi import build_openapi
 from proxy.shipped import shipped
@@ -51,13 +51,8 @@ def render(template: str, request: web.Request, context: dict[str, Any], status:
 async def playground(request: web.Request) -> web.Response:
     app = request.app
     image = app[SETTINGS].image
-    models: set[str] = set()
-    for spec in app[PIPELINE].pool.specs:
-        models.update(spec.model_map)
-        if spec.model:
-            models.add(spec.model)
     return render("playground.html", request, {
-        "page": "playground", "models": sorted(models), "min_side": image.min_side,
+        "page": "playground", "models": list(image.models), "min_side": image.min_side,
         "max_side": image.max_side, "width": min(image.default_width, 1024),
         "height": min(image.default_height, 1024), "seed": image.default_seed,
         "max_prompt": image.max_prompt_length,
