@@ -8,6 +8,7 @@ import asyncio
 import base64
 import io
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import openai
@@ -21,6 +22,7 @@ from tests.conftest import ACCESS_KEY
 from tests.support.fakes import FakeImageBackend, png
 
 T = TypeVar("T")
+README = Path(__file__).resolve().parents[1] / "README.md"
 BEARER = {"Authorization": f"Bearer {ACCESS_KEY}"}
 
 
@@ -233,3 +235,24 @@ async def test_models_list_the_names_a_request_may_give(iris, backend, sdk):
     assert pollinations.status == 200 and await pollinations.json() == ["dall-e-3", "flux", "sdxl"]
     await api.images.generate(prompt="a lake", model="flux")
     assert backend.calls[-1].json["model"] == "flux-dev"
+
+
+async def test_the_snippet_on_docs_and_in_the_readme_runs(iris, backend, tmp_path, monkeypatch):
+    from html import unescape
+
+    from proxy.pages.apidoc_openai import OPENAI_PYTHON
+
+    client = await iris(BACKEND_API_URLS=backend.url)
+    assert OPENAI_PYTHON in unescape(await (await client.get("/docs")).text())
+    readme = README.read_text()
+    assert f"```python\n{OPENAI_PYTHON}```" in readme
+    code = OPENAI_PYTHON.replace("https://YOUR-HOST/v1", base_url(client)).replace("YOUR-ACCESS-KEY", ACCESS_KEY)
+    monkeypatch.chdir(tmp_path)
+    printed: list[str] = []
+    namespace: dict[str, Any] = {"print": lambda *args: printed.append(" ".join(map(str, args)))}
+    await off_loop(lambda: exec(code, namespace))
+    namespace["client"].close()
+    assert (tmp_path / "lighthouse.png").read_bytes() == backend.image
+    assert printed[0] == "a lighthouse at dusk, oil painting"
+    shown = await client.get(URL(printed[1]).path_qs)
+    assert shown.status == 200 and await shown.read() == backend.image and len(backend.calls) == 1
