@@ -166,9 +166,11 @@ class WrkResult:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-async def wrk(url: str, *, connections: int = 50, seconds: float = 5.0, threads: int = 2) -> WrkResult:
+async def wrk(url: str, *, connections: int = 50, seconds: float = 5.0, threads: int = 2,
+              headers: dict[str, str] | None = None) -> WrkResult:
+    sent = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
     proc = await asyncio.create_subprocess_exec(
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url,
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", *sent, url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out = (await proc.communicate())[0].decode()
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)

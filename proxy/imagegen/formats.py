@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from PIL import Image
@@ -36,11 +36,12 @@ class Variant:
 
     format: str
     quality: int | None = None
+    suffix: str = field(init=False, compare=False)
+    """Names the variant in its cache key and ETag: ``avif-q60``, ``png``."""
 
-    @property
-    def suffix(self) -> str:
-        """Names the variant in its cache key and ETag: ``avif-q60``, ``png``."""
-        return self.format if self.quality is None else f"{self.format}-q{self.quality}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "suffix", self.format if self.quality is None else
+                           f"{self.format}-q{self.quality}")
 
     @property
     def content_type(self) -> str:
@@ -65,6 +66,7 @@ class Formats:
     def __init__(self, settings: FormatSettings):
         self.settings = settings
         self.choices: dict[str, str | None] = {}
+        self.made: dict[tuple[str, int | None], Variant] = {}  # at most 4 formats x 100 qualities
 
     def negotiates(self, wanted: Wanted) -> bool:
         """The answer depends on ``Accept`` (and says so with ``Vary: Accept``)."""
@@ -91,9 +93,12 @@ class Formats:
         fmt = self.chosen_format(wanted, accept)
         if fmt is None or MIME[fmt] == original_type:
             return None
-        if fmt not in LOSSY:
-            return Variant(fmt)
-        return Variant(fmt, wanted.quality if wanted.quality is not None else self.settings.quality[fmt])
+        quality = None if fmt not in LOSSY else (
+            wanted.quality if wanted.quality is not None else self.settings.quality[fmt])
+        found = self.made.get((fmt, quality))
+        if found is None:
+            found = self.made[(fmt, quality)] = Variant(fmt, quality)
+        return found
 
 
 def parse_wanted(query: Mapping[str, Any], *, param: str = "format") -> Wanted:
