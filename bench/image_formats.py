@@ -30,18 +30,9 @@ from typing import Any
 import aiohttp
 from PIL import Image, ImageDraw, ImageFilter
 
+from bench import harness
 from bench.fake_backend import BenchBackend
-from bench.harness import (
-    Iris,
-    child_pids,
-    cpu_count,
-    cpu_seconds,
-    free_port,
-    median,
-    require_tools,
-    workdir,
-    wrk,
-)
+from bench.harness import Iris, median
 from proxy.imagegen.formats import Variant, convert
 
 SIDE = 1024
@@ -187,21 +178,21 @@ async def hit_costs(args: argparse.Namespace, session: aiohttp.ClientSession, ir
     cases = [Case("ordinary hit", plain_url), Case("variant, format=avif", variant_url),
              Case("variant, Accept", negotiated, {"Accept": BROWSER})]
     assert iris.proc is not None
-    pids = [iris.proc.pid, *child_pids(iris.proc.pid)]
+    pids = [iris.proc.pid, *harness.child_pids(iris.proc.pid)]
     for case in cases:  # warm every worker's memory front
-        await wrk(case.url, connections=args.connections, seconds=1, headers=case.headers)
+        await harness.wrk(case.url, connections=args.connections, seconds=1, headers=case.headers)
     runs: dict[str, list[tuple[float, float, float]]] = {case.name: [] for case in cases}
     print(f"\n3. Hit cost ({len(avif):,}-byte answers; wrk {args.connections} connections, "
           f"{args.seconds:g} s a run)\n")
     for round_no in range(args.rounds):
         order = cases if round_no % 2 == 0 else cases[::-1]
         for case in order:
-            before = cpu_seconds(pids)
-            res = await wrk(case.url, connections=args.connections, seconds=args.seconds,
+            before = harness.cpu_seconds(pids)
+            res = await harness.wrk(case.url, connections=args.connections, seconds=args.seconds,
                             headers=case.headers)
             if res.bad:
                 raise SystemExit(f"bench: {case.name}: {res.bad} bad responses or socket errors")
-            cpu = (cpu_seconds(pids) - before) / (res.requests_per_s * args.seconds) * 1e6
+            cpu = (harness.cpu_seconds(pids) - before) / (res.requests_per_s * args.seconds) * 1e6
             runs[case.name].append((res.requests_per_s, res.latency_p50_ms, cpu))
             print(f"  round {round_no + 1} {case.name:>22}: {res.requests_per_s:8.0f} req/s  p50 "
                   f"{res.latency_p50_ms:6.2f} ms  {cpu:6.1f} us CPU/req", flush=True)
@@ -223,16 +214,20 @@ async def hit_costs(args: argparse.Namespace, session: aiohttp.ClientSession, ir
     return ok
 
 
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 async def main(args: argparse.Namespace) -> int:
-    require_tools("wrk")
-    print(f"{cpu_count()} cores, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the start; "
-          f"Iris: {args.workers} workers", flush=True)
+    harness.require_tools("wrk")
+    print(f"{harness.cpu_count()} cores, load average {load()} at the start; Iris: {args.workers} workers",
+          flush=True)
     images = generated()
     encoding_table(images)
     backend = BenchBackend(images=dict(images))
-    backend_port = free_port()
+    backend_port = harness.free_port()
     runner = await backend.start(backend_port)
-    with workdir() as tmp:
+    with harness.workdir() as tmp:
         iris = Iris(f"http://127.0.0.1:{backend_port}", args.workers, Path(tmp))
         try:
             await iris.start()
@@ -242,17 +237,12 @@ async def main(args: argparse.Namespace) -> int:
         finally:
             iris.stop()
             await runner.cleanup()
-    print(f"\nload average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the end")
+    print(f"\nload average {load()} at the end")
     return 0 if ok else 1
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternations of the three hits")
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=cpu_count(), help="Iris WORKERS")
-    return parser.parse_args()
+    return harness.wrk_options(__doc__, "alternations of the three hits").parse_args()
 
 
 if __name__ == "__main__":

@@ -135,55 +135,42 @@ def rewriting(strict: FakeImageBackend, llm: Any, **extra: str) -> dict[str, str
             "DE_NSFW_TEMPLATE": "Make safe: <<{ORIGINAL_PROMPT}>>", "BLOCKED_RETRY_ATTEMPTS": "1", **extra}
 
 
+async def asked(client: Any, strict: FakeImageBackend, query: str, prompt: str = "a%20duel") -> list[str]:
+    """The prompts the backend was asked for one request."""
+    strict.calls.clear()
+    assert (await client.get(f"/prompt/{prompt}?{Q}&{query}")).status == 200
+    return [c.json["prompt"] for c in strict.calls]
+
+
 async def test_a_refused_prompt_goes_straight_to_the_rewrite_next_time(iris, serve, llm):
     strict = await refusing(serve)
     one = await iris(**rewriting(strict, llm))
     two = await iris(**rewriting(strict, llm))  # another worker on the same DATA_DIR
-    assert (await one.get(f"/prompt/a%20duel?{Q}&seed=1")).status == 200
-    assert [c.json["prompt"] for c in strict.calls] == ["a duel", "SAFE a duel"]
-    for client, query in ((one, "seed=2"), (two, "width=512"), (two, "model=other")):
-        strict.calls.clear()
-        resp = await client.get(f"/prompt/a%20duel?{Q}&{query}")
-        assert resp.status == 200, query
-        sent = [c.json["prompt"] for c in strict.calls]
-        if query == "model=other":  # remembered per prompt and model: another model is asked first
-            assert sent == ["a duel", "SAFE a duel"]
-        else:
-            assert sent == ["SAFE a duel"], query
-    strict.calls.clear()
-    assert (await one.get(f"/prompt/a%20truce?{Q}")).status == 200  # another prompt: asked as it is
-    assert [c.json["prompt"] for c in strict.calls] == ["a truce", "SAFE a truce"]
+    assert await asked(one, strict, "seed=1") == ["a duel", "SAFE a duel"]
+    assert await asked(one, strict, "seed=2") == ["SAFE a duel"]
+    assert await asked(two, strict, "width=512") == ["SAFE a duel"]
+    # remembered per prompt and model: another model, or another prompt, is asked as it is
+    assert await asked(two, strict, "model=other") == ["a duel", "SAFE a duel"]
+    assert await asked(one, strict, "seed=1", prompt="a%20truce") == ["a truce", "SAFE a truce"]
 
 
-async def test_refusals_are_remembered_for_a_bounded_time(iris, serve, llm):
+async def test_refusals_are_remembered_for_a_bounded_time_or_not_at_all(iris, serve, llm):
     strict = await refusing(serve)
     brief = await iris(**rewriting(strict, llm, REFUSAL_CACHE_TTL="0.5"))
-    await brief.get(f"/prompt/a%20duel?{Q}&seed=1")
-    strict.calls.clear()
-    await brief.get(f"/prompt/a%20duel?{Q}&seed=2")
-    assert [c.json["prompt"] for c in strict.calls] == ["SAFE a duel"]
+    assert await asked(brief, strict, "seed=1") == ["a duel", "SAFE a duel"]
+    assert await asked(brief, strict, "seed=2") == ["SAFE a duel"]
     await asyncio.sleep(0.7)
-    strict.calls.clear()
-    await brief.get(f"/prompt/a%20duel?{Q}&seed=3")
-    assert [c.json["prompt"] for c in strict.calls] == ["a duel", "SAFE a duel"]
-
-
-async def test_refusals_are_not_remembered_with_a_ttl_of_zero(iris, serve, llm):
-    strict = await refusing(serve)
-    client = await iris(**rewriting(strict, llm, REFUSAL_CACHE_TTL="0"))
-    await client.get(f"/prompt/a%20duel?{Q}&seed=1")
-    strict.calls.clear()
-    await client.get(f"/prompt/a%20duel?{Q}&seed=2")
-    assert [c.json["prompt"] for c in strict.calls] == ["a duel", "SAFE a duel"]
+    assert await asked(brief, strict, "seed=3") == ["a duel", "SAFE a duel"]
+    never = await iris(**rewriting(strict, llm, REFUSAL_CACHE_TTL="0"))
+    assert await asked(never, strict, "seed=1", prompt="a%20brawl") == ["a brawl", "SAFE a brawl"]
+    assert await asked(never, strict, "seed=2", prompt="a%20brawl") == ["a brawl", "SAFE a brawl"]
 
 
 async def test_refusals_are_remembered_across_instances_on_redis(instances, serve, llm):
     strict = await refusing(serve)
     one, two = await instances(2, **rewriting(strict, llm))
-    assert (await one.get(f"/prompt/a%20duel?{Q}&seed=1")).status == 200
-    strict.calls.clear()
-    assert (await two.get(f"/prompt/a%20duel?{Q}&seed=2")).status == 200
-    assert [c.json["prompt"] for c in strict.calls] == ["SAFE a duel"]
+    assert await asked(one, strict, "seed=1") == ["a duel", "SAFE a duel"]
+    assert await asked(two, strict, "seed=2") == ["SAFE a duel"]
 
 
 async def test_the_lane_counts_hits_under_the_route_they_came_by(iris, backend):
