@@ -107,9 +107,10 @@ class ImageCache:
         self._remember(key, entry)  # at once: the next request here is a hit, not a second miss
         await self.store.set(f"img:{key}", entry.encode())
 
-    def peek_variant(self, key: str, suffix: str, original: CacheEntry) -> CacheEntry | None:
-        """A variant of ``original`` from the memory front only: no I/O, for the hot path."""
-        return variant_of(self.peek(variant_key(key, suffix)), original)
+    def peek_variant(self, stored: str, original: CacheEntry) -> CacheEntry | None:
+        """The variant kept under ``stored`` (``variant_key``) of the ``original`` just peeked at,
+        from the memory front only (which that peek brought up to date): no I/O, for the hot path."""
+        return variant_of(self.front.get(stored), original)
 
     async def get_variant(self, key: str, suffix: str, original: CacheEntry) -> CacheEntry | None:
         vkey = variant_key(key, suffix)

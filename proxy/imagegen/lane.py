@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from proxy.cache.entry import IMAGE
+from proxy.cache.images import variant_key
 from proxy.imagegen.route import image_headers, image_response
 from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS, VARIANTS
 from proxy.security.gate import admission_middleware
@@ -69,16 +70,17 @@ class FastLane:
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
             return None
-        formats, wanted = self.formats, found.wanted
+        formats, wanted, stored = self.formats, found.wanted, key
         variant = formats.variant(wanted, request.headers.get(hdrs.ACCEPT), entry.content_type)
         if variant is not None:
-            entry = self.cache.peek_variant(key, variant.suffix, entry)
+            stored = variant_key(key, variant.suffix)
+            entry = self.cache.peek_variant(stored, entry)
             if entry is None:
                 return None  # to be made: the full way
         expires = found.signed.expires if found.signed is not None else None
-        headers = image_headers(key, "HIT", expires, self.admission.clock(), entry=entry,
+        headers = image_headers(stored, "HIT", expires, self.admission.clock(),
                                 negotiated=formats.negotiates(wanted))
-        response = image_response(self.cache, key, entry, headers)
+        response = image_response(self.cache, stored, entry, headers)
         self.cache.count(True)
         observer = self.observer
         observer.finish(response, observer.request_id(request), found.route, hdrs.METH_GET, started,

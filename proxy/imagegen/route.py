@@ -120,36 +120,27 @@ async def _generate(request: web.Request, req: ImageRequest, key: str, caller: C
         raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
 
 
-def image_headers(key: str, state: str, expires: int | None = None, now: float = 0.0, *,
-                  entry: CacheEntry | None = None, negotiated: bool = False) -> dict[str, str]:
-    """``expires``: the ``exp`` of a signed URL, past which no cache may keep answering it;
-    ``entry``: the representation served (a variant has an ETag of its own); ``negotiated``: the
-    format was chosen from ``Accept``."""
+def image_headers(stored: str, state: str, expires: int | None = None, now: float = 0.0, *,
+                  negotiated: bool = False) -> dict[str, str]:
+    """``stored``: where the cache keeps the representation served (the entry's key, or its
+    variant's: each has its own ETag); ``expires``: the ``exp`` of a signed URL, past which no
+    cache may keep answering it; ``negotiated``: the format was chosen from ``Accept``."""
     caching = IMMUTABLE if expires is None else cache_for(expires - now)
-    headers = {"ETag": etag_of(stored_key(key, entry)), "Cache-Control": caching,
-               "Access-Control-Allow-Origin": "*", "X-Cache": state}
+    headers = {"ETag": f'"{stored}"', "Cache-Control": caching, "Access-Control-Allow-Origin": "*",
+               "X-Cache": state}
     if negotiated:
         headers["Vary"] = "Accept"
     return headers
-
-
-def stored_key(key: str, entry: CacheEntry | None) -> str:
-    """Where the cache keeps this representation: the entry's key, or its variant's."""
-    suffix = entry.meta.get("variant") if entry is not None else None
-    return variant_key(key, suffix) if suffix else key
-
-
-def etag_of(stored: str) -> str:
-    return f'"{stored}"'
 
 
 def cache_for(seconds: float) -> str:
     return f"public, max-age={max(0, int(seconds))}"
 
 
-def image_response(cache: ImageCache, key: str, entry: CacheEntry, headers: dict[str, str]) -> ImageResponse:
+def image_response(cache: ImageCache, stored: str, entry: CacheEntry,
+                   headers: dict[str, str]) -> ImageResponse:
     headers["Content-Type"] = entry.content_type
-    return ImageResponse(entry.body, headers, cache.file_for(stored_key(key, entry), entry))
+    return ImageResponse(entry.body, headers, cache.file_for(stored, entry))
 
 
 async def _respond(request: web.Request, entry: CacheEntry, key: str, state: str, target: Target,
@@ -171,11 +162,12 @@ async def _respond(request: web.Request, entry: CacheEntry, key: str, state: str
     match = request.headers.get("If-None-Match", "")
     if match:  # known without converting anything
         stored = variant_key(key, variant.suffix) if variant is not None else key
-        if etag_of(stored) in match or match.strip() == "*":
-            headers = image_headers(key, state, expires, now, negotiated=negotiated)
-            headers["ETag"] = etag_of(stored)
-            return web.Response(status=304, headers=headers)
+        if f'"{stored}"' in match or match.strip() == "*":
+            return web.Response(status=304, headers=image_headers(stored, state, expires, now,
+                                                                   negotiated=negotiated))
     if variant is not None:
         entry = await variants.obtain(key, entry, variant)
-    headers = image_headers(key, state, expires, now, entry=entry, negotiated=negotiated)
-    return image_response(request.app[IMAGE_CACHE], key, entry, headers)
+    suffix = entry.meta.get("variant")  # None: the original (also when a conversion failed)
+    stored = variant_key(key, suffix) if suffix else key
+    headers = image_headers(stored, state, expires, now, negotiated=negotiated)
+    return image_response(request.app[IMAGE_CACHE], stored, entry, headers)
