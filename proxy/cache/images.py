@@ -109,8 +109,14 @@ class ImageCache:
 
     def peek_variant(self, stored: str, original: CacheEntry) -> CacheEntry | None:
         """The variant kept under ``stored`` (``variant_key``) of the ``original`` just peeked at,
-        from the memory front only (which that peek brought up to date): no I/O, for the hot path."""
-        return variant_of(self.front.get(stored), original)
+        from the memory front only (which that peek brought up to date): no I/O, for the hot path.
+        (``variant_of`` written out: this runs on every variant hit.)"""
+        items = self.front.items
+        held = items.get(stored)
+        if held is None or held[0].meta.get(OF) != original.meta.get("created"):
+            return None
+        items.move_to_end(stored)
+        return held[0]
 
     async def get_variant(self, key: str, suffix: str, original: CacheEntry) -> CacheEntry | None:
         vkey = variant_key(key, suffix)

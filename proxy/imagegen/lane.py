@@ -26,11 +26,13 @@ from aiohttp import hdrs, web
 from proxy.cache.entry import IMAGE
 from proxy.cache.images import variant_key
 from proxy.imagegen.route import image_headers, image_response
+from proxy.imagegen.targets import Target
 from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS, VARIANTS
 from proxy.security.gate import admission_middleware
 from proxy.web.errors import errors_middleware
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+VIEWS_PER_TARGET = 16
 
 
 class FastLane:
@@ -70,16 +72,17 @@ class FastLane:
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
             return None
-        formats, wanted, stored = self.formats, found.wanted, key
-        variant = formats.variant(wanted, request.headers.get(hdrs.ACCEPT), entry.content_type)
-        if variant is not None:
-            stored = variant_key(key, variant.suffix)
+        pick = (request.headers.get(hdrs.ACCEPT), entry.content_type)
+        view = found.views.get(pick) or self._view(found, pick)
+        suffix, negotiated = view
+        stored = key
+        if suffix:
+            stored = key + suffix
             entry = self.cache.peek_variant(stored, entry)
             if entry is None:
                 return None  # to be made: the full way
         expires = found.signed.expires if found.signed is not None else None
-        headers = image_headers(stored, "HIT", expires, self.admission.clock(),
-                                negotiated=formats.negotiates(wanted))
+        headers = image_headers(stored, "HIT", expires, self.admission.clock(), negotiated=negotiated)
         response = image_response(self.cache, stored, entry, headers)
         self.cache.count(True)
         observer = self.observer
@@ -87,6 +90,18 @@ class FastLane:
                         authorized=hdrs.AUTHORIZATION in request.headers)
         self.served += 1
         return response
+
+
+    def _view(self, found: Target, pick: tuple[str | None, str]) -> tuple[str, bool]:
+        """What ``found`` is served as for an ``Accept`` header and the original's type, remembered
+        on the target (a few per target: browsers send a handful of different headers)."""
+        formats = self.formats
+        variant = formats.variant(found.wanted, pick[0], pick[1])
+        suffix = variant_key("", variant.suffix) if variant is not None else ""
+        view = (suffix, formats.negotiates(found.wanted))
+        if len(found.views) < VIEWS_PER_TARGET:
+            found.views[pick] = view
+        return view
 
 
 class FastLaneRunner(web.AppRunner):

@@ -10,7 +10,7 @@ remembered. Bounded: the oldest targets are forgotten first."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
@@ -45,6 +45,9 @@ class Target:
     wanted: Wanted = ORIGINAL
     """The representation asked for: ``format=`` and ``quality=``."""
     route: str = PROMPT_ROUTE
+    views: dict[tuple[str | None, str], tuple[str, bool]] = field(default_factory=dict, compare=False)
+    """The fast lane's memo: for an ``Accept`` header and the original's type, the suffix of the
+    variant's key to serve ("" for the original) and whether the format was negotiated."""
 
 
 class ParsedTargets:
