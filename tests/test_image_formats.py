@@ -201,3 +201,21 @@ async def test_a_signature_covers_the_format(iris, backend):
     assert changed.status == 403
     refused = await client.post("/sign", json={"path": f"{PATH}?format=gif"}, headers=bearer)
     assert refused.status == 400
+
+
+async def test_variants_made_at_once_by_several_workers_are_all_listed_for_the_delete(iris, backend):
+    from proxy.cache.entry import image_entry
+
+    one = await iris(BACKEND_API_URLS=backend.url)
+    two = await iris(BACKEND_API_URLS=backend.url)  # another worker on the same DATA_DIR
+    key = (await one.get(URL)).headers["ETag"].strip('"')
+    await settled(one)
+    original = await one.app[IMAGE_CACHE].get(key)
+    suffixes = [f"webp-q{q}" for q in range(10, 90, 10)]
+    made = image_entry(b"variant bytes", "image/webp", of=original.meta["created"])
+    await asyncio.gather(*(client.app[IMAGE_CACHE].put_variant(key, suffix, made)
+                           for suffix in suffixes for client in (one, two)))
+    assert sorted(await two.app[IMAGE_CACHE].variants(key)) == sorted(suffixes)
+    assert (await one.delete(f"/cache/{key}", headers={"X-Admin-Token": ADMIN_TOKEN})).status == 200
+    for suffix in suffixes:
+        assert await one.app[STORE].get(f"img:{key}~{suffix}") is None

@@ -9,9 +9,8 @@ An image may have variants (the same image in another format, ``proxy.imagegen.f
 an entry of its own under ``{key}~{suffix}`` that names the original it was made from (its
 ``created`` stamp): a variant is served only beside that very original, so one written after a
 delete, or left from an image made again since, is never served. The variants made of an entry
-are listed beside it, and a delete removes them all with the entry. (Two workers listing two new
-variants of one entry at the same instant may leave one off the list: a delete then leaves it in
-the store, where it is never served, its original being gone, and ages out like any entry.)"""
+are listed beside it (the list is changed under a short lock in the store, so workers and
+instances adding variants at once all get listed), and a delete removes them all with the entry."""
 
 from __future__ import annotations
 
@@ -28,6 +27,8 @@ from proxy.cache.stores.base import ByteStore
 from proxy.config.cache import CacheSettings
 
 STATS_EVERY = 2.0
+LIST_LOCK_TTL = 5.0  # seconds the lock on an entry's list of variants outlives a worker that died holding it
+LIST_WAIT = 0.01  # seconds between tries for that lock
 VARIANT = "~"  # between an entry's key and a variant's suffix
 OF = "of"  # a variant's meta: the ``created`` stamp of the original it was made from
 
@@ -132,9 +133,20 @@ class ImageCache:
     async def put_variant(self, key: str, suffix: str, entry: CacheEntry) -> None:
         """Kept like any image, and listed beside its entry for the delete."""
         await self.put(variant_key(key, suffix), entry)
-        listed = await self.variants(key)
-        if suffix not in listed:
-            await self.store.set(f"imgv:{key}", ",".join([*listed, suffix]).encode())
+        lock = f"imgv-lock:{key}"
+        held = False
+        for _ in range(int(LIST_LOCK_TTL / LIST_WAIT)):  # a lock older than that has run out
+            held = await self.store.add(lock, b"1", ttl=LIST_LOCK_TTL)
+            if held:
+                break
+            await asyncio.sleep(LIST_WAIT)
+        try:
+            listed = await self.variants(key)
+            if suffix not in listed:
+                await self.store.set(f"imgv:{key}", ",".join([*listed, suffix]).encode())
+        finally:
+            if held:
+                await self.store.delete(lock)
 
     async def variants(self, key: str) -> list[str]:
         raw = await self.store.get(f"imgv:{key}")
