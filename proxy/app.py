@@ -17,6 +17,8 @@ from proxy.accounts.users import UserCache
 from proxy.admin import api, dashboard, login, metrics, probes, status, thumbs
 from proxy.admin.cookie import AdminSessions
 from proxy.admin.metrics import BreakerSync
+from proxy.admin.revocations import Revocations, SqliteRevocations
+from proxy.admin.revocations_redis import RedisRevocations
 from proxy.cache.backing import open_backing
 from proxy.cache.entry import CacheEntry
 from proxy.cache.flight import SingleFlight
@@ -35,14 +37,18 @@ from proxy.imagegen.targets import IMAGE_ROUTE, PROMPT_ROUTE, ParsedTargets
 from proxy.imagegen.variants import Variants
 from proxy.keys import (
     ACCOUNTS,
+    ADMIN_REVOCATIONS,
     ADMIN_SESSIONS,
     ADMISSION,
     ALLOWANCE,
     BACKEND_COUNTS,
     BREAKER,
+    CONNECTION_LIMITS,
     DATABASE,
+    DRAIN,
     FLIGHT,
     GUARD,
+    HOST_STORE,
     HOSTING,
     HTTP,
     IMAGE_CACHE,
@@ -77,30 +83,38 @@ from proxy.upstream.transport import open_session
 from proxy.vision import routes as vision_routes
 from proxy.vision.analyze import analyze
 from proxy.vision.cors import analyze_origins, health_origins, preflight, with_cors
-from proxy.vision.dedup import DedupStore, MemoryDedup
+from proxy.vision.dedup import DedupStore
+from proxy.vision.dedup.disk import DiskDedup
 from proxy.vision.dedup.redis import RedisDedup
 from proxy.vision.service import VisionService
+from proxy.web.drain import Drain
 from proxy.web.errors import errors_middleware
 from proxy.web.metrics import Metrics
 from proxy.web.observe import Observer
+from proxy.web.protocol import ConnectionLimits
 
 
 def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Application:
-    observer = Observer(Metrics())
+    observer = Observer(Metrics(), Drain())
     app = web.Application(middlewares=(observer.middleware, errors_middleware, admission_middleware),
                           client_max_size=settings.server.max_upload_bytes + 64 * 1024)
     app[SETTINGS] = settings
     app[SECRETS] = secrets or resolve_secrets(settings.server)
     app[OBSERVER] = observer
+    app[DRAIN] = observer.drain
     app[ADMIN_SESSIONS] = AdminSessions(app[SECRETS].admin_token, settings.web.admin_session_ttl)
+    server = settings.server
+    app[CONNECTION_LIMITS] = ConnectionLimits(server.header_timeout, server.body_timeout,
+                                              server.keepalive_timeout, server.max_connections)
     app.cleanup_ctx.extend([
         http_ctx,        # the one ClientSession
         redis_ctx,       # the shared Redis client, its health and signals (REDIS_URL only)
-        cache_ctx,       # byte store, image cache, single flight
+        cache_ctx,       # byte store (and the host's), image cache, single flight
         formats_ctx,     # image formats: variants and their converter threads, parsed image targets
         image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, pipeline
         hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
         database_ctx,    # SQLite: profiles, activity, frames, sessions, limits, blacklist
+        admin_ctx,       # dashboard logouts (revoked session ids, shared over Redis)
         security_ctx,    # limits, the blacklist and its refresh, the admission rule
         spending_ctx,    # what new images may cost: limits on misses, generation slots, the budget
         accounts_ctx,    # user cache, sessions, retention
@@ -133,6 +147,7 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
                         failure_scope=app[SETTINGS].image.fingerprint)
     flight: SingleFlight[CacheEntry] = SingleFlight(backing.lock)
     app[STORE], app[IMAGE_CACHE], app[FLIGHT] = backing.store, images, flight
+    app[HOST_STORE] = backing.host_store
     flusher = asyncio.create_task(images.run_flusher())
     yield
     await stop_tasks([flusher])
@@ -165,6 +180,14 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[DATABASE] = db = await open_database(app[SETTINGS])
     yield
     await db.close()
+
+
+async def admin_ctx(app: web.Application) -> AsyncIterator[None]:
+    revocations: Revocations = SqliteRevocations(app[DATABASE])
+    if (shared := app.get(SHARED)) is not None:
+        revocations = RedisRevocations(shared, revocations)
+    app[ADMIN_REVOCATIONS] = revocations
+    yield
 
 
 async def security_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -216,7 +239,7 @@ async def accounts_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg, shared = app[SETTINGS].vision, app.get(SHARED)
-    dedup: DedupStore = MemoryDedup()
+    dedup: DedupStore = DiskDedup(app[HOST_STORE], ttl=2 * cfg.dedup_seconds)
     if shared is not None:
         dedup = RedisDedup(shared, dedup, ttl=2 * cfg.dedup_seconds)
     app[VISION] = service = VisionService.open(app[SETTINGS], app[HTTP], dedup, app[DATABASE])

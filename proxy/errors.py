@@ -51,9 +51,21 @@ class NotFound(IrisError):
     code = "not_found"
 
 
+class RequestTimeout(IrisError):
+    """The request (its body) did not arrive in time."""
+
+    status = 408
+    code = "request_timeout"
+
+
 class PayloadTooLarge(IrisError):
     status = 413
     code = "payload_too_large"
+
+
+class UnsupportedMediaType(IrisError):
+    status = 415
+    code = "unsupported_media_type"
 
 
 class RateLimited(IrisError):
@@ -81,6 +93,12 @@ class DeadlineExceeded(IrisError):
 class ServiceUnavailable(IrisError):
     status = 503
     code = "unavailable"
+
+
+class StorageFull(ServiceUnavailable):
+    """The disk is full: nothing new can be stored."""
+
+    code = "storage_full"
 
 
 class ConfigError(Exception):

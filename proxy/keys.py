@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from proxy.accounts.service import Accounts
     from proxy.admin.cookie import AdminSessions
     from proxy.admin.metrics import BreakerSync
+    from proxy.admin.revocations import Revocations
     from proxy.cache.entry import CacheEntry
     from proxy.cache.flight import SingleFlight
     from proxy.cache.images import ImageCache
@@ -32,13 +33,16 @@ if TYPE_CHECKING:
     from proxy.security.guard import Guard
     from proxy.upstream.breaker import Breaker
     from proxy.vision.service import VisionService
+    from proxy.web.drain import Drain
     from proxy.web.observe import Observer
+    from proxy.web.protocol import ConnectionLimits
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 SHARED: web.AppKey[SharedRedis] = web.AppKey("shared")  # only with REDIS_URL
 STORE: web.AppKey[ByteStore] = web.AppKey("store")
+HOST_STORE: web.AppKey[ByteStore] = web.AppKey("host_store")  # this host's disk store (STORE's fallback)
 IMAGE_CACHE: web.AppKey[ImageCache] = web.AppKey("image_cache")
 FLIGHT: web.AppKey[SingleFlight[CacheEntry]] = web.AppKey("flight")
 BREAKER: web.AppKey[Breaker] = web.AppKey("breaker")
@@ -54,5 +58,8 @@ ALLOWANCE: web.AppKey[Allowance] = web.AppKey("allowance")
 ACCOUNTS: web.AppKey[Accounts] = web.AppKey("accounts")
 VISION: web.AppKey[VisionService] = web.AppKey("vision")
 OBSERVER: web.AppKey[Observer] = web.AppKey("observer")
+DRAIN: web.AppKey[Drain] = web.AppKey("drain")
 BACKEND_COUNTS: web.AppKey[BreakerSync] = web.AppKey("backend_counts")  # the breakers' counts, every worker's
 ADMIN_SESSIONS: web.AppKey[AdminSessions] = web.AppKey("admin_sessions")
+CONNECTION_LIMITS: web.AppKey[ConnectionLimits] = web.AppKey("connection_limits")
+ADMIN_REVOCATIONS: web.AppKey[Revocations] = web.AppKey("admin_revocations")

@@ -91,19 +91,32 @@ async def test_a_reader_racing_a_writer_never_sees_a_partial_entry(tmp_path):
 
 
 async def test_size_limit_evicts_least_recently_used(iris, serve, data_dir):
+    """Room for about 33 images; a full cache evicts up to 16 entries at once (diskcache's cull),
+    the least recently used first. The limit is well above 16 images: with fewer, one eviction
+    could take every entry, the newest included, and which one triggered it would depend on
+    timing (background writes under CPU load)."""
     big = FakeImageBackend(image=noise_png(200, 200))  # about 120 kB
     await serve(big)
-    client = await iris(BACKEND_API_URLS=big.url, CACHE_SIZE_LIMIT=str(1024 * 1024), CACHE_MEMORY_BYTES="0",
-                        RATE_LIMIT_GENERATE="0")  # 61 new images from one client at once
-    for i in range(60):
-        await client.get(f"/prompt/p{i}?{Q}")
-    await asyncio.gather(*client.app[FLIGHT].tasks)  # the last answers went out before their store writes
+    limit = 4 * 1024 * 1024
+    client = await iris(BACKEND_API_URLS=big.url, CACHE_SIZE_LIMIT=str(limit), CACHE_MEMORY_BYTES="0",
+                        RECENT_GENERATIONS="0", RATE_LIMIT_GENERATE="0")  # 40 new images from one client
+
+    async def fetch(n: int) -> str:
+        resp = await client.get(f"/prompt/p{n}?{Q}")
+        assert resp.status == 200, await resp.text()
+        await asyncio.gather(*client.app[FLIGHT].tasks)  # answered before its store write: wait for it
+        return resp.headers["X-Cache"]
+
+    for n in range(30):  # 3.6 MB: nothing evicted yet
+        assert await fetch(n) == "MISS"
+    assert await fetch(0) == "HIT"  # p0 is now the most recently used
+    for n in range(30, 40):  # past the limit: the least recently used go
+        assert await fetch(n) == "MISS"
     status = await (await client.get("/status", headers={"X-Admin-Token": ADMIN_TOKEN})).json()
-    assert status["cache"]["bytes"] <= 1.5 * 1024 * 1024
-    last = await client.get(f"/prompt/p59?{Q}")  # asked first: storing p0 again may cull the rest
-    assert last.headers["X-Cache"] == "HIT"
-    first = await client.get(f"/prompt/p0?{Q}")
-    assert first.headers["X-Cache"] == "MISS"  # the oldest went first
+    assert status["cache"]["bytes"] <= limit + 256 * 1024
+    assert await fetch(39) == "HIT"
+    assert await fetch(0) == "HIT"  # used recently: kept
+    assert await fetch(1) == "MISS"  # the oldest unused went first
 
 
 def flight_lock(kind: str, store: DiskStore, directory: Path) -> FlightLock:

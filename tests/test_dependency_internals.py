@@ -1,4 +1,4 @@
-"""Iris uses two private attributes of its dependencies, for speed, and pins those dependencies to
+"""Iris uses a few private attributes of its dependencies, for speed, and pins those dependencies to
 the minor versions it was tested with (pyproject.toml). These tests fail loudly, naming the place
 to review, when a version in that range no longer has them."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry, Histogram
 
 from proxy.imagegen.reply import SEPARATE_FROM, ImageResponse
@@ -43,3 +44,19 @@ def test_a_batch_of_observations_reads_as_the_same_observations_one_by_one():
     theirs = {s.labels.get("le"): s.value for s in single.collect()[0].samples if s.name.endswith(
         ("_bucket", "_count"))}
     assert ours == theirs
+
+
+async def test_aiohttp_still_has_what_the_connection_bounds_use():
+    where = "proxy/web/protocol.py uses it; review it before raising the aiohttp bound"
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        return web.Response()
+
+    server = web.Server(handler, keepalive_timeout=7.0)
+    assert server._kwargs == {"keepalive_timeout": 7.0}, where
+    assert server._loop is not None, where
+    for name in ("_waiter", "_messages", "_lingering_time", "_loop"):
+        assert name in RequestHandler.__slots__ or name in RequestHandler.__mro__[1].__slots__, (name, where)
+    source = inspect.getsource(RequestHandler)
+    assert "self._lingering_time" in source and "self._waiter = loop.create_future()" in source, where
+    assert "def handle_error" in source and "_make_error_handler" in source, where

@@ -38,7 +38,8 @@ async def post(rig, data: bytes, **headers: str):
 async def test_the_key_field_the_prompt_field_and_a_quoted_filename(glasses):
     rig = await glasses()
     status, answer = await post(rig, body(
-        part("key", ALICE_KEY.encode()), part("prompt", b"Is it ripe?", content_type="text/plain"),
+        part("key", ALICE_KEY.encode()), part("username", b"alice"),
+        part("prompt", b"Is it ripe?", content_type="text/plain"),
         part("image", scene(seed=3), filename="C:\\frames\\frame;1.jpg",
              content_type="application/octet-stream")))
     assert status == 200, answer
@@ -50,7 +51,7 @@ async def test_a_bearer_key_and_a_latin1_text_part(glasses):
     prompt = "Qu'est-ce que c'est, caf\u00e9 ?"
     status, answer = await post(rig, body(
         part("prompt", prompt.encode("latin-1"), content_type="text/plain; charset=latin-1"),
-        part("image", scene(seed=4), filename="frame_image.jpg")), Authorization=f"Bearer {ALICE_KEY}")
+        part("username", b"alice"), part("image", scene(seed=4), filename="frame_image.jpg")), Authorization=f"Bearer {ALICE_KEY}")
     assert status == 200, answer
     assert answer["prompt_used"] == prompt
 

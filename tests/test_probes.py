@@ -24,7 +24,8 @@ async def test_readiness_names_each_check(iris):
     client = await iris()
     resp = await client.get("/readyz")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ready", "checks": {"cache": "ok", "database": "ok"}}
+    assert await resp.json() == {"status": "ready",
+                                 "checks": {"shutdown": "ok", "cache": "ok", "database": "ok"}}
 
 
 async def test_a_broken_database_makes_the_worker_not_ready(iris):
@@ -40,7 +41,7 @@ async def test_a_broken_database_makes_the_worker_not_ready(iris):
 async def test_redis_is_checked_when_configured_and_its_outage_is_named(instances, private_redis):
     (client,) = await instances(1, REDIS_URL=private_redis.url)
     body = await (await client.get("/readyz")).json()
-    assert body["checks"] == {"cache": "ok", "database": "ok", "redis": "ok"}
+    assert body["checks"] == {"shutdown": "ok", "cache": "ok", "database": "ok", "redis": "ok"}
     private_redis.stop()
     resp = await client.get("/readyz")
     body = await resp.json()

@@ -67,7 +67,7 @@ async def test_prompt_input_is_checked(iris):
     for payload, code in cases:
         resp = await client.post("/prompt-alice", json=payload, headers=auth)
         assert resp.status == 400 and (await resp.json())["error"]["code"] == code
-    resp = await client.post("/prompt-alice", data=b"{not json", headers=auth)
+    resp = await client.post("/prompt-alice", data=b"{not json", headers={**auth, "Content-Type": "application/json"})
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid_json"
 
 
@@ -152,7 +152,7 @@ async def test_activity_is_recorded_and_reported(iris):
     await db.record_activity("nobody", "frame")
     report = await db.run(activity.report, "alice")
     assert report["kinds"]["frame"]["count"] == 2 and report["kinds"]["auth"]["count"] == 1
-    assert report["providers"] == {"gemini": 1, "qwen": 1}
+    assert report["answers"] == {"gemini": {"answers": 1, "repeated": 0}, "qwen": {"answers": 1, "repeated": 0}}
     assert report["recent"][0]["provider"] == "qwen"
 
 

@@ -207,18 +207,20 @@ async def test_other_addresses_and_ranges_do_not_block_this_one(iris):
 
 async def test_repeated_failed_logins_block_the_address_for_a_while(iris):
     client = await iris(RATE_LIMIT_AUTH="100/minute", BLACKLIST_AUTO_FAILURES="3",
-                        BLACKLIST_AUTO_SECONDS="2", BLACKLIST_REFRESH="0.1")
+                        BLACKLIST_AUTO_SECONDS="2", BLACKLIST_REFRESH="0.1", TRUSTED_PROXIES="127.0.0.1")
+    guesser = {"X-Forwarded-For": "203.0.113.9"}  # a client behind the trusted proxy
     key = await add_profile(client, "alice")
     for guess in range(3):
-        assert (await client.post(f"/auth-wrong-guess-{guess:03d}")).status == 401
-    resp = await client.post("/auth-wrong-guess-999")
+        assert (await client.post(f"/auth-wrong-guess-{guess:03d}", headers=guesser)).status == 401
+    resp = await client.post("/auth-wrong-guess-999", headers=guesser)
     assert resp.status == 401
-    resp = await client.post(f"/auth-{key}")
+    resp = await client.post(f"/auth-{key}", headers=guesser)
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "blocked"
     entries = await client.app[DATABASE].run(blacklist.entries)
-    assert [e.network for e in entries] == ["127.0.0.1/32"] and entries[0].expires_at is not None
-    await wait_until_blocked(client, False, within=4.0)
-    assert (await client.post(f"/auth-{key}")).status == 200
+    assert [e.network for e in entries] == ["203.0.113.9/32"] and entries[0].expires_at is not None
+    assert (await client.post(f"/auth-{key}", headers={"X-Forwarded-For": "203.0.113.10"})).status == 200
+    await wait_until_blocked(client, False, within=4.0, headers=guesser)
+    assert (await client.post(f"/auth-{key}", headers=guesser)).status == 200
 
 
 def test_forwarded_for_is_believed_only_from_trusted_proxies():
@@ -264,10 +266,12 @@ async def test_no_auth_key_or_provider_key_reaches_the_logs(aiohttp_client, sett
 
     from aiohttp.test_utils import TestServer
 
-    from proxy.logs import AccessLogger
+    from proxy.logs import AccessLog, AccessLogger
 
-    server = TestServer(create_app(settings_for(BLACKLIST_AUTO_FAILURES="2")))
-    await server.start_server(access_log_class=AccessLogger, access_log=logging.getLogger("tests.access"))
+    written: list[str] = []
+    access = AccessLog("text", written.append)
+    server = TestServer(create_app(settings_for(BLACKLIST_AUTO_FAILURES="2", TRUSTED_PROXIES="127.0.0.1")))
+    await server.start_server(access_log_class=AccessLogger, access_log=access)
     client = await aiohttp_client(server)
     key = await add_profile(client, "alice")
     with caplog.at_level(logging.DEBUG):
@@ -275,9 +279,11 @@ async def test_no_auth_key_or_provider_key_reaches_the_logs(aiohttp_client, sett
         await client.post("/profile", json={"username": "alice", "api_keys": {"gemini_api_key": "AIza-SECRET"}},
                           headers={"Authorization": f"Bearer {key}"})
         for guess in range(4):
-            await client.post(f"/auth-wrong-guess-{guess:03d}")
+            await client.post(f"/auth-wrong-guess-{guess:03d}", headers={"X-Forwarded-For": "203.0.113.9"})
         await asyncio.sleep(0.05)
+    access.flush()
     text = "\n".join(record.getMessage() + repr(getattr(record, "fields", "")) for record in caplog.records)
+    text += "".join(written)
     assert "/auth-***" in text and "blocked" in text
     assert key not in text and "wrong-guess" not in text and "AIza-SECRET" not in text
 

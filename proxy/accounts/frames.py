@@ -17,10 +17,16 @@ from proxy.accounts.models import AccountsContext, check_username
 
 
 def write_file(frames_dir: Path, username: str, jpeg: bytes, now: float) -> Path:
-    folder = frames_dir / check_username(username) / time.strftime("%Y%m%d", time.gmtime(now))
-    folder.mkdir(parents=True, exist_ok=True)
+    """The frame in a new file readable by Iris's user alone (0600, in 0700 folders)."""
+    user = frames_dir / check_username(username)
+    folder = user / time.strftime("%Y%m%d", time.gmtime(now))
+    frames_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for level in (user, folder):  # mkdir gives the mode to the last level only
+        level.mkdir(exist_ok=True, mode=0o700)
     path = folder / f"{int(now * 1000)}-{secrets.token_hex(4)}.jpg"
-    path.write_bytes(jpeg)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(jpeg)
     return path
 
 

@@ -53,9 +53,19 @@ async def authenticate(request: web.Request, key: str | None = None, *, body_rea
                        "Authorization: Bearer <key>", code="auth_required")
 
 
-async def require_user(request: web.Request, username: str, key: str | None = None) -> Profile:
-    """``authenticate``, and the caller must be ``username`` (403 otherwise)."""
-    profile = await authenticate(request, key)
+async def header_caller(request: web.Request) -> Profile | None:
+    """The calling profile when its key is in a header (checked before the body is read: a wrong
+    key costs no body), else None: the key may be in the body, or the session is the caller."""
+    return await authenticate(request) if bearer_of(request) else None
+
+
+def must_be(profile: Profile, username: str) -> Profile:
+    """403 unless the caller is ``username``."""
     if profile.username != username:
         raise Forbidden("you are authenticated as another user", code="wrong_user")
     return profile
+
+
+async def require_user(request: web.Request, username: str, key: str | None = None) -> Profile:
+    """``authenticate``, and the caller must be ``username`` (403 otherwise)."""
+    return must_be(await authenticate(request, key), username)

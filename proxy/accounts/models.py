@@ -12,8 +12,8 @@ from proxy.config.accounts import AccountSettings
 from proxy.errors import BadRequest
 
 PROVIDER_KEY_NAMES = ("gemini_api_key", "deepseek_api_key", "qwen_api_key", "chatgpt_api_key")
-_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_KEY = re.compile(r"^[A-Za-z0-9_.~-]{8,256}$")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" allows a final newline
+_KEY = re.compile(r"[A-Za-z0-9_.~-]{8,256}")
 
 
 @dataclass(frozen=True)
@@ -42,14 +42,14 @@ class AccountsContext:
 
 
 def check_username(username: str) -> str:
-    if not _USERNAME.match(username or ""):
+    if not _USERNAME.fullmatch(username or ""):
         raise BadRequest("a username is 1-64 letters, digits, '_', '.' or '-', starting with a letter or "
                          "digit", code="invalid_username")
     return username
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key or ""):
+    if not _KEY.fullmatch(key or ""):
         raise BadRequest("an auth key is 8-256 URL-safe characters (letters, digits, '_', '.', '~', '-')",
                          code="invalid_key_format")
     return key

@@ -1,6 +1,12 @@
 """Frame-Backend's account routes: ``POST /auth-{key}``, ``GET/POST /prompt-{username}``,
 ``POST /profile``. Unlike Frame-Backend, prompt and profile changes require the user's key or
-session, and provider keys are never echoed back."""
+session, and provider keys are never echoed back.
+
+A session belongs to the caller's address, so any page a user on that address visits could make
+their browser post to these routes: the posts refuse another site's ``Origin`` and take only
+the body they document (JSON, or none for ``/auth-{key}``), which a page on another site cannot
+send without asking Iris first (``proxy.web.bodies``). A key sent in a header is checked before
+the body is read."""
 
 from __future__ import annotations
 
@@ -9,11 +15,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy.accounts.identity import require_user
+from proxy.accounts.identity import authenticate, header_caller, must_be, require_user
 from proxy.accounts.models import PROVIDER_KEY_NAMES
 from proxy.errors import BadRequest, IrisError, Unauthorized
 from proxy.keys import ACCOUNTS, GUARD, SETTINGS
-from proxy.security.gate import address_of
+from proxy.security.gate import address_of, refuse_cross_site
+from proxy.web.bodies import require_json, require_no_body
 from proxy.web.responses import json_response
 
 
@@ -26,6 +33,8 @@ async def auth(request: web.Request) -> web.Response:
 
 
 async def _auth(request: web.Request) -> web.Response:
+    refuse_cross_site(request)
+    require_no_body(request)
     guard, accounts, address = request.app[GUARD], request.app[ACCOUNTS], address_of(request)
     await guard.auth_attempt(address)
     profile = await accounts.profile_by_key(request.match_info["key"])
@@ -47,8 +56,13 @@ async def get_prompt(request: web.Request) -> web.Response:
 
 async def set_prompt(request: web.Request) -> web.Response:
     username = request.match_info["username"]
+    _json_post(request)
+    caller = await header_caller(request)
+    if caller is not None:
+        must_be(caller, username)
     body = await _json_object(request)
-    await require_user(request, username, _str_or_none(body, "key"))
+    if caller is None:
+        await require_user(request, username, _str_or_none(body, "key"))
     await request.app[GUARD].profile_update(username)
     text = body.get("prompt")
     if text is not None and not isinstance(text, str):
@@ -63,6 +77,8 @@ async def set_prompt(request: web.Request) -> web.Response:
 
 
 async def profile(request: web.Request) -> web.Response:
+    _json_post(request)
+    caller = await header_caller(request)
     body = await _json_object(request)
     username = body.get("username")
     if not isinstance(username, str) or not username:
@@ -72,7 +88,9 @@ async def profile(request: web.Request) -> web.Response:
         raise BadRequest("api_keys must be an object of strings", code="invalid_api_keys")
     if any(v and len(v) > 512 for v in keys.values()):
         raise BadRequest("an API key is longer than 512 characters", code="invalid_api_keys")
-    await require_user(request, username, _str_or_none(body, "key"))
+    if caller is None:
+        caller = await authenticate(request, _str_or_none(body, "key"))
+    must_be(caller, username)
     await request.app[GUARD].profile_update(username)
     accounts = request.app[ACCOUNTS]
     await accounts.set_provider_keys(username, keys)
@@ -87,6 +105,12 @@ async def _prompt_state(request: web.Request, username: str) -> dict[str, Any]:
     default = request.app[SETTINGS].accounts.default_prompt
     return {"username": username, "prompt": custom or default, "is_custom": custom is not None,
             "default_prompt": default}
+
+
+def _json_post(request: web.Request) -> None:
+    """Another site's page may not post here, and a JSON body is what these routes take."""
+    refuse_cross_site(request)
+    require_json(request)
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:

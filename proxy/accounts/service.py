@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,7 +40,14 @@ def open_context(settings: Settings, *, create: bool = True) -> AccountsContext:
                              "command with the DATA_DIR (or PROFILE_DB) of the server, or start the "
                              "server there first")
     keyring = Keyring.from_master(master_secret(accounts.secret_key, settings.server.data_dir, create=create))
-    conn = connect(accounts.database)
+    try:
+        conn = connect(accounts.database)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):
+            raise
+        raise ConfigError("PROFILE_DB", f"{accounts.database} is damaged ({exc}); unlike the image cache "
+                          "it holds profiles and keys, so Iris does not replace it",
+                          "restore it from a backup, or move it aside to start with no profiles") from None
     conn.execute("INSERT OR IGNORE INTO meta VALUES ('keyring', ?)", (keyring.fingerprint(),))
     stored = conn.execute("SELECT value FROM meta WHERE name = 'keyring'").fetchone()["value"]
     if not hmac.compare_digest(stored, keyring.fingerprint()):

@@ -1,7 +1,9 @@
-"""The dashboard session: an encrypted, expiring cookie (Fernet) carrying its CSRF token.
+"""The dashboard session: an encrypted, expiring cookie (Fernet) carrying its CSRF token and its id.
 
 Its key is derived from the admin token with HKDF, so every worker reads the cookie without shared
-state, and changing the admin token ends every session."""
+state, and changing the admin token ends every session. Logging out revokes the session's id
+server-side (``proxy.admin.revocations``), so a copy of the cookie is refused by every worker and
+instance until it would have expired anyway."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ COOKIE_PATH = "/"
 @dataclass(frozen=True)
 class AdminSession:
     csrf: str
+    sid: str
+    """The session's id, what a logout revokes (not secret: the cookie is what proves a session)."""
 
     def csrf_ok(self, given: object) -> bool:
         return isinstance(given, str) and hmac.compare_digest(given.encode(), self.csrf.encode())
@@ -35,11 +39,13 @@ class AdminSessions:
         self.ttl = ttl
 
     def issue(self) -> tuple[str, AdminSession]:
-        session = AdminSession(csrf=secrets.token_urlsafe(24))
-        return self.fernet.encrypt(orjson.dumps({"csrf": session.csrf})).decode(), session
+        session = AdminSession(csrf=secrets.token_urlsafe(24), sid=secrets.token_urlsafe(16))
+        payload = {"csrf": session.csrf, "sid": session.sid}
+        return self.fernet.encrypt(orjson.dumps(payload)).decode(), session
 
     def read(self, cookie: str | None, now: float | None = None) -> AdminSession | None:
-        """The session in a cookie, or None when absent, forged or older than the TTL."""
+        """The session in a cookie, or None when absent, forged or older than the TTL (whether it
+        was revoked is the revocation store's to say)."""
         if not cookie:
             return None
         try:
@@ -49,5 +55,7 @@ class AdminSessions:
             payload = orjson.loads(plain)
         except (InvalidToken, orjson.JSONDecodeError, UnicodeEncodeError):
             return None
-        csrf = payload.get("csrf") if isinstance(payload, dict) else None
-        return AdminSession(csrf) if isinstance(csrf, str) else None
+        if not isinstance(payload, dict):
+            return None
+        csrf, sid = payload.get("csrf"), payload.get("sid")
+        return AdminSession(csrf, sid) if isinstance(csrf, str) and isinstance(sid, str) else None

@@ -17,6 +17,7 @@ from proxy.errors import BadRequest, IrisError
 from proxy.keys import ACCOUNTS, BACKEND_COUNTS, GUARD, IMAGE_CACHE, RECENT
 from proxy.pages.views import render
 from proxy.security import blacklist
+from proxy.security.gate import address_of
 
 GALLERY = 24
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -41,14 +42,14 @@ async def show(request: web.Request, session: AdminSession, status: int = 200,
         "backends": state["backends"] + vision["providers"], **vision,
         "recent": await app[RECENT].latest(GALLERY),
         "notice": NOTICES.get(request.query.get("done", "")), "error": None, "new_key": None,
-        "new_user": None, "you": request.remote or "",
+        "new_user": None, "you": address_of(request), "lone_peer": app[GUARD].peers.lone_peer(),
     }
     context.update(extra)
     return render("admin.html", request, context, status=status)
 
 
 async def admin(request: web.Request) -> web.Response:
-    session = session_of(request)
+    session = await session_of(request)
     if session is None:
         return login_page(request)
     return await show(request, session)
@@ -83,8 +84,9 @@ async def block(request: web.Request) -> web.Response:
     address = form.get("address", "").strip()
     try:
         network = blacklist.normalize(address)
-        if _covers(network, request.remote):
-            raise BadRequest(f"{network} includes your own address ({request.remote}); "
+        you = address_of(request)
+        if _covers(network, you):
+            raise BadRequest(f"{network} includes your own address ({you}); "
                              "use the command line to block it", code="blocks_yourself")
         reason = form.get("reason", "").strip()[:200] or "admin"
         await request.app[GUARD].block(network, reason)
@@ -102,8 +104,8 @@ async def unblock(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(f"/admin?done={'unblocked' if removed else 'notblocked'}#blacklist")
 
 
-def _covers(network: str, remote: str | None) -> bool:
+def _covers(network: str, address: str) -> bool:
     try:
-        return remote is not None and ipaddress.ip_address(remote) in ipaddress.ip_network(network)
+        return ipaddress.ip_address(address) in ipaddress.ip_network(network)
     except ValueError:
         return False

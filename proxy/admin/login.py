@@ -5,24 +5,26 @@ their CSRF token and origin."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from aiohttp import web
 
 from proxy.admin.cookie import COOKIE, COOKIE_PATH, AdminSession
 from proxy.errors import Forbidden, RateLimited, Unauthorized
-from proxy.keys import ADMIN_SESSIONS, ADMISSION, GUARD, SECRETS, SETTINGS
+from proxy.keys import ADMIN_REVOCATIONS, ADMIN_SESSIONS, ADMISSION, GUARD, SECRETS, SETTINGS
 from proxy.pages.views import render
 from proxy.security.credentials import same
-from proxy.security.gate import address_of, over_https
+from proxy.security.gate import address_of, over_https, refuse_cross_site
 
 
-def session_of(request: web.Request) -> AdminSession | None:
-    return request.app[ADMIN_SESSIONS].read(request.cookies.get(COOKIE))
+async def session_of(request: web.Request) -> AdminSession | None:
+    """The dashboard session of the request's cookie: valid, not expired and not logged out."""
+    session = request.app[ADMIN_SESSIONS].read(request.cookies.get(COOKIE))
+    if session is None or await request.app[ADMIN_REVOCATIONS].revoked(session.sid):
+        return None
+    return session
 
 
 async def may_admin(request: web.Request) -> bool:
-    return session_of(request) is not None or await request.app[ADMISSION].admin_token_valid(request)
+    return await session_of(request) is not None or await request.app[ADMISSION].admin_token_valid(request)
 
 
 async def require_admin_page(request: web.Request) -> None:
@@ -30,20 +32,12 @@ async def require_admin_page(request: web.Request) -> None:
         raise Unauthorized("log in at /admin or send the admin token", code="admin_required")
 
 
-def same_origin(request: web.Request) -> None:
-    """Browsers send Origin on form posts; one from another host is refused outright. Only the
-    host and port are compared: behind a TLS-terminating proxy the scheme seen here is http."""
-    origin = request.headers.get("Origin")
-    if origin is not None and urlsplit(origin).netloc != request.host:
-        raise Forbidden("this form may only be posted from this site", code="cross_origin")
-
-
 async def checked_form(request: web.Request) -> tuple[AdminSession, dict[str, str]]:
     """The posted form of a logged-in admin, after the CSRF and origin checks."""
-    session = session_of(request)
+    session = await session_of(request)
     if session is None:
         raise Unauthorized("your admin session has expired; log in again", code="admin_required")
-    same_origin(request)
+    refuse_cross_site(request)
     form = await request.post()
     if not session.csrf_ok(form.get("csrf")):
         raise Forbidden("the form's CSRF token is missing or wrong; reload the page", code="bad_csrf")
@@ -55,7 +49,7 @@ def login_page(request: web.Request, error: str | None = None, status: int = 200
 
 
 async def login(request: web.Request) -> web.Response:
-    same_origin(request)
+    refuse_cross_site(request)
     guard, address = request.app[GUARD], address_of(request)
     try:
         await guard.key_check_allowed(address)
@@ -75,7 +69,9 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    await checked_form(request)
+    """Ends the session everywhere: its id is revoked, so a copy of the cookie is refused too."""
+    session, _ = await checked_form(request)
+    await request.app[ADMIN_REVOCATIONS].revoke(session.sid, request.app[SETTINGS].web.admin_session_ttl)
     response = web.HTTPSeeOther("/admin")
     response.del_cookie(COOKIE, path=COOKIE_PATH)
     raise response

@@ -2,9 +2,10 @@
 
 ``GET /healthz`` (liveness): the process and its event loop answer; no I/O, so it stays cheap
 and never fails because of a dependency. ``GET /readyz`` (readiness): this worker can take
-traffic - its cache store answers a read, its database answers a query, Redis answers when
-REDIS_URL is set. Each check is bounded by ``CHECK_TIMEOUT``; the body names every check and its
-result, and the status is 503 when one failed. No secret and no URL appears in either."""
+traffic - it is not stopping (``shutdown``: ``draining`` from SIGTERM on), its cache store answers
+a read, its database answers a query, Redis answers when REDIS_URL is set. Each check is bounded by
+``CHECK_TIMEOUT``; the body names every check and its result, and the status is 503 when one
+failed. No secret and no URL appears in either."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from proxy import __version__
-from proxy.keys import DATABASE, SHARED, STORE
+from proxy.keys import DATABASE, DRAIN, SHARED, STORE
 from proxy.web.responses import json_response
 
 CHECK_TIMEOUT = 2.0
@@ -32,8 +33,9 @@ async def readyz(request: web.Request) -> web.Response:
         "database": lambda: app[DATABASE].run(lambda ctx: ctx.conn.execute("SELECT 1").fetchone()),
     }
     if (shared := app.get(SHARED)) is not None:
-        checks["redis"] = shared.client.ping
-    results = dict(zip(checks, await asyncio.gather(*(_outcome(check) for check in checks.values())),
+        checks["redis"] = shared.topology.ping
+    results = {"shutdown": "draining" if app[DRAIN].draining else "ok"}
+    results.update(zip(checks, await asyncio.gather(*(_outcome(check) for check in checks.values())),
                        strict=True))
     ready = all(result == "ok" for result in results.values())
     return json_response({"status": "ready" if ready else "not_ready", "checks": results},

@@ -36,6 +36,7 @@ class Backing:
     generation: SharedGeneration
     lock: FlightLock
     host_generation: Generation
+    host_store: DiskStore  # the host's own store (with Redis, ``store``'s fallback)
 
     async def close(self) -> None:
         await self.lock.close()
@@ -48,17 +49,18 @@ def local(settings: CacheSettings, disk: DiskStore, generation: Generation,
     lock = FileLock.open(settings.directory / "flights.lock")
     if lock is None:
         log.warning("this file system refuses byte-range locks: single flight locks in the cache store")
-    return Backing(disk, generation, lock or LeaseLock(disk), generation)
+    return Backing(disk, generation, lock or LeaseLock(disk), generation, disk)
 
 
 def redis(settings: CacheSettings, disk: DiskStore, generation: Generation,
           shared: SharedRedis | None) -> Backing:
     assert shared is not None
-    primary = RedisStore(shared.client, prefix=shared.settings.prefix, default_ttl=shared.settings.cache_ttl)
+    redis_settings = shared.settings
+    primary = RedisStore(shared.topology, prefix=redis_settings.prefix, default_ttl=redis_settings.cache_ttl)
     store = FailoverStore(primary, disk, shared.health)
     announced = RedisGeneration(generation, shared.bus)
     store.replay_hooks.append(announced.announce)
-    return Backing(store, announced, LeaseLock(store), generation)
+    return Backing(store, announced, LeaseLock(store), generation, disk)
 
 
 BACKINGS: dict[str, Callable[[CacheSettings, DiskStore, Generation, SharedRedis | None], Backing]] = {

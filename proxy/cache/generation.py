@@ -2,7 +2,9 @@
 it answers, so a deleted entry is gone from every worker (and, with Redis, every instance) at once.
 
 Here the host's twin: an 8-byte memory-mapped file the workers on one host share, read with a
-memory load. ``proxy.cache.generation_redis`` adds what other instances announce."""
+memory load and written with ``pwrite`` (the same page: a full disk fails that write with an
+error, where a store through the map would kill the process with SIGBUS).
+``proxy.cache.generation_redis`` adds what other instances announce."""
 
 from __future__ import annotations
 
@@ -28,13 +30,14 @@ class Generation:
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            if os.fstat(fd).st_size < _COUNTER.size:
-                os.ftruncate(fd, mmap.PAGESIZE)
-            self._map = mmap.mmap(fd, mmap.PAGESIZE)
-        finally:
-            os.close(fd)
+            if os.fstat(self._fd).st_size < _COUNTER.size:
+                os.ftruncate(self._fd, mmap.PAGESIZE)
+            self._map = mmap.mmap(self._fd, mmap.PAGESIZE, prot=mmap.PROT_READ)
+        except BaseException:
+            os.close(self._fd)
+            raise
         self._lock_path = path.with_suffix(".lock")
 
     def read(self) -> int:
@@ -48,8 +51,9 @@ class Generation:
         with open(self._lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             value = self.read() + 1
-            _COUNTER.pack_into(self._map, 0, value)
+            os.pwrite(self._fd, _COUNTER.pack(value), 0)
             return value
 
     def close(self) -> None:
         self._map.close()
+        os.close(self._fd)

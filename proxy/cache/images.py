@@ -99,6 +99,10 @@ class ImageCache:
             del self.files[key]
             held[1].close()
 
+    async def room(self) -> None:
+        """``StorageFull`` while the store cannot take new entries (a miss is refused, not made)."""
+        await self.store.room()
+
     async def put(self, key: str, entry: CacheEntry) -> None:
         if entry.kind == FAILURE:
             if self.settings.failure_ttl > 0 and not entry.meta.get("transient"):

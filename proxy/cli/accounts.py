@@ -60,8 +60,12 @@ def show_activity(ctx: AccountsContext, args: argparse.Namespace) -> int:
           f"{report['frames']['bytes']} bytes; usage {retention.usage(ctx, args.name)} bytes")
     for kind, row in report["kinds"].items():
         print(f"  {kind:<10} {row['count']:>7}  first {when(row['first'])}  last {when(row['last'])}")
-    for provider, count in report["providers"].items():
-        print(f"  provider {provider}: {count}")
+    if report["answers"]:
+        print("  answers returned, by the provider that gave them:")
+    for provider, row in report["answers"].items():
+        repeated = f" ({row['repeated']} repeated from memory, no call)" if row["repeated"] else ""
+        print(f"    {provider:<12} {row['answers']:>7}{repeated}")
+    print(f"  provider calls: {report['provider_calls']} (every provider asked, the judge included)")
     for row in report["recent"]:
         details = " ".join(f"{k}={v}" for k, v in row.items() if k not in ("at", "kind"))
         print(f"  {when(row['at'])} {row['kind']} {details}".rstrip())

@@ -1,11 +1,14 @@
 """iris-proxy: runs the Iris server (the default) and manages its data.
 
 Every command reads the same settings (the environment over .env) and the same DATA_DIR as the
-server, so it works next to a running server."""
+server, so it works next to a running server. Whatever they create there (the cache and its
+images, the databases, frames, secrets) is readable by Iris's user alone: files 0600,
+directories 0700 (``PRIVATE``, the process's umask)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -21,6 +24,7 @@ from proxy.server import serve
 
 Command = Callable[[argparse.Namespace, Settings], int]
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
+PRIVATE = 0o077  # the umask: files 0600, directories 0700 (the processes started from here inherit it)
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -56,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE)
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in TOP_LEVEL_OPTIONS):
         args_list.insert(0, "serve")

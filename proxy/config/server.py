@@ -22,12 +22,18 @@ class ServerSettings:
     log_level: str = "INFO"
     log_format: str = "text"
     access_log: bool = True
-    access_key: str | None = None
-    admin_token: str | None = None
+    access_log_interval: float = 0.1
+    access_key: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
     request_deadline: float = 90.0
     max_upload_bytes: int = 10 * 1024 * 1024
     signing_keys: tuple[str, ...] = field(default=(), repr=False)
     """IMAGE_SIGNING_KEYS: the first signs image URLs, all verify (empty: one generated under DATA_DIR)."""
+    header_timeout: float = 15.0
+    body_timeout: float = 60.0
+    keepalive_timeout: float = 75.0
+    max_connections: int = 1024
+    shutdown_grace: float = 30.0
 
 
 def load_server(env: Env) -> ServerSettings:
@@ -45,11 +51,17 @@ def load_server(env: Env) -> ServerSettings:
         log_level=level,
         log_format=log_format,
         access_log=env.flag("ACCESS_LOG", True),
+        access_log_interval=env.number("ACCESS_LOG_INTERVAL", 0.1, lo=0.0, hi=60.0),
         access_key=env.optional("PROXY_ACCESS_KEY"),
         admin_token=env.optional("ADMIN_TOKEN"),
         request_deadline=env.number("REQUEST_DEADLINE", 90.0, lo=1.0, hi=3600.0),
         max_upload_bytes=env.integer("MAX_UPLOAD_BYTES", 10 * 1024 * 1024, lo=1024),
         signing_keys=_signing_keys(env),
+        header_timeout=env.number("HEADER_TIMEOUT", 15.0, lo=0.1, hi=3600.0),
+        body_timeout=env.number("BODY_TIMEOUT", 60.0, lo=0.1, hi=3600.0),
+        keepalive_timeout=env.number("KEEPALIVE_TIMEOUT", 75.0, lo=0.1, hi=3600.0),
+        max_connections=env.integer("MAX_CONNECTIONS", 1024, lo=1, hi=1_000_000),
+        shutdown_grace=env.number("SHUTDOWN_GRACE", 30.0, lo=0.0, hi=3600.0),
     )
 
 

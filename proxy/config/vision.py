@@ -45,7 +45,8 @@ class VisionSettings:
     call_timeout: float = 12.0
     max_tokens: int = 300
     max_side: int = 1024
-    max_pixels: int = 40_000_000
+    max_pixels: int = 16_000_000
+    decode_threads: int = 2
     jpeg_quality: int = 85
     dedup_seconds: float = 10.0
     dedup_distance: int = 6
@@ -71,7 +72,8 @@ def load_vision(env: Env) -> VisionSettings:
         call_timeout=env.number("VISION_CALL_TIMEOUT", 12.0, lo=0.1, hi=600.0),
         max_tokens=env.integer("VISION_MAX_TOKENS", 300, lo=16, hi=8192),
         max_side=env.integer("VISION_MAX_SIDE", 1024, lo=64, hi=8192),
-        max_pixels=env.integer("VISION_MAX_PIXELS", 40_000_000, lo=4096),
+        max_pixels=env.integer("VISION_MAX_PIXELS", 16_000_000, lo=4096),
+        decode_threads=env.integer("VISION_DECODE_THREADS", 2, lo=1, hi=64),
         jpeg_quality=env.integer("VISION_JPEG_QUALITY", 85, lo=30, hi=95),
         dedup_seconds=env.number("VISION_DEDUP_SECONDS", 10.0, lo=0.0, hi=86400.0),
         dedup_distance=env.integer("VISION_DEDUP_DISTANCE", 6, lo=0, hi=64),

@@ -14,16 +14,15 @@ from proxy.db.schema import SCHEMA
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode; use ``transaction`` for multi-statement writes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fresh = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.row_factory = sqlite3.Row
     _to_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=30000")
-    if fresh:
-        os.chmod(path, 0o600)
+    with contextlib.suppress(PermissionError):  # another user's file: theirs to protect
+        os.chmod(path, 0o600)  # also a file an older version left 0644
     # the write lock first (waiting for it is allowed), so processes creating the tables at once
     # queue up instead of one of them getting "database is locked"
     conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")

@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS spend (
     amount REAL NOT NULL,
     PRIMARY KEY (day, backend)
 );
+CREATE TABLE IF NOT EXISTS admin_revocations (
+    sid TEXT PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     name TEXT PRIMARY KEY,
     value BLOB NOT NULL

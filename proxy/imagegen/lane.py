@@ -30,6 +30,7 @@ from proxy.imagegen.targets import Target
 from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS, VARIANTS
 from proxy.security.gate import admission_middleware
 from proxy.web.errors import errors_middleware
+from proxy.web.runner import IrisRunner
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 VIEWS_PER_TARGET = 16
@@ -91,7 +92,6 @@ class FastLane:
         self.served += 1
         return response
 
-
     def _view(self, found: Target, pick: tuple[str | None, str]) -> tuple[str, bool]:
         """What ``found`` is served as for an ``Accept`` header and the original's type, remembered
         on the target (a few per target: browsers send a handful of different headers)."""
@@ -104,8 +104,8 @@ class FastLane:
         return view
 
 
-class FastLaneRunner(web.AppRunner):
-    """An ``AppRunner`` whose server answers through the fast lane first (the server and the tests)."""
+class FastLaneRunner(IrisRunner):
+    """An ``IrisRunner`` whose server answers through the fast lane first (the server and the tests)."""
 
     async def setup(self) -> None:
         await super().setup()

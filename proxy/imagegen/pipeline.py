@@ -48,6 +48,7 @@ from proxy.upstream.pollinations import PollinationsClient
 from proxy.upstream.pool import BackendPool
 
 log = logging.getLogger(__name__)
+LARGEST_ANSWER = 4  # an answer may have up to twice MAX_IMAGE_SIDE on each side (4 times its area)
 
 
 @dataclass
@@ -214,16 +215,19 @@ class ImagePipeline:
             data = answered if answered is not None else await self.answers.fetch(
                 url or "", trusted=spec.url, label=spec.label)
         assert data is not None
-        return data, await checked_image_type(data, spec.label), spec.label
+        cap = LARGEST_ANSWER * self.cfg.max_side ** 2
+        return data, await checked_image_type(data, spec.label, cap), spec.label
 
     async def _fetch_inputs(self, urls: tuple[str, ...]) -> tuple[InputImage, ...]:
-        """The input images, all at once; ``BadRequest`` naming the first that cannot be used."""
+        """The input images, all at once; ``BadRequest`` naming the first that cannot be used (one of
+        more pixels than a backend's answer may have is refused like an answer would be)."""
+        cap = LARGEST_ANSWER * self.cfg.max_side ** 2
 
         async def one(number: int, url: str) -> InputImage:
             label = f"input image {number}"
             try:
                 data = await self.inputs.fetch(url, trusted="", label=label)
-                return InputImage(data, await checked_image_type(data, label))
+                return InputImage(data, await checked_image_type(data, label, cap))
             except UpstreamError as exc:
                 raise BadRequest(f"{exc.describe()}", code="bad_input_image", param="image") from None
 

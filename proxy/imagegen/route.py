@@ -94,6 +94,7 @@ async def _generate(request: web.Request, req: ImageRequest, key: str, caller: C
     hosting = app[HOSTING]
 
     async def produce() -> CacheEntry:
+        await cache.room()  # a full disk: 503 at once, before the budget or a backend is spent on it
         await allowance.admit(caller)
         try:
             async with asyncio.timeout(deadline) as scope, allowance.slot():

@@ -60,6 +60,7 @@ class Admission:
         self.signer = Signer(secrets.signing_keys)
         self.require_signed = require_signed
         self.clock = clock
+        self.peers = guard.peers
 
     def address(self, request: web.BaseRequest) -> str:
         return address_for(request, self.guard.trusted_proxies)

@@ -20,10 +20,10 @@ from proxy.db import counters
 from proxy.db.connection import transaction
 from proxy.db.database import Connected, Database
 from proxy.errors import BadRequest
+from proxy.security.address import IP, parse_ip
 
 log = logging.getLogger(__name__)
 REVISION = "blacklist"
-IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -107,12 +107,9 @@ class BlacklistView:
         """Single addresses are a dictionary look-up; only ranges are scanned."""
         if not (self.exact or self.ranges) or not address:
             return False
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
+        ip = parse_ip(address)
+        if ip is None:
             return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
         now = time.time() if now is None else now
         if ip in self.exact and _live(self.exact[ip], now):
             return True

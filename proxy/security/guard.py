@@ -1,4 +1,9 @@
-"""Rate limits, failed-login accounting and auto-blocking, over the limiter and the blacklist."""
+"""Rate limits, failed-login accounting and auto-blocking, over the limiter and the blacklist.
+
+A loopback address and a trusted proxy (TRUSTED_PROXIES) are never blocked automatically: many
+clients may stand behind them (a reverse proxy on the host that TRUSTED_PROXIES does not name,
+the operator's own tools), and one guesser would lock every one of them out. Their wrong keys
+still take from the address's auth bucket (RATE_LIMIT_AUTH)."""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ from proxy.config.security import Rate, SecuritySettings
 from proxy.db.database import Database
 from proxy.errors import RateLimited
 from proxy.security import blacklist
+from proxy.security.address import parse_ip
 from proxy.security.blacklist import BlacklistSignal, BlacklistView
 from proxy.security.limits import RateLimiter
+from proxy.security.peers import PeerWatch
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +31,7 @@ class Guard:
         self.limiter = limiter
         self.blacklist = BlacklistView(db, signal)
         self.trusted_proxies = settings.trusted_proxies
+        self.peers = PeerWatch(enabled=not settings.trusted_proxies)
         self.suspects: dict[str, float] = {}  # address -> when it last sent a wrong key (this process)
 
     def suspect(self, address: str) -> bool:
@@ -55,13 +63,18 @@ class Guard:
         if not counted:
             await self.limiter.hit(f"auth:{address}", self.settings.rate_auth)
         failures = self.settings.autoblock_failures
-        if not failures:
+        if not failures or self.never_blocked(address):
             return
         window = Rate(failures, self.settings.autoblock_window)
         if await self.limiter.hit(f"authfail:{address}", window) > 0:
             await self.block(address, "auto: repeated failed logins", self.settings.autoblock_seconds)
             log.warning("blocked %s for %g s after %d failed logins", address,
                         self.settings.autoblock_seconds, failures)
+
+    def never_blocked(self, address: str) -> bool:
+        """A loopback address or a trusted proxy: not blocked automatically, whatever it sends."""
+        ip = parse_ip(address)
+        return ip is not None and (ip.is_loopback or any(ip in net for net in self.trusted_proxies))
 
     async def block(self, network: str, reason: str, ttl: float | None = None) -> str:
         """Add to the blacklist; this process applies it at once, the others within BLACKLIST_REFRESH."""

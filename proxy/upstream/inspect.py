@@ -1,5 +1,8 @@
 """Whatever an upstream sends as an image (a backend's answer, a fetched URL, an image host's copy)
-must decode as an image before it is served or cached."""
+must decode as an image before it is served or cached, and a backend's answer must be of a sensible
+size: a few kB of PNG may declare tens of millions of pixels, which every later decode (the
+dashboard's thumbnails, the browsers that show it) would pay for. Checking reads the header and
+the chunks' checksums, never the pixels."""
 
 from __future__ import annotations
 
@@ -14,8 +17,9 @@ from proxy.upstream.errors import UpstreamError
 INLINE_CHECK_BYTES = 64 * 1024
 
 
-def image_type(data: bytes, label: str = "") -> str:
-    """The MIME type read from the bytes themselves; ``UpstreamError`` if they are no image."""
+def image_type(data: bytes, label: str = "", max_pixels: int | None = None) -> str:
+    """The MIME type read from the bytes themselves; ``UpstreamError`` if they are no image, or
+    one of more than ``max_pixels`` pixels."""
     if not data:
         raise UpstreamError("empty image", backend=label)
     try:
@@ -23,6 +27,9 @@ def image_type(data: bytes, label: str = "") -> str:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as img:
                 fmt = img.format
+                if max_pixels is not None and img.width * img.height > max_pixels:
+                    raise UpstreamError(f"answer is an image of {img.width}x{img.height} pixels, more "
+                                        f"than the {max_pixels} allowed", backend=label)
                 img.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
             Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -33,9 +40,9 @@ def image_type(data: bytes, label: str = "") -> str:
     return mime
 
 
-async def checked_image_type(data: bytes, label: str = "") -> str:
+async def checked_image_type(data: bytes, label: str = "", max_pixels: int | None = None) -> str:
     """``image_type`` off the event loop for large bodies (a small one costs tens of microseconds:
     not worth a thread hop)."""
     if len(data) <= INLINE_CHECK_BYTES:
-        return image_type(data, label)
-    return await asyncio.get_running_loop().run_in_executor(None, image_type, data, label)
+        return image_type(data, label, max_pixels)
+    return await asyncio.get_running_loop().run_in_executor(None, image_type, data, label, max_pixels)

@@ -32,7 +32,8 @@ async def analyze(request: web.Request) -> web.Response:
     await app[GUARD].process(username)
     image = _image_field(await _json(request))
     settings = app[SETTINGS]
-    frame = await frame_from_data_url(image, settings.vision, settings.server.max_upload_bytes)
+    frame = await frame_from_data_url(image, settings.vision, settings.server.max_upload_bytes,
+                                      pool=app[VISION].checks.pool)
     own_keys = {} if username == ACCESS_KEY_USER else await app[ACCOUNTS].provider_keys(username)
     cfg = settings.vision
     outcome = await app[VISION].cascade.run(classification(), frame, providers_for(cfg, username, own_keys))

@@ -5,7 +5,13 @@ glasses send 256-720 px JPEGs: re-encoding those would cost CPU and quality for 
 plain JPEG is checked and hashed by libjpeg-turbo directly (``quick``, see ``proxy.vision.jpeg``).
 Anything else is decoded by Pillow, turned upright, downscaled so its longest side is ``max_side``
 and re-encoded as JPEG. Every frame gets a 64-bit difference hash (dHash) for spotting repeated
-scenes, from a grey decode at 1/8 scale or the nearest libjpeg offers."""
+scenes, from a grey decode at 1/8 scale or the nearest libjpeg offers.
+
+Large images are what costs: the pixel cap is checked from the header, before any decode; a JPEG
+is decoded at the smallest scale libjpeg offers that still covers ``max_side``; any other image is
+shrunk right after decoding, before it is turned upright or converted, so at most one full-size
+copy exists; and after a decode of ``GIVE_BACK_FROM`` pixels or more the freed memory is given
+back to the system (``proxy.memory``). How many decodes run at once is ``proxy.vision.uploads``'s."""
 
 from __future__ import annotations
 
@@ -18,11 +24,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from proxy.config.vision import VisionSettings
 from proxy.errors import BadRequest, PayloadTooLarge
+from proxy.memory import give_back
 from proxy.vision import jpeg
 
 ORIENTATION = 0x0112
 HASH_SIZE = 8
 HASH_SOURCE = ((HASH_SIZE + 1) * 4, HASH_SIZE * 4)  # the least a decode for the hash may give
+GIVE_BACK_FROM = 4_000_000  # pixels
+PALETTE_TO = {"1": "L", "P": "RGB", "PA": "RGBA"}  # modes Pillow can only shrink by dropping pixels
 
 
 @dataclass(frozen=True)
@@ -60,7 +69,12 @@ def _with_pillow(data: bytes, cfg: VisionSettings) -> Frame:
         _check_pixels(width, height, cfg)
         if _sendable(image, data, cfg):
             return Frame(data, width, height, _dhash(image))
-        return _reencode(image, cfg)
+        try:
+            return _reencode(image, cfg)
+        finally:
+            image.close()  # its pixels are freed now, before the memory is given back
+            if width * height >= GIVE_BACK_FROM:
+                give_back()
     except Image.DecompressionBombError:
         raise PayloadTooLarge(f"the image has more than {cfg.max_pixels} pixels",
                               code="too_many_pixels") from None
@@ -85,9 +99,10 @@ def _fits(size: tuple[int, int], length: int, cfg: VisionSettings) -> bool:
 
 
 def _reencode(image: Image.Image, cfg: VisionSettings) -> Frame:
-    image.draft("RGB", (cfg.max_side, cfg.max_side))
-    upright = ImageOps.exif_transpose(image).convert("RGB")
-    upright.thumbnail((cfg.max_side, cfg.max_side), Image.Resampling.LANCZOS)
+    image.draft("RGB", (cfg.max_side, cfg.max_side))  # a JPEG is decoded at 1/2 to 1/8 scale
+    small = image.convert(PALETTE_TO[image.mode]) if image.mode in PALETTE_TO else image
+    small.thumbnail((cfg.max_side, cfg.max_side), Image.Resampling.LANCZOS)  # first, in place
+    upright = ImageOps.exif_transpose(small).convert("RGB")
     out = io.BytesIO()
     upright.save(out, "JPEG", quality=cfg.jpeg_quality, optimize=False)
     return Frame(out.getvalue(), upright.width, upright.height, _dhash(upright))

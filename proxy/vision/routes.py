@@ -3,7 +3,6 @@ app), ``GET /health``."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -12,14 +11,12 @@ from aiohttp import web
 from proxy import __version__
 from proxy.accounts.identity import authenticate
 from proxy.accounts.models import Profile
-from proxy.config import Settings
 from proxy.errors import BadRequest, Forbidden, IrisError, Unauthorized
 from proxy.keys import ACCOUNTS, GUARD, SETTINGS, VISION
 from proxy.security.credentials import bearer_of
-from proxy.security.guard import Guard
+from proxy.security.gate import refuse_cross_site
 from proxy.vision.display import Debug, failure_body, success_body
 from proxy.vision.form import FrameForm, read_frame_form
-from proxy.vision.frames import Frame
 from proxy.vision.records import Record
 from proxy.vision.uploads import frame_from_bytes
 from proxy.web.responses import json_response
@@ -33,19 +30,25 @@ async def process(request: web.Request) -> web.Response:
 async def _answer_frame(request: web.Request) -> web.Response:
     started = time.perf_counter()
     app, debug = request.app, Debug()
+    refuse_cross_site(request)  # the session is the address's: another site's page may not post frames
     profile, form = await _caller_and_form(request)
     username = profile.username
-    named = form.fields.get("username")
-    if named and named.strip() and named.strip() != username:
+    named = form.fields.get("username", "").strip()
+    if named and named != username:
         raise Forbidden("you are authenticated as another user", code="wrong_user")
     upload = form.files.get("image")
     if upload is None:
         raise BadRequest('the frame must be a file in the multipart field "image"', code="missing_image")
+    if not named:  # devices sharing an address share its session: the frame says whose it is
+        raise BadRequest('the form needs the field "username": the profile the frame is for',
+                         code="missing_username")
     guard, settings, service = app[GUARD], app[SETTINGS], app[VISION]
     state = await app[ACCOUNTS].users.state(username)  # the prompt and keys: cached by this worker
     if state is None:
         raise Unauthorized("the profile no longer exists", code="no_profile")
-    frame = await _limit_and_check(guard, username, upload, settings, alone=service.intake.alone)
+    await guard.process(username)  # the rate limit first: a refused frame is never decoded
+    frame = await frame_from_bytes(upload, settings.vision, settings.server.max_upload_bytes,
+                                   inline=service.intake.alone, pool=service.checks.pool)
     prompt = _prompt(form.fields.get("prompt"), state.prompt, settings.accounts.default_prompt,
                      settings.accounts.max_prompt_chars)
     debug.add(f"[AI] Processing image for {username}")
@@ -60,23 +63,6 @@ async def _answer_frame(request: web.Request) -> web.Response:
     body = success_body(result, prompt, debug, time.perf_counter() - started)
     _keep(request, username, frame.jpeg, body)
     return json_response(body)
-
-
-async def _limit_and_check(guard: Guard, username: str, upload: bytes, settings: Settings, *,
-                           alone: bool) -> Frame:
-    """The rate limit's refusal first, then a bad frame's. A lone frame is checked right here; in
-    company, the check runs on the thread pool while the rate limit may wait for the database."""
-    cfg, cap = settings.vision, settings.server.max_upload_bytes
-    if alone:
-        await guard.process(username)
-        return await frame_from_bytes(upload, cfg, cap, inline=True)
-    limited, frame = await asyncio.gather(guard.process(username), frame_from_bytes(upload, cfg, cap),
-                                          return_exceptions=True)
-    if isinstance(limited, BaseException):
-        raise limited
-    if isinstance(frame, BaseException):
-        raise frame
-    return frame
 
 
 async def _caller_and_form(request: web.Request) -> tuple[Profile, FrameForm]:

@@ -3,6 +3,7 @@ answered for the same prompt (then the previous answer, with no provider call)."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from proxy.vision.dedup import DedupStore, Remembered, repeats
 from proxy.vision.frames import Frame
 from proxy.vision.providers import providers_for
 from proxy.vision.records import Recorder
-from proxy.vision.uploads import Intake
+from proxy.vision.uploads import FrameChecks, Intake
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class VisionService:
         self.cfg = cfg
         self.later = later
         self.intake = Intake()
+        self.checks = FrameChecks(cfg.decode_threads)
 
     @classmethod
     def open(cls, settings: Settings, session: aiohttp.ClientSession, dedup: DedupStore,
@@ -64,6 +66,22 @@ class VisionService:
     async def close(self) -> None:
         await self.later.close()
         await self.dedup.close()
+        await asyncio.to_thread(self.checks.close)
+
+    async def _last_scene(self, username: str, prompt: str, frame: Frame, now: float) -> Remembered | None:
+        """The answer this frame repeats: this worker's own last one (no lookup), else the last one
+        any worker gave (a lookup in the shared state); None for a new scene or with dedup off."""
+        if self.cfg.dedup_seconds <= 0:
+            return None
+        here = self.dedup.recall_here(username)
+        if self._repeats(here, prompt, frame, now):
+            return here
+        last = await self.dedup.recall(username)
+        return last if self._repeats(last, prompt, frame, now) else None
+
+    def _repeats(self, last: Remembered | None, prompt: str, frame: Frame, now: float) -> bool:
+        return repeats(last, prompt, frame.dhash, now, seconds=self.cfg.dedup_seconds,
+                       max_distance=self.cfg.dedup_distance)
 
     @property
     def breaker(self) -> Breaker:
@@ -73,9 +91,8 @@ class VisionService:
     async def answer(self, username: str, prompt: str, frame: Frame,
                      own_keys: Mapping[str, str | None]) -> Answer:
         now = time.time()
-        last = await self.dedup.recall(username)
-        if last is not None and repeats(last, prompt, frame.dhash, now, seconds=self.cfg.dedup_seconds,
-                                        max_distance=self.cfg.dedup_distance):
+        last = await self._last_scene(username, prompt, frame, now)
+        if last is not None:
             age = now - last.at
             return replace(Answer(**last.result), calls=0, cached=True,
                            notes=[f"same scene as {age:.0f} s ago: previous answer reused"])

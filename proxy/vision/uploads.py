@@ -1,7 +1,9 @@
 """Frames as they arrive: a multipart file field (/process) or a base64 data URL (/analyze).
 
-Decoding and checking happen on the thread pool, where the frames of concurrent users decode in
-parallel with each other and with the event loop. The exception is a plain JPEG of at most
+Decoding and checking happen on the threads of ``FrameChecks``, where the frames of concurrent
+users decode in parallel with each other and with the event loop, at most ``VISION_DECODE_THREADS``
+at once per worker: a few large images sent together cannot take all the memory and CPU (others
+wait their turn). The exception is a plain JPEG of at most
 ``INLINE_BYTES`` that is the only frame this worker has in flight (``Intake``): nobody waits
 behind it, so it is checked right on the event loop (in C, 0.3-0.6 ms after a second idle, the
 glasses' usual pace; see ``proxy.vision.jpeg``) instead of paying two thread hand-overs on top
@@ -14,6 +16,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from proxy.config.vision import VisionSettings
@@ -43,19 +46,31 @@ class Intake:
         return self.active <= 1
 
 
+class FrameChecks:
+    """The threads frames are checked on: at most ``threads`` at once (the rest wait)."""
+
+    def __init__(self, threads: int):
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="frames")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 async def frame_from_bytes(data: bytes, cfg: VisionSettings, max_bytes: int, *,
-                           inline: bool = False) -> Frame:
-    """``inline``: the caller's frame is alone, so a small plain JPEG may be checked right here."""
+                           inline: bool = False, pool: Executor | None = None) -> Frame:
+    """``inline``: the caller's frame is alone, so a small plain JPEG may be checked right here;
+    anything else is checked on ``pool`` (``FrameChecks.pool``; the loop's default without one)."""
     _check_size(len(data), max_bytes)
     if inline and len(data) <= INLINE_BYTES:
         frame = quick(data, cfg)
         if frame is not None:
             return frame
-    return await asyncio.get_running_loop().run_in_executor(None, prepare, data, cfg)
+    return await asyncio.get_running_loop().run_in_executor(pool, prepare, data, cfg)
 
 
-async def frame_from_data_url(text: str, cfg: VisionSettings, max_bytes: int) -> Frame:
-    return await asyncio.get_running_loop().run_in_executor(None, _from_data_url, text, cfg, max_bytes)
+async def frame_from_data_url(text: str, cfg: VisionSettings, max_bytes: int, *,
+                              pool: Executor | None = None) -> Frame:
+    return await asyncio.get_running_loop().run_in_executor(pool, _from_data_url, text, cfg, max_bytes)
 
 
 def _from_data_url(text: str, cfg: VisionSettings, max_bytes: int) -> Frame:

@@ -18,14 +18,16 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
 
 from proxy.logs import REQUEST_ID
+from proxy.web.drain import Drain
 from proxy.web.metrics import Metrics
 
 _GIVEN_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,100}")
 
 
 class Observer:
-    def __init__(self, metrics: Metrics):
+    def __init__(self, metrics: Metrics, drain: Drain):
         self.metrics = metrics
+        self.drain = drain
         self.prefix = secrets.token_hex(4)
         self.counter = itertools.count(1)
 
@@ -45,7 +47,8 @@ class Observer:
         authorized = hdrs.AUTHORIZATION in request.headers
         token = REQUEST_ID.set(rid)
         try:
-            response = await handler(request)
+            with self.drain.request():
+                response = await handler(request)
         except web.HTTPException as exc:  # redirects and 304s raised by handlers pass through here
             self.finish(exc, rid, route_name(request), request.method, started, authorized=authorized)
             raise

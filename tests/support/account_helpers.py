@@ -32,12 +32,12 @@ async def cli(data_dir: Path, *args: str, **env: str) -> tuple[int, str, str]:
 
 
 async def wait_until_blocked(client: TestClient, blocked: bool, path: str = "/prompt-nobody",
-                             within: float = 3.0) -> float:
+                             within: float = 3.0, headers: dict[str, str] | None = None) -> float:
     """Polls ``path`` until the blacklist answer (403 blocked) is ``blocked``; returns seconds taken."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     while loop.time() - start < within:
-        resp = await client.get(path)
+        resp = await client.get(path, headers=headers)
         body = await resp.json()
         if (resp.status == 403 and body["error"]["code"] == "blocked") == blocked:
             return loop.time() - start

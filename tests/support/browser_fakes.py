@@ -155,7 +155,7 @@ def save(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"  # tests/screenshots/ (not tracked)
 
 
 def on_ci() -> bool:

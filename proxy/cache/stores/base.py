@@ -27,6 +27,10 @@ class ByteStore(Protocol):
 
     async def incr(self, key: str, delta: int = 1) -> int: ...
 
+    async def room(self) -> None:
+        """Raises ``StorageFull`` while new entries cannot be stored (a full disk)."""
+        ...
+
     async def stats(self) -> dict[str, Any]: ...
 
     async def ping(self) -> None:

@@ -5,7 +5,11 @@ one hash). Every write marks its key's slot before the value lands, so an unmark
 "certainly absent"; a marked one means "maybe": deleted or evicted keys leave their mark, which
 costs only a lookup. One byte per slot keeps marks from different processes from clobbering each
 other. The header names the store the marks describe: a map that does not match its store (new,
-or the cache directory was replaced) is filled from the store's keys before it is trusted."""
+or the cache directory was replaced) is filled from the store's keys before it is trusted.
+
+The file's blocks are allocated when it is opened: a mark writes to memory the kernel must back
+with disk, and a page first written on a full disk would kill the process (SIGBUS). Where they
+cannot be allocated (the disk is full already), ``AllPresent`` stands in: every key "maybe"."""
 
 from __future__ import annotations
 
@@ -25,7 +29,8 @@ class PresenceMap:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if os.fstat(fd).st_size < HEADER + slots:
-                os.ftruncate(fd, HEADER + slots)  # sparse: pages exist once a slot in them is marked
+                os.ftruncate(fd, HEADER + slots)
+            os.posix_fallocate(fd, 0, HEADER + slots)  # OSError (ENOSPC) here, not SIGBUS on a mark
             self._map = mmap.mmap(fd, HEADER + slots)
         finally:
             os.close(fd)
@@ -50,3 +55,18 @@ class PresenceMap:
 
     def close(self) -> None:
         self._map.close()
+
+
+class AllPresent:
+    """No map: every key might be present (each miss asks the store)."""
+
+    store_id = b""
+
+    def might_have(self, key: str) -> bool:
+        return True
+
+    def mark(self, key: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None

@@ -1,5 +1,6 @@
 """Repeated scenes: the last answer per user (``base``), kept in this process's memory
-(``memory``) or, with REDIS_URL, shared by every instance (``redis``)."""
+(``memory``), in the disk cache every worker on the host shares (``disk``) and, with REDIS_URL,
+in Redis for every instance (``redis``, with ``disk`` as its local twin)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,16 @@
 """Repeated scenes: the last answer given to each user, and whether a new frame repeats it.
 
-The state lives behind ``DedupStore`` (per process in memory; a shared store can implement the same
-two methods). Times are wall-clock seconds so that the state may be shared between processes."""
+The state lives behind ``DedupStore``: this process's memory (``memory``), the host's disk cache that
+every worker shares (``disk``), and, with REDIS_URL, Redis (``redis``). Times are wall-clock
+seconds so that the state may be shared between processes; ``encode``/``decode`` are how it is
+written there."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
+
+import orjson
 
 from proxy.vision.frames import distance
 
@@ -22,11 +26,25 @@ class Remembered:
 
 
 class DedupStore(Protocol):
-    async def recall(self, username: str) -> Remembered | None: ...
+    def recall_here(self, username: str) -> Remembered | None:
+        """What this process answered last for the user (no I/O): a repeat of it needs no lookup."""
+        ...
+
+    async def recall(self, username: str) -> Remembered | None:
+        """The last answer given to the user by any worker (or instance) sharing the state."""
+        ...
 
     async def remember(self, username: str, entry: Remembered) -> None: ...
 
     async def close(self) -> None: ...
+
+
+def encode(entry: Remembered) -> bytes:
+    return orjson.dumps(asdict(entry))
+
+
+def decode(raw: bytes | str) -> Remembered:
+    return Remembered(**orjson.loads(raw))
 
 
 def repeats(last: Remembered | None, prompt: str, dhash: int, now: float, *, seconds: float,

@@ -12,6 +12,9 @@ class MemoryDedup:
         self.max_users = max_users
         self.entries: OrderedDict[str, Remembered] = OrderedDict()
 
+    def recall_here(self, username: str) -> Remembered | None:
+        return self.entries.get(username)
+
     async def recall(self, username: str) -> Remembered | None:
         return self.entries.get(username)
 
