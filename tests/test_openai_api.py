@@ -100,6 +100,16 @@ async def test_url_answers_are_signed_prompt_urls_that_render_without_a_key(iris
     assert tampered.status == 403
 
 
+async def test_url_answers_name_the_host_the_client_asked_the_trusted_proxy_for(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url, TRUSTED_PROXIES="127.0.0.1")
+    forwarded = {"X-Forwarded-Host": "images.example.com", "X-Forwarded-Proto": "https"}
+    async with AsyncOpenAI(api_key=ACCESS_KEY, base_url=base_url(client), max_retries=0,
+                           default_headers=forwarded) as api:
+        url = URL((await api.images.generate(prompt="a gate", response_format="url")).data[0].url or "")
+    assert (url.scheme, url.host, url.port) == ("https", "images.example.com", 443)
+    assert (await client.get(url.path_qs)).status == 200
+
+
 async def test_without_response_format_each_item_carries_both(iris, backend, sdk):
     client = await iris(BACKEND_API_URLS=backend.url)
     image = (await sdk(client).images.generate(prompt="a kite")).data[0]

@@ -44,7 +44,7 @@ from proxy.imagegen.route import MISS, obtain
 from proxy.imagegen.targets import PREFIX
 from proxy.keys import ADMISSION, HOSTING, RECENT, SETTINGS, VARIANTS
 from proxy.security.admission import Caller
-from proxy.security.gate import over_https
+from proxy.security.gate import asked_host, over_https
 from proxy.web.responses import json_response
 
 MAX_IMAGES = 4
@@ -200,7 +200,7 @@ def _signed_url(request: web.Request, req: ImageRequest, wanted: Wanted) -> str:
     query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in params)
     path = f"{PREFIX}{quote(req.prompt, safe='')}?{query}"
     scheme = "https" if over_https(request) else "http"
-    return f"{scheme}://{request.host}{request.app[ADMISSION].signer.sign(path)}"
+    return f"{scheme}://{asked_host(request)}{request.app[ADMISSION].signer.sign(path)}"
 
 
 def _model_list(cfg: ImageSettings) -> list[dict[str, Any]]:
