@@ -20,7 +20,7 @@ class FormatSettings:
     quality: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_QUALITY), hash=False, compare=False)
     """The encoding quality of each lossy format when a request gives none (JPEG_QUALITY, ...)."""
     avif_speed: int = 8
-    """AVIF_SPEED, libavif's 0 (slowest, smallest) to 10; 8 is several times faster than
+    """AVIF_SPEED, libavif's 0 (slowest, smallest) to 10; 8 is 1.5 to 3 times faster than
     Pillow's 6 for nearly the same size (bench/README.md)."""
     threads: int = 2
     """IMAGE_CONVERT_THREADS: conversions at once in a worker (each is CPU work off the event loop)."""
