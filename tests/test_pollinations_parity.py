@@ -89,6 +89,16 @@ async def test_an_input_image_that_cannot_be_used_is_the_requests_fault(iris, ba
         assert resp.status == 400 and (await resp.json())["error"]["code"] == "bad_parameter", bad
 
 
+async def test_an_input_image_of_more_pixels_than_an_answer_may_have_is_refused(iris, backend, serve):
+    source = await inputs_server(serve, png(200, 100))  # a few hundred bytes, 20,000 pixels
+    client = await iris(BACKEND_API_URLS=backend.url, IMAGE_FETCH_ALLOW=LOCAL, MAX_IMAGE_SIDE="64")
+    resp = await client.get(f"/prompt/z?{Q}&width=64&height=64&image={source.url}/files/img.png")
+    assert resp.status == 400  # 4 x 64 x 64 = 16,384 pixels at most, as for a backend's answer
+    error = (await resp.json())["error"]
+    assert error["code"] == "bad_input_image" and "200x100" in error["message"]
+    assert backend.calls == []
+
+
 async def test_backends_that_cannot_edit_are_skipped(iris, serve):
     source = await inputs_server(serve, png(16, 16))
     plain, editor = FakeImageBackend(image=png(color=(1, 1, 1))), FakeImageBackend(image=png(color=(2, 2, 2)))

@@ -77,6 +77,8 @@ class ImagePipeline:
         self.inputs = inputs
         self.refusals = refusals
         self.refusal_ttl = refusal_ttl
+        self.max_pixels = LARGEST_ANSWER * cfg.max_side ** 2
+        """The most pixels a backend's answer, or an input image, may have."""
 
     @classmethod
     def open(cls, settings: Settings, session: aiohttp.ClientSession, memo: ByteStore,
@@ -215,19 +217,17 @@ class ImagePipeline:
             data = answered if answered is not None else await self.answers.fetch(
                 url or "", trusted=spec.url, label=spec.label)
         assert data is not None
-        cap = LARGEST_ANSWER * self.cfg.max_side ** 2
-        return data, await checked_image_type(data, spec.label, cap), spec.label
+        return data, await checked_image_type(data, spec.label, self.max_pixels), spec.label
 
     async def _fetch_inputs(self, urls: tuple[str, ...]) -> tuple[InputImage, ...]:
         """The input images, all at once; ``BadRequest`` naming the first that cannot be used (one of
         more pixels than a backend's answer may have is refused like an answer would be)."""
-        cap = LARGEST_ANSWER * self.cfg.max_side ** 2
 
         async def one(number: int, url: str) -> InputImage:
             label = f"input image {number}"
             try:
                 data = await self.inputs.fetch(url, trusted="", label=label)
-                return InputImage(data, await checked_image_type(data, label, cap))
+                return InputImage(data, await checked_image_type(data, label, self.max_pixels))
             except UpstreamError as exc:
                 raise BadRequest(f"{exc.describe()}", code="bad_input_image", param="image") from None
 
