@@ -3,6 +3,7 @@ nginx from a generated config, and wrk with its output parsed. Nothing is instal
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import re
@@ -175,9 +176,11 @@ class WrkResult:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-async def wrk(url: str, *, connections: int = 50, seconds: float = 5.0, threads: int = 2) -> WrkResult:
+async def wrk(url: str, *, connections: int = 50, seconds: float = 5.0, threads: int = 2,
+              headers: dict[str, str] | None = None) -> WrkResult:
+    sent = [arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")]
     proc = await asyncio.create_subprocess_exec(
-        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", url,
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", *sent, url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out = (await proc.communicate())[0].decode()
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -189,6 +192,17 @@ async def wrk(url: str, *, connections: int = 50, seconds: float = 5.0, threads:
     count = int(bad.group(1)) if bad else 0
     count += sum(int(n) for n in errors.groups()) if errors else 0
     return WrkResult(float(rps.group(1)), float(p50.group(1)) * _UNITS[p50.group(2)], count)
+
+
+def wrk_options(doc: str | None, rounds: str) -> argparse.ArgumentParser:
+    """The options of a wrk benchmark: --seconds, --rounds (``rounds`` says what alternates),
+    --connections and --workers."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help=rounds)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=cpu_count(), help="Iris WORKERS")
+    return parser
 
 
 def workdir() -> tempfile.TemporaryDirectory[str]:

@@ -33,6 +33,7 @@ from bench.harness import (
     require_tools,
     workdir,
     wrk,
+    wrk_options,
 )
 from proxy.security.signing import Signer
 
@@ -167,11 +168,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="Iris/nginx alternations")
-    parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=cpu_count(), help="Iris WORKERS")
+    parser = wrk_options(__doc__, "Iris/nginx alternations")
     parser.add_argument("--no-access-log", dest="access_log", action="store_false",
                         help="both servers without an access log (default: both log, as deployed)")
     return parser.parse_args()

@@ -27,12 +27,14 @@ from proxy.cache.slots import GenerationSlots, open_slots
 from proxy.cache.slots_redis import RedisSlots
 from proxy.config import Settings
 from proxy.hosting.stage import HostingStage
+from proxy.imagegen import openai_api
 from proxy.imagegen.allowance import Allowance
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.imagegen.recent import RecentGenerations
-from proxy.imagegen.route import PROMPT_ROUTE, prompt_image
+from proxy.imagegen.route import prompt_image
 from proxy.imagegen.sign import sign_route
-from proxy.imagegen.targets import ParsedTargets
+from proxy.imagegen.targets import IMAGE_ROUTE, PROMPT_ROUTE, ParsedTargets
+from proxy.imagegen.variants import Variants
 from proxy.keys import (
     ACCOUNTS,
     ADMIN_REVOCATIONS,
@@ -58,6 +60,7 @@ from proxy.keys import (
     SHARED,
     STORE,
     TARGETS,
+    VARIANTS,
     VISION,
 )
 from proxy.lifecycle import stop_tasks
@@ -107,6 +110,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
         http_ctx,        # the one ClientSession
         redis_ctx,       # the shared Redis client, its health and signals (REDIS_URL only)
         cache_ctx,       # byte store (and the host's), image cache, single flight
+        formats_ctx,     # image formats: variants and their converter threads, parsed image targets
         image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, pipeline
         hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
         database_ctx,    # SQLite: profiles, activity, frames, sessions, limits, blacklist
@@ -144,13 +148,19 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     flight: SingleFlight[CacheEntry] = SingleFlight(backing.lock)
     app[STORE], app[IMAGE_CACHE], app[FLIGHT] = backing.store, images, flight
     app[HOST_STORE] = backing.host_store
-    app[TARGETS] = ParsedTargets(app[SETTINGS].image)
     flusher = asyncio.create_task(images.run_flusher())
     yield
     await stop_tasks([flusher])
     await flight.close()
     await images.flush_counts()
     await backing.close()
+
+
+async def formats_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[VARIANTS] = variants = Variants(app[SETTINGS].formats, app[IMAGE_CACHE], app[FLIGHT])
+    app[TARGETS] = ParsedTargets(app[SETTINGS].image)
+    yield
+    variants.close()
 
 
 async def image_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -251,7 +261,12 @@ async def observe_ctx(app: web.Application) -> AsyncIterator[None]:
 
 ROUTES = (
     ("GET", "/prompt/{description:.+}", prompt_image, PROMPT_ROUTE),
+    ("GET", "/image/{description:.+}", prompt_image, IMAGE_ROUTE),
     ("POST", "/sign", sign_route, "sign"),
+    ("POST", "/v1/images/generations", openai_api.generations, "openai_images"),
+    ("GET", "/v1/models", openai_api.models, "openai_models"),
+    ("GET", "/v1/models/{model}", openai_api.model, "openai_model"),
+    ("GET", "/models", openai_api.pollinations_models, "models"),
     ("POST", "/cache/delete", api.cache_delete, "cache_delete"),
     ("DELETE", "/cache/{key}", api.cache_delete_key, "cache_delete_key"),
     ("GET", "/status", status.status, "status"),

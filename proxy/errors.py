@@ -12,10 +12,15 @@ class IrisError(Exception):
     status = 500
     code = "internal_error"
 
+    param: str | None = None
+    """The request field the failure is about, when one is (the OpenAI API's errors name it)."""
+
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 headers: dict[str, str] | None = None):
+                 headers: dict[str, str] | None = None, param: str | None = None):
         super().__init__(message)
         self.message = message
+        if param is not None:
+            self.param = param
         if code is not None:
             self.code = code
         if status is not None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from proxy.imagegen.pipeline import ImagePipeline
     from proxy.imagegen.recent import RecentGenerations
     from proxy.imagegen.targets import ParsedTargets
+    from proxy.imagegen.variants import Variants
     from proxy.redis.shared import SharedRedis
     from proxy.security.admission import Admission
     from proxy.security.credentials import Secrets
@@ -47,6 +48,7 @@ FLIGHT: web.AppKey[SingleFlight[CacheEntry]] = web.AppKey("flight")
 BREAKER: web.AppKey[Breaker] = web.AppKey("breaker")
 PIPELINE: web.AppKey[ImagePipeline] = web.AppKey("pipeline")
 TARGETS: web.AppKey[ParsedTargets] = web.AppKey("targets")
+VARIANTS: web.AppKey[Variants] = web.AppKey("variants")  # images in other formats, and the format rules
 RECENT: web.AppKey[RecentGenerations] = web.AppKey("recent")
 HOSTING: web.AppKey[HostingStage | None] = web.AppKey("hosting")  # None: IMAGE_HOSTING_ENABLED=false
 DATABASE: web.AppKey[Database[Any]] = web.AppKey("database")

@@ -71,12 +71,31 @@ def test_contract_variables_are_honoured():
     ({"POLLINATIONS_URL": "image.pollinations.ai"}, "POLLINATIONS_URL"),
     ({"VISION_PROVIDERS": '[{"name": "x", "base_url": "file:///v1", "model": "m"}]'}, "VISION_PROVIDERS"),
     ({"UPSTREAM_CONNECTIONS_PER_HOST": "0"}, "UPSTREAM_CONNECTIONS_PER_HOST"),
+    ({"BACKEND_API_URLS": "http://a", "EDIT_BACKENDS": "http://other"}, "EDIT_BACKENDS"),
+    ({"NEGOTIATE_FORMATS": "avif,gif"}, "NEGOTIATE_FORMATS"),
+    ({"NEGOTIATE_FORMATS": "webp,webp"}, "NEGOTIATE_FORMATS"),
+    ({"AVIF_QUALITY": "0"}, "AVIF_QUALITY"),
+    ({"AVIF_SPEED": "11"}, "AVIF_SPEED"),
+    ({"REFUSAL_CACHE_TTL": "-1"}, "REFUSAL_CACHE_TTL"),
 ])
 def test_bad_values_name_the_variable_and_the_fix(env, variable):
     with pytest.raises(ConfigError) as caught:
         load_settings(env)
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable) and "Fix:" in str(caught.value)
+
+
+def test_edit_backends_and_formats():
+    urls = "http://a.example/v1,http://b.example"
+    every = load_settings({"BACKEND_API_URLS": urls}).image.backends
+    assert [spec.edits for spec in every] == [True, True]
+    some = load_settings({"BACKEND_API_URLS": urls, "EDIT_BACKENDS": "http://b.example/"}).image.backends
+    assert [spec.edits for spec in some] == [False, True]
+    assert not any(s.edits for s in load_settings({"BACKEND_API_URLS": urls, "EDIT_BACKENDS": "none"}).image.backends)
+    formats = load_settings({"NEGOTIATE_FORMATS": "WebP", "WEBP_QUALITY": "70"}).formats
+    assert formats.negotiate == ("webp",) and formats.quality["webp"] == 70 and formats.quality["avif"] == 60
+    assert load_settings({"NEGOTIATE_FORMATS": ""}).formats.negotiate == ()
+    assert load_settings({}).formats.negotiate == ("avif", "webp")
 
 
 def test_a_bad_backend_url_is_named_without_its_credentials():

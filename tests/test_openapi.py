@@ -114,3 +114,44 @@ async def test_signing_and_limit_answers_match_the_document(iris, backend):
     await check(client, spec, prompt, "get", url.replace("fox", "cat"))  # 403 bad_signature
     await check(client, spec, prompt, "get", f"/prompt/a%20fox?key={ACCESS_KEY}")  # 401 signature_required
     await check(client, spec, prompt, "get", "/prompt/a%20cat", headers=bearer)  # 429 generate_limited
+
+
+async def test_openai_and_pollinations_answers_match_the_document(iris, backend):
+    from proxy.pages.apidoc_openai import REQUEST_EXAMPLE
+
+    client = await iris(BACKEND_API_URLS=backend.url, MODEL_MAP=f'{{"{backend.url}": {{"flux": "flux-dev"}}}}')
+    spec = await (await client.get("/openapi.json")).json()
+    bearer = {"Authorization": f"Bearer {ACCESS_KEY}"}
+    images = "/v1/images/generations"
+    made = await check(client, spec, images, "post", images, json=REQUEST_EXAMPLE, headers=bearer)  # the example
+    assert len((await made.json())["data"]) == REQUEST_EXAMPLE["n"]
+    await check(client, spec, images, "post", images, json={"prompt": "x", "size": "9x9"}, headers=bearer)
+    await check(client, spec, images, "post", images, json={"prompt": "x"})
+    await check(client, spec, "/v1/models", "get", "/v1/models", headers=bearer)
+    await check(client, spec, "/v1/models", "get", "/v1/models")
+    await check(client, spec, "/v1/models/{model}", "get", "/v1/models/flux", headers=bearer)
+    await check(client, spec, "/v1/models/{model}", "get", "/v1/models/nope", headers=bearer)
+    await check(client, spec, "/models", "get", "/models")
+    alias = "/image/{description}"
+    await check(client, spec, alias, "get", f"/image/a%20fox?key={ACCESS_KEY}&format=webp")
+    await check(client, spec, alias, "get", f"/image/a%20fox?key={ACCESS_KEY}&format=gif")
+
+
+async def test_every_documented_example_fits_its_schema(iris, backend):
+    client = await iris(BACKEND_API_URLS=backend.url)
+    spec = await (await client.get("/openapi.json")).json()
+    found = 0
+    for methods in spec["paths"].values():
+        for op in methods.values():
+            bodies = [op.get("requestBody", {}), *op["responses"].values()]
+            for holder in bodies:
+                media = holder.get("content", {}).get("application/json", {})
+                if "example" in media:
+                    found += 1
+                    Draft202012Validator({**media["schema"], "components": spec["components"]}).validate(media["example"])
+    for schema in spec["components"]["schemas"].values():
+        if "example" in schema:
+            Draft202012Validator({**schema, "components": spec["components"]}).validate(schema["example"])
+    assert found >= 5
+    html = await (await client.get("/docs")).text()
+    assert "Example request body:" in html and "Example answer:" in html and "Use it from code" in html

@@ -1,4 +1,6 @@
-"""Admin cache endpoints: POST /cache/delete (the Deno proxy's shape) and DELETE /cache/{key}."""
+"""Admin cache endpoints: POST /cache/delete (the Deno proxy's shape) and DELETE /cache/{key}.
+Either deletes an entry with every variant of it (the image in other formats); DELETE takes a
+variant's ETag too."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from proxy.imagegen.params import parse_request
 from proxy.keys import ADMISSION, FLIGHT, IMAGE_CACHE, SETTINGS
 from proxy.web.responses import json_response
 
-_KEY = re.compile(r"[0-9a-f]{64}")
+_KEY = re.compile(r"([0-9a-f]{64})(?:~[a-z0-9-]{1,24})?")  # an entry's key, or a variant's ETag
 
 
 async def cache_delete(request: web.Request) -> web.Response:
@@ -31,10 +33,10 @@ async def cache_delete(request: web.Request) -> web.Response:
 
 async def cache_delete_key(request: web.Request) -> web.Response:
     await request.app[ADMISSION].require_admin(request)
-    key = request.match_info["key"].lower()
-    if not _KEY.fullmatch(key):
+    found = _KEY.fullmatch(request.match_info["key"].lower())
+    if found is None:
         raise BadRequest("a cache key is 64 hex digits (the ETag of the image)", code="bad_key")
-    return await _delete(request, key)
+    return await _delete(request, found.group(1))  # the entry, with every variant
 
 
 async def _delete(request: web.Request, key: str) -> web.Response:

@@ -3,7 +3,14 @@ and hit/miss counts summed over every worker.
 
 A failure is kept only ``FAILURE_CACHE_TTL`` seconds, and only under the settings that made it
 (``failure_scope``, a digest of the image settings): after a restart with other backends, tokens
-or models, a failure remembered before is not served. A transient failure is never kept."""
+or models, a failure remembered before is not served. A transient failure is never kept.
+
+An image may have variants (the same image in another format, ``proxy.imagegen.formats``), each
+an entry of its own under ``{key}~{suffix}`` that names the original it was made from (its
+``created`` stamp): a variant is served only beside that very original, so one written after a
+delete, or left from an image made again since, is never served. The variants made of an entry
+are listed beside it (the list is changed under a short lock in the store, so workers and
+instances adding variants at once all get listed), and a delete removes them all with the entry."""
 
 from __future__ import annotations
 
@@ -13,13 +20,28 @@ from dataclasses import replace
 from typing import Any
 
 from proxy.cache.bodyfile import BodyFile
-from proxy.cache.entry import FAILURE, CacheEntry
+from proxy.cache.entry import FAILURE, IMAGE, CacheEntry
 from proxy.cache.front import MemoryFront
 from proxy.cache.generation import SharedGeneration
 from proxy.cache.stores.base import ByteStore
 from proxy.config.cache import CacheSettings
 
 STATS_EVERY = 2.0
+LIST_LOCK_TTL = 5.0  # seconds the lock on an entry's list of variants outlives a worker that died holding it
+LIST_WAIT = 0.01  # seconds between tries for that lock
+VARIANT = "~"  # between an entry's key and a variant's suffix
+OF = "of"  # a variant's meta: the ``created`` stamp of the original it was made from
+
+
+def variant_key(key: str, suffix: str) -> str:
+    return f"{key}{VARIANT}{suffix}"
+
+
+def variant_of(found: CacheEntry | None, original: CacheEntry) -> CacheEntry | None:
+    """``found`` when it is a variant made from this very original."""
+    if found is None or found.kind != IMAGE or found.meta.get(OF) != original.meta.get("created"):
+        return None
+    return found
 
 
 class ImageCache:
@@ -90,8 +112,56 @@ class ImageCache:
         self._remember(key, entry)  # at once: the next request here is a hit, not a second miss
         await self.store.set(f"img:{key}", entry.encode())
 
+    def peek_variant(self, stored: str, original: CacheEntry) -> CacheEntry | None:
+        """The variant kept under ``stored`` (``variant_key``) of the ``original`` just peeked at,
+        from the memory front only (which that peek brought up to date): no I/O, for the hot path.
+        (``variant_of`` written out: this runs on every variant hit.)"""
+        items = self.front.items
+        held = items.get(stored)
+        if held is None or held[0].meta.get(OF) != original.meta.get("created"):
+            return None
+        items.move_to_end(stored)
+        return held[0]
+
+    async def get_variant(self, key: str, suffix: str, original: CacheEntry) -> CacheEntry | None:
+        vkey = variant_key(key, suffix)
+        found = variant_of(self.peek(vkey), original)
+        if found is not None:
+            return found
+        raw = await self.store.get(f"img:{vkey}")
+        found = variant_of(CacheEntry.decode(raw) if raw is not None else None, original)
+        if found is not None:
+            self._remember(vkey, found)
+        return found
+
+    async def put_variant(self, key: str, suffix: str, entry: CacheEntry) -> None:
+        """Kept like any image, and listed beside its entry for the delete."""
+        await self.put(variant_key(key, suffix), entry)
+        lock = f"imgv-lock:{key}"
+        held = False
+        for _ in range(int(LIST_LOCK_TTL / LIST_WAIT)):  # a lock older than that has run out
+            held = await self.store.add(lock, b"1", ttl=LIST_LOCK_TTL)
+            if held:
+                break
+            await asyncio.sleep(LIST_WAIT)
+        try:
+            listed = await self.variants(key)
+            if suffix not in listed:
+                await self.store.set(f"imgv:{key}", ",".join([*listed, suffix]).encode())
+        finally:
+            if held:
+                await self.store.delete(lock)
+
+    async def variants(self, key: str) -> list[str]:
+        raw = await self.store.get(f"imgv:{key}")
+        return [suffix for suffix in raw.decode().split(",") if suffix] if raw else []
+
     async def delete(self, key: str) -> bool:
+        """The entry and every variant made of it."""
         deleted = await self.store.delete(f"img:{key}")
+        for suffix in await self.variants(key):
+            await self.store.delete(f"img:{variant_key(key, suffix)}")
+        await self.store.delete(f"imgv:{key}")
         self.front.discard(key)
         await self.generation.bump()
         return deleted

@@ -17,6 +17,7 @@ from dotenv import dotenv_values
 from proxy.config.accounts import AccountSettings, load_accounts
 from proxy.config.cache import CacheSettings, load_cache
 from proxy.config.env import Env
+from proxy.config.formats import FormatSettings, load_formats
 from proxy.config.hosting import HostingSettings, load_hosting
 from proxy.config.image import ImageSettings, load_image
 from proxy.config.redis import RedisSettings, load_redis
@@ -39,6 +40,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
     spending: SpendingSettings = field(default_factory=SpendingSettings)
+    formats: FormatSettings = field(default_factory=FormatSettings)
 
     def with_server(self, **changes: Any) -> Settings:
         return replace(self, server=replace(self.server, **changes))
@@ -59,6 +61,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         redis=load_redis(env),
         hosting=load_hosting(env),
         spending=load_spending(env, image),
+        formats=load_formats(env),
     )
 
 
@@ -71,5 +74,6 @@ def gather_environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
     return values
 
 
-__all__ = ["AccountSettings", "CacheSettings", "ImageSettings", "SecuritySettings", "ServerSettings",
-           "Settings", "SpendingSettings", "VisionSettings", "gather_environment", "load_settings"]
+__all__ = ["AccountSettings", "CacheSettings", "FormatSettings", "ImageSettings", "SecuritySettings",
+           "ServerSettings", "Settings", "SpendingSettings", "VisionSettings", "gather_environment",
+           "load_settings"]

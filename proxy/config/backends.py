@@ -22,6 +22,8 @@ class BackendSpec:
     kind: str = "openai"
     role: str = "image"
     """What Iris asks of it (image, llm, vision): health is kept per role, URL and model."""
+    edits: bool = True
+    """It takes image-to-image requests (OpenAI's ``/images/edits``; ``EDIT_BACKENDS``)."""
 
     @property
     def label(self) -> str:

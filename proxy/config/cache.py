@@ -16,6 +16,8 @@ class CacheSettings:
     memory_item_bytes: int = 4 * 1024 * 1024
     failure_ttl: float = 60.0
     enhance_ttl: float = 7 * 24 * 3600.0
+    refusal_ttl: float = 3600.0
+    """REFUSAL_CACHE_TTL: how long a prompt the backends refused goes straight to the safety rewrite."""
 
 
 def load_cache(env: Env, data_dir: Path) -> CacheSettings:
@@ -26,4 +28,5 @@ def load_cache(env: Env, data_dir: Path) -> CacheSettings:
         memory_item_bytes=env.integer("CACHE_MEMORY_ITEM_BYTES", 4 * 1024 * 1024, lo=0),
         failure_ttl=env.number("FAILURE_CACHE_TTL", 60.0, lo=0.0, hi=86400.0),
         enhance_ttl=env.number("ENHANCE_CACHE_TTL", 7 * 24 * 3600.0, lo=0.0),
+        refusal_ttl=env.number("REFUSAL_CACHE_TTL", 3600.0, lo=0.0, hi=30 * 86400.0),
     )

@@ -73,6 +73,17 @@ class ImageSettings:
     default_width: int = 1024
     default_height: int = 1024
     default_seed: int = 42
+    input_image_max_bytes: int = 10 * 1024 * 1024
+    """INPUT_IMAGE_MAX_BYTES: the largest input image (``image=``) Iris fetches for an edit."""
+
+    @cached_property
+    def models(self) -> tuple[str, ...]:
+        """The model names a request may give: IMAGE_MODEL and the names MODEL_MAP maps (what the
+        playground suggests and the model lists of the APIs show)."""
+        names = {name for spec in self.backends for name in spec.model_map}
+        if self.image_model:
+            names.add(self.image_model)
+        return tuple(sorted(names))
 
     @cached_property
     def fingerprint(self) -> str:
@@ -115,6 +126,8 @@ def load_image(env: Env) -> ImageSettings:
         max_side=env.integer("MAX_IMAGE_SIDE", 2048, lo=64, hi=16384),
         default_width=env.integer("DEFAULT_WIDTH", 1024, lo=64, hi=16384),
         default_height=env.integer("DEFAULT_HEIGHT", 1024, lo=64, hi=16384),
+        input_image_max_bytes=env.integer("INPUT_IMAGE_MAX_BYTES", 10 * 1024 * 1024, lo=1024,
+                                          hi=512 * 1024 * 1024),
     )
 
 
@@ -127,6 +140,7 @@ def _backends(env: Env, urls: list[str], image_model: str | None) -> tuple[Backe
     if any(w < 0 for w in weights.values()) or (urls and not any(weights.get(u, 1) for u in urls)):
         raise ConfigError("BACKEND_WEIGHTS", "weights must be >= 0 and not all 0", "give positive integers")
     fallback_token = env.optional("AUTH_TOKEN")
+    edits = _edit_backends(env, urls)
     return tuple(
         BackendSpec(
             url=url,
@@ -135,9 +149,25 @@ def _backends(env: Env, urls: list[str], image_model: str | None) -> tuple[Backe
             model_map={str(k): str(v) for k, v in models.get(url, {}).items()},
             name=f"backend-{number}",
             model=image_model,
+            edits=url in edits,
         )
         for number, url in enumerate(urls, 1)
     )
+
+
+def _edit_backends(env: Env, urls: list[str]) -> set[str]:
+    """EDIT_BACKENDS: the backends that take image edits; ``all`` (the default) or ``none``."""
+    items = env.items("EDIT_BACKENDS") or ["all"]
+    if [item.lower() for item in items] == ["all"]:
+        return set(urls)
+    if [item.lower() for item in items] == ["none"]:
+        return set()
+    named = {normalise_base(item) for item in items}
+    unknown = sorted(named - set(urls))
+    if unknown:
+        raise ConfigError("EDIT_BACKENDS", f"names {unknown[0]!r}, which is not in BACKEND_API_URLS",
+                          "use the same URLs as BACKEND_API_URLS, or all, or none")
+    return named
 
 
 def _keyed(env: Env, name: str, urls: list[str], kinds: tuple[type, ...]) -> dict:

@@ -120,6 +120,11 @@ class HostingStage:
             return await self._bytes(key, entry)
         return entry
 
+    async def image_bytes(self, key: str, entry: CacheEntry) -> CacheEntry:
+        """A hosted entry as its bytes, in either mode (for answers that must carry the image, such
+        as the OpenAI API's ``b64_json``); ``ImageLost`` as in ``settle``."""
+        return await self._bytes(key, entry) if entry.kind == HOSTED else entry
+
     def _due(self, key: str, entry: CacheEntry) -> bool:
         next_try = self.deferred.get(key)
         if next_try is not None and time.monotonic() < next_try:

@@ -5,7 +5,9 @@ generality than in anything it really needs; this lane answers the common case d
 takes a request only when the answer is certain to be what ``prompt_image`` would send: a GET of
 a target parsed before, without If-None-Match, admitted by the admission rule without any I/O
 (``Admission.admits_at_once``: the access key, or the signature the target cache remembered what
-it covers, checked with one HMAC), for an image this worker's memory front holds and no image host
+it covers, checked with one HMAC), for an image this worker's memory front holds, in the
+representation the request wants (the original, or a variant the front holds beside it: the format
+comes from the remembered target or from ``Accept``, decided without I/O), and no image host
 wants. Anything else, or anything unexpected, goes the full way, where every check and the error
 handling live.
 
@@ -22,13 +24,16 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 
 from proxy.cache.entry import IMAGE
-from proxy.imagegen.route import PROMPT_ROUTE, image_headers, image_response
-from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS
+from proxy.cache.images import variant_key
+from proxy.imagegen.route import image_headers, image_response
+from proxy.imagegen.targets import Target
+from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS, VARIANTS
 from proxy.security.gate import admission_middleware
 from proxy.web.errors import errors_middleware
 from proxy.web.runner import IrisRunner
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+VIEWS_PER_TARGET = 16
 
 
 class FastLane:
@@ -44,6 +49,7 @@ class FastLane:
         self.cache = app[IMAGE_CACHE]
         self.observer = app[OBSERVER]
         self.hosting = app[HOSTING]
+        self.formats = app[VARIANTS].formats
         self.served = 0  # hits this worker answered here
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -67,15 +73,35 @@ class FastLane:
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
             return None
+        pick = (request.headers.get(hdrs.ACCEPT), entry.content_type)
+        view = found.views.get(pick) or self._view(found, pick)
+        suffix, negotiated = view
+        stored = key
+        if suffix:
+            stored = key + suffix
+            entry = self.cache.peek_variant(stored, entry)
+            if entry is None:
+                return None  # to be made: the full way
         expires = found.signed.expires if found.signed is not None else None
-        headers = image_headers(key, "HIT", expires, self.admission.clock())
-        response = image_response(self.cache, key, entry, headers)
+        headers = image_headers(stored, "HIT", expires, self.admission.clock(), negotiated=negotiated)
+        response = image_response(self.cache, stored, entry, headers)
         self.cache.count(True)
         observer = self.observer
-        observer.finish(response, observer.request_id(request), PROMPT_ROUTE, hdrs.METH_GET, started,
+        observer.finish(response, observer.request_id(request), found.route, hdrs.METH_GET, started,
                         authorized=hdrs.AUTHORIZATION in request.headers)
         self.served += 1
         return response
+
+    def _view(self, found: Target, pick: tuple[str | None, str]) -> tuple[str, bool]:
+        """What ``found`` is served as for an ``Accept`` header and the original's type, remembered
+        on the target (a few per target: browsers send a handful of different headers)."""
+        formats = self.formats
+        variant = formats.variant(found.wanted, pick[0], pick[1])
+        suffix = variant_key("", variant.suffix) if variant is not None else ""
+        view = (suffix, formats.negotiates(found.wanted))
+        if len(found.views) < VIEWS_PER_TARGET:
+            found.views[pick] = view
+        return view
 
 
 class FastLaneRunner(IrisRunner):

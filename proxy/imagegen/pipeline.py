@@ -6,29 +6,44 @@
 4. the Pollinations fallback with the most promising prompt.
 It returns a cache entry: the image, or a failure naming every stage (kept only briefly, and not
 at all when a stage failed for a reason that is not the prompt's: a backend cooling down, a wait
-in Iris's own connection pool)."""
+in Iris's own connection pool).
+
+A prompt the backends refused is remembered (per prompt and model, REFUSAL_CACHE_TTL, in the byte
+store every worker and, with Redis, every instance shares), as the Deno proxy does: the next
+request for it with another seed or size skips step 2 and goes straight to the safety rewrite,
+instead of being refused again by the same backends.
+
+With input images (``image=``), the request is an edit: backends that take edits (EDIT_BACKENDS)
+get OpenAI's ``/images/edits`` with the images, fetched once for the whole request through the
+same guarded fetch as a backend's url answer (public addresses or IMAGE_FETCH_ALLOW, redirects
+checked, at most INPUT_IMAGE_MAX_BYTES, decoded as images); the others are skipped. Pollinations
+is given the URLs, which it fetches itself. An input image that cannot be used is the request's
+fault: a 400, never kept."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
+import orjson
 
 from proxy.cache.entry import CacheEntry, failure_entry, image_entry
 from proxy.cache.stores.base import ByteStore
 from proxy.config import Settings
 from proxy.config.backends import BackendSpec
 from proxy.config.image import ImageSettings
-from proxy.errors import UpstreamFailed
+from proxy.errors import BadRequest, UpstreamFailed
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.prompts import PromptLLM
 from proxy.upstream.breaker import Breaker
-from proxy.upstream.errors import PoolExhausted, PoolRefused, UpstreamError
+from proxy.upstream.errors import PoolExhausted, PoolRefused, Unsupported, UpstreamError
 from proxy.upstream.guarded import GuardedFetcher
 from proxy.upstream.inspect import checked_image_type
-from proxy.upstream.openai import ImageJob, OpenAIClient
+from proxy.upstream.openai import ImageJob, InputImage, OpenAIClient
 from proxy.upstream.pollinations import PollinationsClient
 from proxy.upstream.pool import BackendPool
 
@@ -44,12 +59,14 @@ class Attempt:
     failures: list[str]
     refused: bool = False
     transient: bool = False  # a stage failed for a reason that is not the prompt's
+    inputs: asyncio.Task[tuple[InputImage, ...]] | None = None  # fetched once, when a backend needs them
 
 
 class ImagePipeline:
     def __init__(self, cfg: ImageSettings, pool: BackendPool, fallback: BackendSpec | None,
                  openai: OpenAIClient, pollinations: PollinationsClient, answers: GuardedFetcher,
-                 prompts: PromptLLM):
+                 prompts: PromptLLM, inputs: GuardedFetcher, *, refusals: ByteStore,
+                 refusal_ttl: float = 0.0):
         self.cfg = cfg
         self.pool = pool
         self.fallback = fallback
@@ -57,6 +74,11 @@ class ImagePipeline:
         self.pollinations = pollinations
         self.answers = answers
         self.prompts = prompts
+        self.inputs = inputs
+        self.refusals = refusals
+        self.refusal_ttl = refusal_ttl
+        self.max_pixels = LARGEST_ANSWER * cfg.max_side ** 2
+        """The most pixels a backend's answer, or an input image, may have."""
 
     @classmethod
     def open(cls, settings: Settings, session: aiohttp.ClientSession, memo: ByteStore,
@@ -80,20 +102,46 @@ class ImagePipeline:
         t = cfg.timeouts
         answers = GuardedFetcher(session, total=t.backend, connect=t.connect, cap=t.fetch_max_bytes,
                                  allow=t.fetch_allow)
-        return cls(cfg, pool, fallback, openai, pollinations, answers, prompts)
+        inputs = GuardedFetcher(session, total=t.backend, connect=t.connect, cap=cfg.input_image_max_bytes,
+                                allow=t.fetch_allow)
+        return cls(cfg, pool, fallback, openai, pollinations, answers, prompts, inputs, refusals=memo,
+                   refusal_ttl=settings.cache.refusal_ttl)
 
     async def generate(self, req: ImageRequest) -> CacheEntry:
         attempt = Attempt(prompt=await self._first_prompt(req), failures=[])
-        for stage in self._stages(req, attempt):
-            result = await stage
-            if result is not None:
-                return result
+        try:
+            if await self._refused_lately(req):
+                attempt.refused = True
+                attempt.failures.append("backends: skipped, they refused this prompt lately")
+            for stage in self._stages(req, attempt, skip_pool=attempt.refused):
+                result = await stage
+                if result is not None:
+                    return result
+        finally:
+            if attempt.inputs is not None and not attempt.inputs.done():
+                attempt.inputs.cancel()
         message = "every stage failed: " + " | ".join(attempt.failures)
         log.warning("generation failed for %s: %s", req.key()[:12], message)
         return failure_entry(UpstreamFailed.status, UpstreamFailed.code, message, transient=attempt.transient)
 
-    def _stages(self, req: ImageRequest, attempt: Attempt) -> Iterator[Awaitable[CacheEntry | None]]:
-        yield self._pool_pass(req, attempt, "backends")
+    def _refusal_key(self, req: ImageRequest) -> str:
+        return "refused:" + hashlib.sha256(orjson.dumps([req.model, req.prompt])).hexdigest()
+
+    async def _refused_lately(self, req: ImageRequest) -> bool:
+        """The backends refused this prompt and model within REFUSAL_CACHE_TTL, and a rewrite can
+        be asked for (without one, there is nothing to go straight to)."""
+        if self.refusal_ttl <= 0 or not self.prompts.can_rewrite:
+            return False
+        return await self.refusals.get(self._refusal_key(req)) is not None
+
+    async def _remember_refusal(self, req: ImageRequest) -> None:
+        if self.refusal_ttl > 0:
+            await self.refusals.set(self._refusal_key(req), b"1", ttl=self.refusal_ttl)
+
+    def _stages(self, req: ImageRequest, attempt: Attempt, *,
+                skip_pool: bool = False) -> Iterator[Awaitable[CacheEntry | None]]:
+        if not skip_pool:
+            yield self._pool_pass(req, attempt, "backends")
         if self.prompts.can_rewrite:
             for n in range(self.prompts.settings.de_nsfw_max_attempts):
                 if not attempt.refused:
@@ -110,12 +158,14 @@ class ImagePipeline:
         job = self._job(req, attempt.prompt)
         try:
             data, mime, backend = await self.pool.run(
-                lambda spec: self._generate_on(spec, job, req), model=req.model,
+                lambda spec: self._generate_on(spec, job, req, attempt), model=req.model,
                 max_refusals=self.cfg.blocked_retry_attempts)
         except PoolRefused as exc:
             attempt.refused = True
             attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"{stage}: refused ({exc.reason})")
+            if stage == "backends":
+                await self._remember_refusal(req)
             return None
         except PoolExhausted as exc:
             attempt.refused = False
@@ -138,7 +188,7 @@ class ImagePipeline:
         assert self.fallback is not None
         job = self._job(req, attempt.prompt)
         try:
-            data, mime, backend = await self._generate_on(self.fallback, job, req)
+            data, mime, backend = await self._generate_on(self.fallback, job, req, attempt)
         except UpstreamError as exc:
             attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"fallback: {exc.describe()}")
@@ -148,16 +198,42 @@ class ImagePipeline:
 
     def _job(self, req: ImageRequest, prompt: str) -> ImageJob:
         return ImageJob(prompt=prompt, width=req.width, height=req.height, model=req.model,
-                        seed=req.seed, negative_prompt=req.negative_prompt)
+                        seed=req.seed, negative_prompt=req.negative_prompt, quality=req.quality,
+                        style=req.style, user=req.user)
 
-    async def _generate_on(self, spec: BackendSpec, job: ImageJob,
-                           req: ImageRequest) -> tuple[bytes, str, str]:
+    async def _generate_on(self, spec: BackendSpec, job: ImageJob, req: ImageRequest,
+                           attempt: Attempt) -> tuple[bytes, str, str]:
         if spec.kind == "pollinations":
-            data = await self.pollinations.generate_image(spec, job, req.passthrough)
+            extra = {**req.passthrough, "image": ",".join(req.images)} if req.images else req.passthrough
+            data = await self.pollinations.generate_image(spec, job, extra)
         else:
+            if req.images:
+                if not spec.edits:
+                    raise Unsupported("takes no image edits (EDIT_BACKENDS)", backend=spec.label)
+                if attempt.inputs is None:
+                    attempt.inputs = asyncio.ensure_future(self._fetch_inputs(req.images))
+                job = replace(job, inputs=await asyncio.shield(attempt.inputs))
             answered, url = await self.openai.generate_image(spec, job)
             data = answered if answered is not None else await self.answers.fetch(
                 url or "", trusted=spec.url, label=spec.label)
         assert data is not None
-        cap = LARGEST_ANSWER * self.cfg.max_side ** 2
-        return data, await checked_image_type(data, spec.label, cap), spec.label
+        return data, await checked_image_type(data, spec.label, self.max_pixels), spec.label
+
+    async def _fetch_inputs(self, urls: tuple[str, ...]) -> tuple[InputImage, ...]:
+        """The input images, all at once; ``BadRequest`` naming the first that cannot be used (one of
+        more pixels than a backend's answer may have is refused like an answer would be)."""
+
+        async def one(number: int, url: str) -> InputImage:
+            label = f"input image {number}"
+            try:
+                data = await self.inputs.fetch(url, trusted="", label=label)
+                return InputImage(data, await checked_image_type(data, label, self.max_pixels))
+            except UpstreamError as exc:
+                raise BadRequest(f"{exc.describe()}", code="bad_input_image", param="image") from None
+
+        try:
+            async with asyncio.TaskGroup() as group:  # the first that fails stops the others
+                tasks = [group.create_task(one(n, url)) for n, url in enumerate(urls, 1)]
+        except* BadRequest as failed:
+            raise failed.exceptions[0] from None
+        return tuple(task.result() for task in tasks)

@@ -1,4 +1,6 @@
-"""GET and HEAD /prompt/{description}: the image, from the cache or made once for everyone."""
+"""GET and HEAD /prompt/{description} (and Pollinations' /image/{description}): the image, from
+the cache or made once for everyone (``obtain``, which the OpenAI API shares), in the format the
+request wants (``proxy.imagegen.formats``)."""
 
 from __future__ import annotations
 
@@ -6,17 +8,30 @@ import asyncio
 
 from aiohttp import web
 
-from proxy.cache.entry import FAILURE, HOSTED, CacheEntry
-from proxy.cache.images import ImageCache
+from proxy.cache.entry import FAILURE, HOSTED, IMAGE, CacheEntry
+from proxy.cache.images import ImageCache, variant_key
 from proxy.errors import BadRequest, DeadlineExceeded, IrisError, UpstreamFailed
 from proxy.hosting.stage import HostingStage, ImageLost
 from proxy.imagegen.allowance import GenerateLimited
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.reply import ImageResponse
-from proxy.keys import ADMISSION, ALLOWANCE, FLIGHT, HOSTING, IMAGE_CACHE, PIPELINE, RECENT, SETTINGS, TARGETS
+from proxy.imagegen.targets import PROMPT_ROUTE, Target
+from proxy.keys import (
+    ADMISSION,
+    ALLOWANCE,
+    FLIGHT,
+    HOSTING,
+    IMAGE_CACHE,
+    PIPELINE,
+    RECENT,
+    SETTINGS,
+    TARGETS,
+    VARIANTS,
+)
 from proxy.security.admission import Caller
 
-PROMPT_ROUTE = "prompt_image"
+__all__ = ["PROMPT_ROUTE", "image_headers", "image_response", "obtain", "prompt_image"]
+HIT, MISS = "HIT", "MISS"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REDIRECT = 3600  # seconds a hosting redirect is kept: the image may be made again (and hosted elsewhere)
 TRIES = 3  # a waiting request whose leader hit its own limit may lead under its own, this often
@@ -30,24 +45,33 @@ async def prompt_image(request: web.Request) -> web.StreamResponse:
         raise BadRequest("seed=-1 makes a new image on every request, which a signed URL may not: "
                          "sign it with a seed", code="random_seed")
     req, key = target.request, target.key
+    entry, state = await obtain(request, req, key, caller)
+    expires = target.signed.expires if target.signed is not None else None
+    response = await _respond(request, entry, key, state, target, expires, app[ADMISSION].clock())
+    if state == MISS and response.status == 200 and request.method == "GET":
+        app[RECENT].note(key, req, entry.meta.get("used_prompt"))  # the dashboard's gallery of fresh images
+    return response
+
+
+async def obtain(request: web.Request, req: ImageRequest, key: str, caller: Caller) -> tuple[CacheEntry, str]:
+    """The entry for one image and whether the cache had it (``HIT``) or it was made now
+    (``MISS``): the cache, single flight, the limits on new images, the pipeline and image hosting,
+    exactly as for every image route."""
+    app = request.app
     cache = app[IMAGE_CACHE]
     entry = cache.peek(key) or await cache.get(key)
     cache.count(entry is not None)
-    state = "HIT"
+    state = HIT
     if entry is None:
         entry = await _generate(request, req, key, caller)
-        state = "MISS"
+        state = MISS
     hosting = app[HOSTING]
     if hosting is not None and hosting.wants(entry):  # a pending upload, or proxy mode
         try:
-            entry = await hosting.settle(key, entry, fresh=state == "MISS")
+            entry = await hosting.settle(key, entry, fresh=state == MISS)
         except ImageLost:  # proxy mode: the host no longer has it (the entry is gone): made again
-            entry, state = await _remade(request, req, key, hosting, caller), "MISS"
-    expires = target.signed.expires if target.signed is not None else None
-    response = _respond(request, entry, key, state, expires, app[ADMISSION].clock())
-    if state == "MISS" and response.status == 200 and request.method == "GET":
-        app[RECENT].note(key, req, entry.meta.get("used_prompt"))  # the dashboard's gallery of fresh images
-    return response
+            entry, state = await _remade(request, req, key, hosting, caller), MISS
+    return entry, state
 
 
 async def _remade(request: web.Request, req: ImageRequest, key: str, hosting: HostingStage,
@@ -97,35 +121,54 @@ async def _generate(request: web.Request, req: ImageRequest, key: str, caller: C
         raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
 
 
-def image_headers(key: str, state: str, expires: int | None = None, now: float = 0.0) -> dict[str, str]:
-    """``expires``: the ``exp`` of a signed URL, past which no cache may keep answering it."""
+def image_headers(stored: str, state: str, expires: int | None = None, now: float = 0.0, *,
+                  negotiated: bool = False) -> dict[str, str]:
+    """``stored``: where the cache keeps the representation served (the entry's key, or its
+    variant's: each has its own ETag); ``expires``: the ``exp`` of a signed URL, past which no
+    cache may keep answering it; ``negotiated``: the format was chosen from ``Accept``."""
     caching = IMMUTABLE if expires is None else cache_for(expires - now)
-    return {"ETag": f'"{key}"', "Cache-Control": caching, "Access-Control-Allow-Origin": "*",
-            "X-Cache": state}
+    headers = {"ETag": f'"{stored}"', "Cache-Control": caching, "Access-Control-Allow-Origin": "*",
+               "X-Cache": state}
+    if negotiated:
+        headers["Vary"] = "Accept"
+    return headers
 
 
 def cache_for(seconds: float) -> str:
     return f"public, max-age={max(0, int(seconds))}"
 
 
-def image_response(cache: ImageCache, key: str, entry: CacheEntry, headers: dict[str, str]) -> ImageResponse:
+def image_response(cache: ImageCache, stored: str, entry: CacheEntry,
+                   headers: dict[str, str]) -> ImageResponse:
     headers["Content-Type"] = entry.content_type
-    return ImageResponse(entry.body, headers, cache.file_for(key, entry))
+    return ImageResponse(entry.body, headers, cache.file_for(stored, entry))
 
 
-def _respond(request: web.Request, entry: CacheEntry, key: str, state: str, expires: int | None,
-             now: float) -> web.StreamResponse:
+async def _respond(request: web.Request, entry: CacheEntry, key: str, state: str, target: Target,
+                   expires: int | None, now: float) -> web.StreamResponse:
     if entry.kind == FAILURE:
         meta = entry.meta
         raise IrisError(meta["message"], code=meta["code"], status=meta["status"],
                         headers={"X-Cache": state})
-    headers = image_headers(key, state, expires, now)
-    etag = headers["ETag"]
     if entry.kind == HOSTED:
+        headers = image_headers(key, state, expires, now)
         headers["Location"] = entry.meta["url"]
         headers["Cache-Control"] = cache_for(REDIRECT if expires is None else min(REDIRECT, expires - now))
         return web.Response(status=302, headers=headers)
+    variants = request.app[VARIANTS]
+    formats = variants.formats
+    negotiated = formats.negotiates(target.wanted)
+    variant = formats.variant(target.wanted, request.headers.get("Accept"), entry.content_type) \
+        if entry.kind == IMAGE and entry.body else None
     match = request.headers.get("If-None-Match", "")
-    if etag in match or match.strip() == "*":
-        return web.Response(status=304, headers=headers)
-    return image_response(request.app[IMAGE_CACHE], key, entry, headers)
+    if match:  # known without converting anything
+        stored = variant_key(key, variant.suffix) if variant is not None else key
+        if f'"{stored}"' in match or match.strip() == "*":
+            return web.Response(status=304, headers=image_headers(stored, state, expires, now,
+                                                                   negotiated=negotiated))
+    if variant is not None:
+        entry = await variants.obtain(key, entry, variant)
+    suffix = entry.meta.get("variant")  # None: the original (also when a conversion failed)
+    stored = variant_key(key, suffix) if suffix else key
+    headers = image_headers(stored, state, expires, now, negotiated=negotiated)
+    return image_response(request.app[IMAGE_CACHE], stored, entry, headers)

@@ -1,7 +1,7 @@
 """Signing image URLs for the owner: ``POST /sign`` (for a page's back end, and the playground,
 with the access key in ``Authorization: Bearer``) and ``signed_url``, which the command line
 (``iris-proxy sign``) shares. Only what the image route would accept is signed: a ``/prompt/``
-path whose parameters parse, naming one image (not ``seed=-1``) and carrying no ``key``.
+(or ``/image/``) path whose parameters parse, naming one image (not ``seed=-1``) and carrying no ``key``.
 
 Who may sign: whoever holds the access key, which already lets them make any image. So the
 signer gives nobody more than they have: an anonymous visitor of the playground, which asks this
@@ -20,8 +20,9 @@ from multidict import MultiDict
 
 from proxy.config.image import ImageSettings
 from proxy.errors import BadRequest
+from proxy.imagegen.formats import parse_wanted
 from proxy.imagegen.params import decode_path, parse_request
-from proxy.imagegen.targets import PREFIX
+from proxy.imagegen.targets import image_path
 from proxy.keys import ADMISSION, SETTINGS
 from proxy.security.signing import SIG, Signer
 from proxy.web.responses import json_response
@@ -34,12 +35,14 @@ def signed_url(signer: Signer, url: str, cfg: ImageSettings, *, expires: float |
     """``url`` (``/prompt/...?...``, or a whole URL) signed; ``BadRequest`` for anything the image
     route would refuse, or would answer with a new image every time."""
     parts = urlsplit(url)
-    if not parts.path.startswith(PREFIX):
-        raise BadRequest("only image URLs are signed: the path must start with /prompt/",
+    found = image_path(parts.path)
+    if found is None:
+        raise BadRequest("only image URLs are signed: the path must start with /prompt/ (or /image/)",
                          code="not_an_image_url")
     query = MultiDict(parse_qsl(parts.query, keep_blank_values=True))
     query.popall(SIG, None)
-    req = parse_request(decode_path(parts.path[len(PREFIX):]), query, cfg)
+    req = parse_request(decode_path(found[1]), query, cfg)
+    parse_wanted(query)  # format= and quality= as the route reads them
     if req.seed == -1:
         raise BadRequest("seed=-1 makes a new image on every request; a signed URL must name one image: "
                          "give a seed", code="random_seed")

@@ -104,10 +104,24 @@ OPERATIONS: dict[str, dict[str, Any]] = {
             query("model", "passed to the backend, mapped by MODEL_MAP (default: IMAGE_MODEL)", STR),
             query("enhance", "prompt enhancement for this request", BOOL_STR),
             query("negative_prompt", "what to avoid, for backends that accept it", STR),
+            query("image", "input image URL(s), separated by `,` or `|`: image-to-image through backends "
+                  "that edit (EDIT_BACKENDS), fetched from public addresses only; part of the cache key",
+                  STR),
+            query("format", "`png`, `jpeg`, `webp` or `avif`: the image converted (once, cached beside the "
+                  "original, its own ETag). Without it, `Accept` chooses AVIF, then WebP "
+                  "(NEGOTIATE_FORMATS), and the answer carries `Vary: Accept`",
+                  {"enum": ["png", "jpeg", "jpg", "webp", "avif"]}),
+            query("quality", "1 to 100: the quality of a converted lossy format (JPEG_QUALITY, "
+                  "WEBP_QUALITY, AVIF_QUALITY by default); or `low`, `medium`, `high`, `hd`, `standard`, "
+                  "`auto`: how carefully the backend renders (part of the cache key). Both may be given",
+                  STR),
+            query("style", "`vivid` or `natural`, for backends that take it (part of the cache key)",
+                  {"enum": ["vivid", "natural"]}),
         ],
         "responses": {"200": IMAGE, "304": {"description": "`If-None-Match` matched the ETag"},
                       "302": {"description": "with image hosting: the hosted image"},
-                      "400": error("a malformed encoding, a bad number or an over-long prompt"),
+                      "400": error("a malformed encoding, a bad number or an over-long prompt; "
+                                   "`bad_input_image` for an input image that cannot be used"),
                       "401": error("a missing or wrong access key (`signature_required` with "
                                    "REQUIRE_SIGNED)"),
                       "403": error("`bad_signature`: the URL was changed after signing; `expired`; "
@@ -185,6 +199,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "admin": {"tags": ["pages"], "summary": "The admin dashboard (or its login form)",
               "responses": {"200": {"description": "an HTML page"}}},
 }
+
+OPERATIONS["image"] = {**OPERATIONS["prompt_image"],
+                       "summary": "An image for a prompt, on Pollinations' newer path (the same images)",
+                       "description": "The same route as `/prompt/{description}`: the same parameters, "
+                                      "answers and cache entries (a signed URL is signed for its own path)."}
 
 SECURITY_SCHEMES = {
     "signature": {"type": "apiKey", "in": "query", "name": "sig"},

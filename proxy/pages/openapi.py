@@ -12,6 +12,7 @@ from aiohttp import web
 
 from proxy import __version__
 from proxy.pages.apidoc import OPERATIONS, SCHEMAS, SECURITY_SCHEMES
+from proxy.pages.apidoc_openai import OPENAI_OPERATIONS, OPENAI_SCHEMAS
 from proxy.pages.apidoc_vision import VISION_OPERATIONS, VISION_SCHEMAS, VISION_SECURITY
 
 _PATTERN = re.compile(r"\{(\w+):[^}]*\}")
@@ -28,7 +29,8 @@ def openapi_path(resource: web.AbstractResource) -> str | None:
 
 def operation(route: web.AbstractRoute) -> dict[str, Any]:
     name = route.name or (route.resource.name if route.resource else None)
-    documented = OPERATIONS.get(name or "") or VISION_OPERATIONS.get(name or "")
+    documented = (OPERATIONS.get(name or "") or OPENAI_OPERATIONS.get(name or "")
+                  or VISION_OPERATIONS.get(name or ""))
     if documented is None:
         return {"summary": name or "undocumented", "responses": {"default": {"description": "see README"}}}
     return {"operationId": f"{route.method.lower()}_{name}", **documented}
@@ -49,6 +51,6 @@ def build_openapi(app: web.Application) -> dict[str, Any]:
         "info": {"title": "Iris", "version": __version__,
                  "description": "AI image generation and vision behind one cached HTTP front."},
         "paths": paths,
-        "components": {"schemas": {**SCHEMAS, **VISION_SCHEMAS},
+        "components": {"schemas": {**SCHEMAS, **OPENAI_SCHEMAS, **VISION_SCHEMAS},
                        "securitySchemes": {**SECURITY_SCHEMES, **VISION_SECURITY}},
     }

@@ -10,12 +10,14 @@ from typing import Any
 
 import aiohttp_jinja2
 import jinja2
+import orjson
 from aiohttp import web
 from markupsafe import Markup, escape
 
 from proxy import __version__
-from proxy.keys import PIPELINE, SETTINGS
+from proxy.keys import SETTINGS
 from proxy.pages.apidoc import SIGNING_PYTHON
+from proxy.pages.apidoc_openai import OPENAI_PYTHON
 from proxy.pages.openapi import build_openapi
 from proxy.shipped import shipped
 from proxy.web.responses import json_response
@@ -51,22 +53,18 @@ def render(template: str, request: web.Request, context: dict[str, Any], status:
 async def playground(request: web.Request) -> web.Response:
     app = request.app
     image = app[SETTINGS].image
-    models: set[str] = set()
-    for spec in app[PIPELINE].pool.specs:
-        models.update(spec.model_map)
-        if spec.model:
-            models.add(spec.model)
     return render("playground.html", request, {
-        "page": "playground", "models": sorted(models), "min_side": image.min_side,
+        "page": "playground", "models": list(image.models), "min_side": image.min_side,
         "max_side": image.max_side, "width": min(image.default_width, 1024),
         "height": min(image.default_height, 1024), "seed": image.default_seed,
         "max_prompt": image.max_prompt_length,
     })
 
 
-TAG_ORDER = ("images", "vision", "admin", "operations", "pages", "dashboard")
-TAG_TITLES = {"images": "Images", "vision": "Vision and glasses", "admin": "Cache administration",
-              "operations": "Operations", "pages": "Pages", "dashboard": "Dashboard forms", "other": "Other"}
+TAG_ORDER = ("images", "openai", "vision", "admin", "operations", "pages", "dashboard")
+TAG_TITLES = {"images": "Images", "openai": "OpenAI-compatible API", "vision": "Vision and glasses",
+              "admin": "Cache administration", "operations": "Operations", "pages": "Pages",
+              "dashboard": "Dashboard forms", "other": "Other"}
 
 
 def grouped(spec: dict[str, Any]) -> list[tuple[str, str, list[tuple[str, str, dict[str, Any]]]]]:
@@ -83,7 +81,18 @@ def grouped(spec: dict[str, Any]) -> list[tuple[str, str, list[tuple[str, str, d
 async def docs(request: web.Request) -> web.Response:
     spec = build_openapi(request.app)
     return render("docs.html", request, {"page": "docs", "spec": spec, "groups": grouped(spec),
-                                         "signing_python": SIGNING_PYTHON})
+                                         "signing_python": SIGNING_PYTHON, "openai_python": OPENAI_PYTHON,
+                                         "example": example})
+
+
+def example(op: dict[str, Any], part: str) -> str | None:
+    """The JSON example of an operation's request body (``part="request"``) or 200 answer, shown
+    on /docs as it is in /openapi.json."""
+    holder = op.get("requestBody") if part == "request" else op.get("responses", {}).get("200")
+    media = (holder or {}).get("content", {}).get("application/json", {})
+    if "example" not in media:
+        return None
+    return orjson.dumps(media["example"], option=orjson.OPT_INDENT_2).decode()
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -115,6 +115,13 @@ class Admission:
             await self.require_access_key(request)
         return Caller(self.address(request), ACCESS_KEY)
 
+    async def admit_api(self, request: web.BaseRequest) -> Caller:
+        """The rule for the OpenAI-compatible API: the access key in ``Authorization: Bearer`` (as
+        every OpenAI client sends it; with REQUIRE_SIGNED too: it is a server's call). Returns who
+        is asking, for the limits on new images."""
+        await self.require_access_key(request, bearer_only=True)
+        return Caller(self.address(request), ACCESS_KEY)
+
     async def require_access_key(self, request: web.BaseRequest, *, bearer_only: bool = False) -> None:
         given = bearer_of(request) if bearer_only else access_key_of(request)
         if given is None:

@@ -34,10 +34,14 @@ def over_https(request: web.Request) -> bool:
     return https_for(request, request.app[SETTINGS].security.trusted_proxies)
 
 
+def asked_host(request: web.Request) -> str:
+    """The host (and port) the client asked for, as the trusted proxy in front of Iris saw it."""
+    return host_for(request, request.app[SETTINGS].security.trusted_proxies)
+
+
 
 def refuse_cross_site(request: web.Request) -> None:
     """403 ``cross_origin`` for a browser's request sent from another site (``proxy.security.origin``)."""
-    host = host_for(request, request.app[SETTINGS].security.trusted_proxies)
-    if cross_site(request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), host):
+    if cross_site(request.headers.get("Origin"), request.headers.get("Sec-Fetch-Site"), asked_host(request)):
         raise Forbidden("this request may only be sent from this site, or by an app that is not a "
                         "browser", code="cross_origin")

@@ -71,6 +71,13 @@ class CoolingDown(UpstreamError):
         super().__init__("cooling down", backend=backend)
 
 
+class Unsupported(UpstreamError):
+    """The pool skipped this backend: it does not do what the request needs (image edits)."""
+
+    backend_fault = False
+    sent = False
+
+
 class Refusal(UpstreamError):
     """The upstream refused the content (a content-policy / moderation / safety decision)."""
 

@@ -1,10 +1,11 @@
-"""An OpenAI-compatible client: image generation and chat completions, over the shared session."""
+"""An OpenAI-compatible client: image generation, image edits (image-to-image, OpenAI's multipart
+``/images/edits``) and chat completions, over the shared session."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -27,6 +28,18 @@ REFUSAL_WORDS = ("content policy", "content_policy", "safety system", "moderatio
 JSON_CAP = 64 * 1024 * 1024
 
 
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif",
+              "image/avif": "avif", "image/bmp": "bmp", "image/tiff": "tiff"}
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An input image for an edit: its bytes and the type read from them."""
+
+    data: bytes = field(repr=False)
+    content_type: str
+
+
 @dataclass(frozen=True)
 class ImageJob:
     prompt: str
@@ -35,6 +48,11 @@ class ImageJob:
     model: str | None
     seed: int | None
     negative_prompt: str | None = None
+    quality: str | None = None
+    style: str | None = None
+    user: str | None = None
+    inputs: tuple[InputImage, ...] = ()
+    """Input images: an edit (``/images/edits``) instead of a generation."""
 
 
 def refusal_in(status: int, payload: Any) -> bool:
@@ -75,10 +93,16 @@ class OpenAIClient:
 
     async def post_json(self, spec: BackendSpec, path: str, payload: dict[str, Any], *,
                         total: float) -> Any:
-        headers = {"Content-Type": "application/json", **transport.bearer(spec.token)}
+        return await self._post(spec, path, orjson.dumps(payload), {"Content-Type": "application/json"},
+                                total=total)
+
+    async def _post(self, spec: BackendSpec, path: str, sent: bytes | aiohttp.FormData,
+                    headers: dict[str, str], *, total: float) -> Any:
+        """POST ``sent``; the answer's JSON, or the refusal or error it says."""
+        headers = {**headers, **transport.bearer(spec.token)}
         async with transport.request(self.session, "POST", api_url(spec.url, path), label=spec.label,
                                 limits=transport.timeout(total, self.timeouts.connect),
-                                data=orjson.dumps(payload), headers=headers) as resp:
+                                data=sent, headers=headers) as resp:
             body = await transport.read_capped(resp, JSON_CAP, label=spec.label)
             status = resp.status
         data = transport.maybe_json(body)
@@ -91,16 +115,28 @@ class OpenAIClient:
         return data
 
     async def generate_image(self, spec: BackendSpec, job: ImageJob) -> tuple[bytes | None, str | None]:
-        """``(bytes, None)`` for ``b64_json`` answers, ``(None, url)`` for ``url`` answers."""
-        payload: dict[str, Any] = {"prompt": job.prompt, "n": 1, "size": f"{job.width}x{job.height}"}
-        model = spec.map_model(job.model)
-        if model:
-            payload["model"] = model
-        if job.seed is not None:
-            payload["seed"] = job.seed
-        if job.negative_prompt:
-            payload["negative_prompt"] = job.negative_prompt
+        """``(bytes, None)`` for ``b64_json`` answers, ``(None, url)`` for ``url`` answers; with input
+        images, an edit."""
+        if job.inputs:
+            return await self.edit_image(spec, job)
+        payload = _job_fields(spec, job)
+        if job.style:
+            payload["style"] = job.style
         data = await self.post_json(spec, "images/generations", payload, total=self.timeouts.backend)
+        return _image_from(data, spec.label)
+
+    async def edit_image(self, spec: BackendSpec, job: ImageJob) -> tuple[bytes | None, str | None]:
+        """OpenAI's ``/images/edits``: multipart, the input image in the field ``image`` (several in
+        ``image[]``, one part each, as the OpenAI SDK sends them), the rest as plain fields."""
+        form = aiohttp.FormData()
+        for name, value in _job_fields(spec, job).items():
+            form.add_field(name, str(value))
+        field_name = "image" if len(job.inputs) == 1 else "image[]"
+        for number, image in enumerate(job.inputs, 1):
+            extension = EXTENSIONS.get(image.content_type, "bin")
+            form.add_field(field_name, image.data, filename=f"image-{number}.{extension}",
+                           content_type=image.content_type)
+        data = await self._post(spec, "images/edits", form, {}, total=self.timeouts.backend)
         return _image_from(data, spec.label)
 
     async def chat(self, spec: BackendSpec, messages: list[dict[str, Any]], *, total: float,
@@ -116,6 +152,21 @@ class OpenAIClient:
         if not isinstance(content, str) or not content.strip():
             raise UpstreamError("empty answer", backend=spec.label)
         return content
+
+
+def _job_fields(spec: BackendSpec, job: ImageJob) -> dict[str, Any]:
+    """What every image call sends, only what the job has: prompt, one image, size, the model
+    (through MODEL_MAP), seed, negative prompt, quality and the end user's id."""
+    payload: dict[str, Any] = {"prompt": job.prompt, "n": 1, "size": f"{job.width}x{job.height}"}
+    model = spec.map_model(job.model)
+    if model:
+        payload["model"] = model
+    if job.seed is not None:
+        payload["seed"] = job.seed
+    for name in ("negative_prompt", "quality", "user"):
+        if value := getattr(job, name):
+            payload[name] = value
+    return payload
 
 
 def _image_from(data: Any, label: str) -> tuple[bytes | None, str | None]:

@@ -1,4 +1,5 @@
-"""Pollinations (image.pollinations.ai or a stand-in): GET /prompt/{prompt}?width&height&seed&model."""
+"""Pollinations (image.pollinations.ai or a stand-in): GET /prompt/{prompt}?width&height&seed&model
+(and its own parameters: ``image`` for image-to-image, which it fetches itself, ``quality``, ...)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ def pollinations_url(base: str, job: ImageJob, extra: Mapping[str, str]) -> str:
         query["model"] = job.model
     if job.negative_prompt:
         query["negative_prompt"] = job.negative_prompt
+    if job.quality:
+        query["quality"] = job.quality
     query.update(extra)
     return f"{base.rstrip('/')}/prompt/{quote(job.prompt, safe='')}?{urlencode(query)}"
 

@@ -1,6 +1,7 @@
 """HTTP plumbing every route shares, below the features: the error shape and the one place errors
-become HTTP (``errors``), JSON answers (``responses``), the bodies a route accepts (``bodies``),
-request ids and counting (``observe``, ``metrics``), the drain on SIGTERM (``drain``), serving an
-app (``runner``), the connection's deadlines and bounds and the parser's errors in the JSON shape
-(``protocol``), and claiming the port before workers start (``listen``). No route lives here: the
-pages are in ``proxy.pages``, the admin API and dashboard in ``proxy.admin``."""
+become HTTP (``errors``, with OpenAI's shape on ``/v1/...`` from ``openai_errors``), JSON answers
+(``responses``), the bodies a route accepts (``bodies``), request ids and counting (``observe``,
+``metrics``), the drain on SIGTERM (``drain``), serving an app (``runner``), the connection's
+deadlines and bounds and the parser's errors in the JSON shape (``protocol``), and claiming the port
+before workers start (``listen``). No route lives here: the pages are in ``proxy.pages``, the admin
+API and dashboard in ``proxy.admin``."""

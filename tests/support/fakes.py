@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from PIL import Image
 
 
@@ -48,8 +48,19 @@ class Seen:
 
 
 @dataclass
+class Upload:
+    """A file part of a multipart request."""
+
+    field: str
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
 class FakeImageBackend:
-    """An OpenAI-compatible ``/v1/images/generations`` endpoint (and ``/files/`` for url answers).
+    """An OpenAI-compatible ``/v1/images/generations`` endpoint (and ``/files/`` for url answers),
+    and ``/v1/images/edits`` (multipart, as OpenAI takes it; 404 with ``edits=False``).
 
     ``mode``: b64 | url | refuse | error500 | bad400 | garbage | notimage | notimage_url | slow."""
 
@@ -66,10 +77,13 @@ class FakeImageBackend:
     fetch_hosts: list[str] = field(default_factory=list)  # and their Host headers
     in_flight: int = 0  # generations being answered now
     most_in_flight: int = 0  # the most ever answered at once
+    edits: bool = True  # answers /v1/images/edits (else 404, as a backend without edits does)
+    uploads: list[list[Upload]] = field(default_factory=list)  # the files of each edit
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/images/generations", self.generate)
+        app.router.add_post("/v1/images/edits", self.edit)
         app.router.add_get("/files/{name}", self.file)
         app.router.add_get("/redirect", self.redirect)
         app.router.add_get("/hops/{n:[0-9]+}", self.hops)
@@ -84,8 +98,26 @@ class FakeImageBackend:
         finally:
             self.in_flight -= 1
 
+    async def edit(self, request: web.Request) -> web.StreamResponse:
+        """Multipart: text fields become ``Seen.json`` (as a generation's body), files ``uploads``."""
+        if not self.edits:
+            return web.json_response({"error": {"message": "Not found", "code": "not_found"}}, status=404)
+        fields: dict[str, str] = {}
+        files: list[Upload] = []
+        async for part in await request.multipart():
+            assert isinstance(part, BodyPartReader)
+            data = await part.read()
+            if part.filename is None:
+                fields[part.name or ""] = data.decode()
+            else:
+                files.append(Upload(part.name or "", part.filename, part.headers.get("Content-Type"), bytes(data)))
+        self.uploads.append(files)
+        return await self._answer(request, fields)
+
     async def _generate(self, request: web.Request) -> web.StreamResponse:
-        body = await request.json()
+        return await self._answer(request, await request.json())
+
+    async def _answer(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         self.calls.append(Seen(request.method, request.path, dict(request.headers), body, dict(request.query)))
         if self.delay or self.mode == "slow":
             await asyncio.sleep(self.delay or 30)

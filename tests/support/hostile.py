@@ -27,7 +27,8 @@ TEXTS = (
 )
 PARAMS = ("key", "width", "height", "seed", "model", "enhance", "negative_prompt", "nologo", "safe",
           "private", "referrer", "transparent", "image", "format", "quality", "sig", "exp", "done", "url",
-          "%6bey", "KEY", "key;x", "username", "prompt", "n", "size", "response_format")
+          "%6bey", "KEY", "key;x", "username", "prompt", "n", "size", "response_format", "style", "user",
+          "output_format", "output_compression")
 HEADERS = ("Authorization", "X-Admin-Token", "X-API-Key", "X-Forwarded-For", "X-Forwarded-Proto",
            "X-Forwarded-Host", "Origin", "Sec-Fetch-Site", "Content-Type", "Accept", "Cookie", "Range",
            "If-None-Match", "X-Request-Id", "Host", "Referer", "Accept-Encoding")
