@@ -50,6 +50,7 @@ from proxy.keys import (
     HOSTING,
     HTTP,
     IMAGE_CACHE,
+    LOCAL,
     OBSERVER,
     PIPELINE,
     RECENT,
@@ -61,6 +62,7 @@ from proxy.keys import (
     VISION,
 )
 from proxy.lifecycle import stop_tasks
+from proxy.local.models import LocalModels
 from proxy.pages import views
 from proxy.redis.shared import SharedRedis
 from proxy.security.admission import Admission
@@ -104,6 +106,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app[CONNECTION_LIMITS] = ConnectionLimits(server.header_timeout, server.body_timeout,
                                               server.keepalive_timeout, server.max_connections)
     app.cleanup_ctx.extend([
+        local_ctx,       # local models (ONNX Runtime): a model that cannot be used stops start-up first
         http_ctx,        # the one ClientSession
         redis_ctx,       # the shared Redis client, its health and signals (REDIS_URL only)
         cache_ctx,       # byte store (and the host's), image cache, single flight
@@ -120,6 +123,12 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     views.setup_pages(app)
     add_routes(app)
     return app
+
+
+async def local_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[LOCAL] = local = await LocalModels.open(app[SETTINGS])
+    yield
+    local.close()
 
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -232,7 +241,8 @@ async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
     dedup: DedupStore = DiskDedup(app[HOST_STORE], ttl=2 * cfg.dedup_seconds)
     if shared is not None:
         dedup = RedisDedup(shared, dedup, ttl=2 * cfg.dedup_seconds)
-    app[VISION] = service = VisionService.open(app[SETTINGS], app[HTTP], dedup, app[DATABASE])
+    app[VISION] = service = await VisionService.open(app[SETTINGS], app[HTTP], app[LOCAL], dedup,
+                                                     app[DATABASE])
     yield
     await service.close()
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from proxy.imagegen.pipeline import ImagePipeline
     from proxy.imagegen.recent import RecentGenerations
     from proxy.imagegen.targets import ParsedTargets
+    from proxy.local.models import LocalModels
     from proxy.redis.shared import SharedRedis
     from proxy.security.admission import Admission
     from proxy.security.credentials import Secrets
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from proxy.web.protocol import ConnectionLimits
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+LOCAL: web.AppKey[LocalModels] = web.AppKey("local")  # local models (none loaded without a setting asking)
 SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 SHARED: web.AppKey[SharedRedis] = web.AppKey("shared")  # only with REDIS_URL

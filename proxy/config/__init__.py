@@ -19,6 +19,7 @@ from proxy.config.cache import CacheSettings, load_cache
 from proxy.config.env import Env
 from proxy.config.hosting import HostingSettings, load_hosting
 from proxy.config.image import ImageSettings, load_image
+from proxy.config.local import LocalSettings, load_local
 from proxy.config.redis import RedisSettings, load_redis
 from proxy.config.security import SecuritySettings, load_security
 from proxy.config.server import ServerSettings, load_server
@@ -39,6 +40,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     hosting: HostingSettings = field(default_factory=HostingSettings)
     spending: SpendingSettings = field(default_factory=SpendingSettings)
+    local: LocalSettings = field(default_factory=LocalSettings)
 
     def with_server(self, **changes: Any) -> Settings:
         return replace(self, server=replace(self.server, **changes))
@@ -59,6 +61,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         redis=load_redis(env),
         hosting=load_hosting(env),
         spending=load_spending(env, image),
+        local=load_local(env),
     )
 
 
@@ -71,5 +74,6 @@ def gather_environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
     return values
 
 
-__all__ = ["AccountSettings", "CacheSettings", "ImageSettings", "SecuritySettings", "ServerSettings",
-           "Settings", "SpendingSettings", "VisionSettings", "gather_environment", "load_settings"]
+__all__ = ["AccountSettings", "CacheSettings", "ImageSettings", "LocalSettings", "SecuritySettings",
+           "ServerSettings", "Settings", "SpendingSettings", "VisionSettings", "gather_environment",
+           "load_settings"]
