@@ -31,6 +31,7 @@ from proxy.imagegen.allowance import Allowance
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.imagegen.recent import RecentGenerations
 from proxy.imagegen.route import PROMPT_ROUTE, prompt_image
+from proxy.imagegen.safety import SafetyCheck
 from proxy.imagegen.sign import sign_route
 from proxy.imagegen.targets import ParsedTargets
 from proxy.keys import (
@@ -54,6 +55,7 @@ from proxy.keys import (
     OBSERVER,
     PIPELINE,
     RECENT,
+    SAFETY,
     SECRETS,
     SETTINGS,
     SHARED,
@@ -110,7 +112,7 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
         http_ctx,        # the one ClientSession
         redis_ctx,       # the shared Redis client, its health and signals (REDIS_URL only)
         cache_ctx,       # byte store (and the host's), image cache, single flight
-        image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, pipeline
+        image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, safety, pipeline
         hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
         database_ctx,    # SQLite: profiles, activity, frames, sessions, limits, blacklist
         admin_ctx,       # dashboard logouts (revoked session ids, shared over Redis)
@@ -166,8 +168,12 @@ async def image_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BREAKER] = breaker = Breaker(app[SETTINGS].image.breaker)
     if (shared := app.get(SHARED)) is not None:
         RedisCooldowns(breaker, shared.bus)
-    app[PIPELINE] = ImagePipeline.open(app[SETTINGS], app[HTTP], app[STORE], breaker)
+    app[SAFETY] = safety = SafetyCheck.open(app[SETTINGS], app[LOCAL], app[STORE], app[OBSERVER].metrics)
+    app[PIPELINE] = ImagePipeline.open(app[SETTINGS], app[HTTP], app[STORE], breaker, safety)
+    refusals = asyncio.create_task(safety.refusals.run(), name="safety-refusals")
     yield
+    safety.refusals.stop()
+    await stop_tasks([refusals])
 
 
 async def hosting_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from proxy.imagegen.allowance import Allowance
     from proxy.imagegen.pipeline import ImagePipeline
     from proxy.imagegen.recent import RecentGenerations
+    from proxy.imagegen.safety import SafetyCheck
     from proxy.imagegen.targets import ParsedTargets
     from proxy.local.models import LocalModels
     from proxy.redis.shared import SharedRedis
@@ -48,6 +49,7 @@ IMAGE_CACHE: web.AppKey[ImageCache] = web.AppKey("image_cache")
 FLIGHT: web.AppKey[SingleFlight[CacheEntry]] = web.AppKey("flight")
 BREAKER: web.AppKey[Breaker] = web.AppKey("breaker")
 PIPELINE: web.AppKey[ImagePipeline] = web.AppKey("pipeline")
+SAFETY: web.AppKey[SafetyCheck] = web.AppKey("safety")  # the safety check of generated images (SAFETY_CHECK)
 TARGETS: web.AppKey[ParsedTargets] = web.AppKey("targets")
 RECENT: web.AppKey[RecentGenerations] = web.AppKey("recent")
 HOSTING: web.AppKey[HostingStage | None] = web.AppKey("hosting")  # None: IMAGE_HOSTING_ENABLED=false

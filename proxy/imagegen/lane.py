@@ -6,8 +6,8 @@ takes a request only when the answer is certain to be what ``prompt_image`` woul
 a target parsed before, without If-None-Match, admitted by the admission rule without any I/O
 (``Admission.admits_at_once``: the access key, or the signature the target cache remembered what
 it covers, checked with one HMAC), for an image this worker's memory front holds and no image host
-wants. Anything else, or anything unexpected, goes the full way, where every check and the error
-handling live.
+wants, and that passed the safety check when the request wants it. Anything else, or anything
+unexpected, goes the full way, where every check and the error handling live.
 
 What the middlewares do on the full way, the lane does by calling the same code: the admission
 rule, and ``Observer.finish`` (request id and counting). The errors middleware has nothing to do
@@ -23,7 +23,7 @@ from aiohttp import hdrs, web
 
 from proxy.cache.entry import IMAGE
 from proxy.imagegen.route import PROMPT_ROUTE, image_headers, image_response
-from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS
+from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, SAFETY, TARGETS
 from proxy.security.gate import admission_middleware
 from proxy.web.errors import errors_middleware
 from proxy.web.runner import IrisRunner
@@ -44,6 +44,7 @@ class FastLane:
         self.cache = app[IMAGE_CACHE]
         self.observer = app[OBSERVER]
         self.hosting = app[HOSTING]
+        self.safety = app[SAFETY]
         self.served = 0  # hits this worker answered here
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -66,6 +67,8 @@ class FastLane:
         key = found.key
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
+            return None
+        if self.safety.required(found.request) and not self.safety.passed(entry):
             return None
         expires = found.signed.expires if found.signed is not None else None
         headers = image_headers(key, "HIT", expires, self.admission.clock())

@@ -4,6 +4,8 @@
 2. the weighted pool, until a backend answers with a real image or enough refuse the content;
 3. after refusals, the safety rewrite and another pass, up to DE_NSFW_MAX_ATTEMPTS times;
 4. the Pollinations fallback with the most promising prompt.
+When the request wants the safety check (``proxy.imagegen.safety``), every image is checked as it
+arrives, and one that fails is a refusal like a backend's.
 It returns a cache entry: the image, or a failure naming every stage (kept only briefly, and not
 at all when a stage failed for a reason that is not the prompt's: a backend cooling down, a wait
 in Iris's own connection pool)."""
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import aiohttp
 
@@ -24,6 +27,7 @@ from proxy.config.image import ImageSettings
 from proxy.errors import UpstreamFailed
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.prompts import PromptLLM
+from proxy.imagegen.safety import STAGE, Made, SafetyCheck, SafetyRefusal
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.errors import PoolExhausted, PoolRefused, UpstreamError
 from proxy.upstream.guarded import GuardedFetcher
@@ -44,12 +48,22 @@ class Attempt:
     failures: list[str]
     refused: bool = False
     transient: bool = False  # a stage failed for a reason that is not the prompt's
+    checked: bool = False  # every image goes through the safety check
+    unsafe: bool = False  # and the check refused one
+
+
+@dataclass(frozen=True)
+class Generated:
+    data: bytes
+    mime: str
+    backend: str
+    safety: dict[str, Any] | None = None  # the check's verdict, when it looked
 
 
 class ImagePipeline:
     def __init__(self, cfg: ImageSettings, pool: BackendPool, fallback: BackendSpec | None,
                  openai: OpenAIClient, pollinations: PollinationsClient, answers: GuardedFetcher,
-                 prompts: PromptLLM):
+                 prompts: PromptLLM, safety: SafetyCheck):
         self.cfg = cfg
         self.pool = pool
         self.fallback = fallback
@@ -57,12 +71,13 @@ class ImagePipeline:
         self.pollinations = pollinations
         self.answers = answers
         self.prompts = prompts
+        self.safety = safety
 
     @classmethod
     def open(cls, settings: Settings, session: aiohttp.ClientSession, memo: ByteStore,
-             breaker: Breaker) -> ImagePipeline:
+             breaker: Breaker, safety: SafetyCheck) -> ImagePipeline:
         """The backend pool (or Pollinations as the pool), the prompt LLM and the fallback, all
-        over the shared session and circuit breaker."""
+        over the shared session and circuit breaker, and the safety check."""
         cfg = settings.image
         openai = OpenAIClient(session, cfg.timeouts)
         pollinations = PollinationsClient(session, cfg.timeouts)
@@ -80,20 +95,36 @@ class ImagePipeline:
         t = cfg.timeouts
         answers = GuardedFetcher(session, total=t.backend, connect=t.connect, cap=t.fetch_max_bytes,
                                  allow=t.fetch_allow)
-        return cls(cfg, pool, fallback, openai, pollinations, answers, prompts)
+        return cls(cfg, pool, fallback, openai, pollinations, answers, prompts, safety)
 
-    async def generate(self, req: ImageRequest) -> CacheEntry:
-        attempt = Attempt(prompt=await self._first_prompt(req), failures=[])
-        for stage in self._stages(req, attempt):
+    async def generate(self, req: ImageRequest, *, checked: bool = False,
+                       unsafe: CacheEntry | None = None) -> CacheEntry:
+        """The image for ``req``; ``checked``: each image goes through the safety check.
+        ``unsafe``: a cached image for this request that failed the check, as if the backends had
+        just refused: the next stages run (from the prompt it was made from)."""
+        if unsafe is None:
+            attempt = Attempt(prompt=await self._first_prompt(req), failures=[], checked=checked)
+        else:
+            attempt = Attempt(prompt=str(unsafe.meta.get("used_prompt") or req.prompt),
+                              failures=[f"cache: {STAGE} refused the cached image"],
+                              refused=True, checked=True, unsafe=True)
+        for stage in self._stages(req, attempt, first_pass=unsafe is None):
             result = await stage
             if result is not None:
                 return result
-        message = "every stage failed: " + " | ".join(attempt.failures)
+        if attempt.unsafe:
+            message = "no stage gave an image that passed the safety check: " + " | ".join(attempt.failures)
+            code = "unsafe_image"
+        else:
+            message, code = "every stage failed: " + " | ".join(attempt.failures), UpstreamFailed.code
         log.warning("generation failed for %s: %s", req.key()[:12], message)
-        return failure_entry(UpstreamFailed.status, UpstreamFailed.code, message, transient=attempt.transient)
+        entry = failure_entry(UpstreamFailed.status, code, message, transient=attempt.transient)
+        return replace(entry, meta={**entry.meta, "checked": True}) if attempt.checked else entry
 
-    def _stages(self, req: ImageRequest, attempt: Attempt) -> Iterator[Awaitable[CacheEntry | None]]:
-        yield self._pool_pass(req, attempt, "backends")
+    def _stages(self, req: ImageRequest, attempt: Attempt, *,
+                first_pass: bool = True) -> Iterator[Awaitable[CacheEntry | None]]:
+        if first_pass:
+            yield self._pool_pass(req, attempt, "backends")
         if self.prompts.can_rewrite:
             for n in range(self.prompts.settings.de_nsfw_max_attempts):
                 if not attempt.refused:
@@ -109,8 +140,8 @@ class ImagePipeline:
     async def _pool_pass(self, req: ImageRequest, attempt: Attempt, stage: str) -> CacheEntry | None:
         job = self._job(req, attempt.prompt)
         try:
-            data, mime, backend = await self.pool.run(
-                lambda spec: self._generate_on(spec, job, req), model=req.model,
+            image = await self.pool.run(
+                lambda spec: self._generate_on(spec, job, req, attempt, stage), model=req.model,
                 max_refusals=self.cfg.blocked_retry_attempts)
         except PoolRefused as exc:
             attempt.refused = True
@@ -122,8 +153,7 @@ class ImagePipeline:
             attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"{stage}: {exc.reason}")
             return None
-        return image_entry(data, mime, prompt=req.prompt, used_prompt=attempt.prompt,
-                           backend=backend, stage=stage)
+        return self._entry(req, attempt, image, stage)
 
     async def _rewrite_pass(self, req: ImageRequest, attempt: Attempt, n: int) -> CacheEntry | None:
         safer = await self.prompts.rewrite(attempt.prompt)
@@ -138,20 +168,24 @@ class ImagePipeline:
         assert self.fallback is not None
         job = self._job(req, attempt.prompt)
         try:
-            data, mime, backend = await self._generate_on(self.fallback, job, req)
+            image = await self._generate_on(self.fallback, job, req, attempt, "fallback")
         except UpstreamError as exc:
             attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"fallback: {exc.describe()}")
             return None
-        return image_entry(data, mime, prompt=req.prompt, used_prompt=attempt.prompt,
-                           backend=backend, stage="fallback")
+        return self._entry(req, attempt, image, "fallback")
+
+    def _entry(self, req: ImageRequest, attempt: Attempt, image: Generated, stage: str) -> CacheEntry:
+        checked = {} if image.safety is None else {"safety": image.safety}
+        return image_entry(image.data, image.mime, prompt=req.prompt, used_prompt=attempt.prompt,
+                           backend=image.backend, stage=stage, **checked)
 
     def _job(self, req: ImageRequest, prompt: str) -> ImageJob:
         return ImageJob(prompt=prompt, width=req.width, height=req.height, model=req.model,
                         seed=req.seed, negative_prompt=req.negative_prompt)
 
-    async def _generate_on(self, spec: BackendSpec, job: ImageJob,
-                           req: ImageRequest) -> tuple[bytes, str, str]:
+    async def _generate_on(self, spec: BackendSpec, job: ImageJob, req: ImageRequest, attempt: Attempt,
+                           stage: str) -> Generated:
         if spec.kind == "pollinations":
             data = await self.pollinations.generate_image(spec, job, req.passthrough)
         else:
@@ -160,4 +194,13 @@ class ImagePipeline:
                 url or "", trusted=spec.url, label=spec.label)
         assert data is not None
         cap = LARGEST_ANSWER * self.cfg.max_side ** 2
-        return data, await checked_image_type(data, spec.label, cap), spec.label
+        mime = await checked_image_type(data, spec.label, cap)
+        if not attempt.checked:
+            return Generated(data, mime, spec.label)
+        try:
+            made = Made(req.key(), req.prompt, job.prompt, stage, spec.label)
+            verdict = await self.safety.check(data, made)
+        except SafetyRefusal:
+            attempt.unsafe = True
+            raise
+        return Generated(data, mime, spec.label, verdict)
