@@ -85,6 +85,9 @@ class SafetyCheck:
         if cfg.safety_unavailable:
             log.warning("SAFETY_CHECK is off: its classifier is not installed (%s), so safe=true is only "
                         "passed on to Pollinations", EXTRA)
+        elif local.nsfw is not None:
+            log.info("safety check (%s): %s, images refused at an NSFW score of %g or more",
+                     cfg.safety_check, local.nsfw.name, cfg.safety_threshold)
         return cls(cfg.safety_check, cfg.safety_threshold, local.nsfw, local.safety, metrics,
                    StoreRing(store, REFUSALS_KEPT, "safety-refusals"))
 
