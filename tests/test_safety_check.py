@@ -21,7 +21,9 @@ from proxy.errors import ConfigError
 from proxy.keys import IMAGE_CACHE, SAFETY, TARGETS
 from tests.conftest import ACCESS_KEY, base_env
 from tests.support.fakes import FakeImageBackend, FakePollinations, png
+from tests.support.hosting_fakes import FakeSmms
 from tests.support.pages_fakes import dashboard
+from tests.test_hosting import hosting_env
 
 UNSAFE = png(color=(224, 172, 140))  # open_nsfw: 0.2143
 SAFE = png(color=(10, 120, 200))  # open_nsfw: 0.0004
@@ -169,3 +171,18 @@ async def test_a_safe_request_never_joins_the_flight_of_one_without_the_check(ir
     safe = await client.get(f"/prompt/a%20portrait?{Q}&safe=true")
     assert safe.status == 200 and await safe.read() == SAFE
     assert await (await plain).read() == UNSAFE
+
+
+async def test_hosted_images_carry_the_verdict_and_an_unchecked_one_is_made_again(iris, serve):
+    host = FakeSmms()
+    await serve(host)
+    client, backend, polls = await start(iris, serve, BLOCKED_RETRY_ATTEMPTS="1", **hosting_env(host))
+    plain = await client.get(f"/prompt/a%20portrait?{Q}", allow_redirects=False)
+    assert plain.status == 302 and len(host.uploads) == 1  # hosted, never checked: nobody asked
+    safe = await client.get(f"/prompt/a%20portrait?{Q}&safe=true", allow_redirects=False)
+    assert safe.status == 302 and safe.headers["Location"] != plain.headers["Location"]
+    assert len(host.uploads) == 2 and host.uploads[1].fields["smfile"][2] == SAFE
+    assert len(backend.calls) == 2 and len(polls.calls) == 1  # made again, checked: the backend's refused
+    again = await client.get(f"/prompt/a%20portrait?{Q}&safe=true", allow_redirects=False)
+    assert again.headers["Location"] == safe.headers["Location"] and again.headers["X-Cache"] == "HIT"
+    assert await checks(client) == {"passed": 1, "refused": 1, "error": 0}
