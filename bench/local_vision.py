@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import base64
 import io
-import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
@@ -31,27 +30,19 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import orjson
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from bench.harness import ACCESS_KEY, Iris, cpu_count, workdir
+from bench.vision_overhead import frames
 from proxy.config.vision import LocalModel
 from proxy.local.classifier import ImageClassifier
 from proxy.local.nsfw import NsfwModel
 from proxy.local.runtime import LocalRunner, open_session
 
 
-def frame(seed: int = 3, size: tuple[int, int] = (640, 480)) -> bytes:
-    """A busy picture as a JPEG, the size the glasses send."""
-    rng = random.Random(seed)
-    image = Image.new("RGB", size, (rng.randrange(256), 90, 90))
-    draw = ImageDraw.Draw(image)
-    for _ in range(40):
-        x, y = rng.randrange(size[0]), rng.randrange(size[1])
-        draw.rectangle((x, y, x + rng.randrange(20, 300), y + rng.randrange(20, 200)),
-                       fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=85)
-    return out.getvalue()
+def frame() -> bytes:
+    """A busy 640x480 JPEG scene, as the glasses send (the vision overhead bench's first)."""
+    return frames(1)[0]
 
 
 def numbered_labels(model: Path, directory: Path) -> Path:

@@ -39,12 +39,6 @@ FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 
 
 @dataclass(frozen=True)
-class Guess:
-    label: str
-    probability: float
-
-
-@dataclass(frozen=True)
 class Preprocessing:
     height: int
     width: int
@@ -104,13 +98,14 @@ class ImageClassifier:
                  len(model.labels), prep.width, prep.height, prep.layout, prep.said_by)
         return classifier
 
-    def classify(self, data: bytes, top: int = TOP) -> list[Guess]:
-        """The ``top`` most likely labels of an encoded image, most likely first."""
+    def classify(self, data: bytes, top: int = TOP) -> list[tuple[str, float]]:
+        """The ``top`` most likely labels of an encoded image with their probabilities, most likely
+        first."""
         with Image.open(io.BytesIO(data)) as image:
             image.draft("RGB", (int(self.prep.width / CROP) + 1, int(self.prep.height / CROP) + 1))
             probabilities = self.probabilities(image)
         order = np.argsort(-probabilities, kind="stable")[:top]
-        return [Guess(self.labels[i], float(probabilities[i])) for i in order]
+        return [(self.labels[i], float(probabilities[i])) for i in order]
 
     def probabilities(self, image: Image.Image) -> np.ndarray[Any, np.dtype[np.float64]]:
         scores = self.scores(image)

@@ -21,8 +21,8 @@ from proxy.upstream.errors import UpstreamError
 from proxy.vision.answers import Prediction, Reading
 from proxy.vision.questions import Question
 
-if TYPE_CHECKING:  # numpy comes with the local extra: not imported unless a model is loaded
-    from proxy.local.classifier import Guess, ImageClassifier
+if TYPE_CHECKING:  # ONNX Runtime comes with the local extra: not imported unless a model is loaded
+    from proxy.local.classifier import ImageClassifier
 
 
 class OnnxKind:
@@ -43,15 +43,15 @@ class OnnxKind:
                                 backend=spec.label) from None
         except Exception as exc:  # noqa: BLE001 - Pillow's and ONNX Runtime's own types: escalate
             raise UpstreamError(f"the model failed ({type(exc).__name__})", backend=spec.label) from None
-        best = guesses[0]
-        answer = best.label if question.task.classify else sentence(best)
-        return Reading(answer, best.probability, tuple(Prediction(g.label, g.probability) for g in guesses))
+        predictions = tuple(Prediction(label, probability) for label, probability in guesses)
+        best = predictions[0]
+        return Reading(best.label if question.task.classify else sentence(best.label), best.confidence,
+                       predictions)
 
     async def close(self) -> None:
         return None  # the models and their runner are the app's (LocalModels)
 
 
-def sentence(guess: Guess) -> str:
-    label = guess.label
+def sentence(label: str) -> str:
     article = "an" if label[:1].lower() in "aeiou" else "a"
     return f"This looks like {article} {label}."
