@@ -20,7 +20,7 @@ from proxy.config import load_settings
 from proxy.errors import ConfigError
 from proxy.keys import IMAGE_CACHE, SAFETY, TARGETS
 from tests.conftest import ACCESS_KEY, base_env
-from tests.support.fakes import FakeImageBackend, FakePollinations, png
+from tests.support.fakes import FakeImageBackend, FakePollinations, noise_png, png
 from tests.support.hosting_fakes import FakeSmms
 from tests.support.pages_fakes import dashboard
 from tests.test_hosting import hosting_env
@@ -186,3 +186,15 @@ async def test_hosted_images_carry_the_verdict_and_an_unchecked_one_is_made_agai
     again = await client.get(f"/prompt/a%20portrait?{Q}&safe=true", allow_redirects=False)
     assert again.headers["Location"] == safe.headers["Location"] and again.headers["X-Cache"] == "HIT"
     assert await checks(client) == {"passed": 1, "refused": 1, "error": 0}
+
+
+async def test_no_verdict_in_time_is_not_served_nor_kept(iris, serve):
+    big = noise_png(2048, 2048)  # decoding alone takes longer than the 0.05 s allowed
+    client, backend, _ = await start(iris, serve, backend_image=big, SAFETY_CHECK="always",
+                                     SAFETY_CHECK_TIMEOUT="0.05", POLLINATIONS_FALLBACK="false",
+                                     MAX_IMAGE_SIDE="2048")
+    for calls in (1, 2):
+        resp = await client.get(f"/prompt/static?{Q}")
+        assert resp.status == 502 and "safety check: no verdict within 0.05 s" in (await resp.json())["error"]["message"]
+        assert len(backend.calls) == calls  # not kept: the next request tries again
+    assert await checks(client) == {"passed": 0, "refused": 0, "error": 2}

@@ -24,11 +24,14 @@ class LocalSettings:
     concurrency: int = 1
     """Inferences at once per model and worker (each on a thread of its own)."""
     deadline: float = 2.0
-    """Seconds one image may take, waiting for a free thread included."""
+    """Seconds one frame may take in a local vision model, waiting for a free thread included."""
     safety_check: str = "off"
     """``off``, ``param`` (a request with ``safe=true`` asks for it) or ``always``."""
     safety_threshold: float = 0.5
     """An image whose NSFW probability is at or above this fails the check."""
+    safety_timeout: float = 10.0
+    """Seconds the check of one generated image may take, waiting for a free thread included (a
+    burst of misses waits in line; generating took longer anyway)."""
     safety_unavailable: bool = False
     """SAFETY_CHECK was left unset and the extra is missing: the check is off (said at start-up)."""
 
@@ -61,5 +64,6 @@ def load_local(env: Env) -> LocalSettings:
         deadline=env.number("LOCAL_MODEL_DEADLINE", 2.0, lo=0.05, hi=600.0),
         safety_check=mode,
         safety_threshold=env.number("SAFETY_CHECK_THRESHOLD", 0.5, lo=0.01, hi=1.0),
+        safety_timeout=env.number("SAFETY_CHECK_TIMEOUT", 10.0, lo=0.05, hi=600.0),
         safety_unavailable=unavailable,
     )

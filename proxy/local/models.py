@@ -42,7 +42,7 @@ class LocalModels:
             nsfw = await asyncio.to_thread(NsfwModel.load, local.threads)
         return cls(classifiers, nsfw,
                    vision=LocalRunner("vision", concurrency=local.concurrency, deadline=local.deadline),
-                   safety=LocalRunner("safety", concurrency=local.concurrency, deadline=local.deadline))
+                   safety=LocalRunner("safety", concurrency=local.concurrency, deadline=local.safety_timeout))
 
     def close(self) -> None:
         self.vision.close()
