@@ -36,7 +36,7 @@ from proxy.app import create_app
 from proxy.config import Settings
 from proxy.errors import ConfigError
 from proxy.imagegen.lane import FastLaneRunner
-from proxy.logs import AccessLogger, setup_logging
+from proxy.logs import AccessLog, AccessLogger, setup_logging
 from proxy.security.credentials import Secrets
 from proxy.web.listen import claim_port
 from proxy.web.metrics import prepare_multiprocess, worker_exited
@@ -62,18 +62,20 @@ def run_worker(settings: Settings, secrets: Secrets, index: int, shared_port: bo
         if ready is not None:
             ready.set()
 
+    access = AccessLog(server.log_format, every=server.access_log_interval) if server.access_log else None
     try:
         app = create_app(settings, secrets)
         serve_app(
             app, host=server.host, port=server.port, reuse_port=shared_port or None,
             loop_factory=_uvloop(), runner_class=FastLaneRunner, on_listening=listening,
-            access_log_class=AccessLogger,
-            access_log=logging.getLogger("proxy.access") if server.access_log else None,
-            grace=server.shutdown_grace,
+            access_log_class=AccessLogger, access_log=access, grace=server.shutdown_grace,
         )
     except ConfigError as exc:
         log.error("cannot start: %s", exc)
         return EXIT_CANNOT_START
+    finally:
+        if access is not None:
+            access.close()  # the lines of the last requests
     return 0
 
 

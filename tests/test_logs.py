@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import os
+import re
+import signal
+import sys
 from collections.abc import AsyncIterator
 
+import orjson
 from aiohttp import ClientSession, web
 from yarl import URL
 
 from proxy.app import create_app
 from proxy.config import Settings
-from proxy.logs import AccessLogger, redact
+from proxy.logs import AccessLog, AccessLogger, redact
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
+from tests.test_serve import free_port, wait_up
 
 
 def test_redact_hides_every_secret_parameter():
@@ -23,10 +30,11 @@ def test_redact_hides_every_secret_parameter():
 
 
 @contextlib.asynccontextmanager
-async def logged_server(settings: Settings) -> AsyncIterator[str]:
-    """The real app with the access logger the server uses, on a real port; yields its base URL."""
-    runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger,
-                           access_log=logging.getLogger("proxy.access"))
+async def logged_server(settings: Settings, lines: list[str]) -> AsyncIterator[str]:
+    """The real app with the access log the server uses, on a real port, its lines written into
+    ``lines`` (all of them by the end); yields its base URL."""
+    access = AccessLog("text", lines.append)
+    runner = web.AppRunner(create_app(settings), access_log_class=AccessLogger, access_log=access)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -34,20 +42,22 @@ async def logged_server(settings: Settings) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{runner.addresses[0][1]}"
     finally:
         await runner.cleanup()
+        access.close()
 
 
 async def test_access_log_and_app_logs_never_show_secrets(settings_for, backend, caplog):
     settings = settings_for(BACKEND_API_URLS=backend.url, AUTH_TOKEN="sk-BACKEND-SECRET")
     caplog.set_level(logging.DEBUG)
-    async with logged_server(settings) as base, ClientSession() as session:
+    written: list[str] = []
+    async with logged_server(settings, written) as base, ClientSession() as session:
         for path in (f"/prompt/hello?key={ACCESS_KEY}", "/prompt/hello?key=wrong-guess-key",
                      f"/prompt/%zz?key={ACCESS_KEY}"):
             async with session.get(f"{base}{path}") as resp:
                 await resp.read()
         async with session.get(f"{base}/status", headers={"X-Admin-Token": ADMIN_TOKEN}):
             pass
-    text = caplog.text
-    access = [r for r in caplog.records if r.name == "proxy.access"]
+    access = "".join(written).splitlines()
+    text = caplog.text + "\n".join(access)
     assert len(access) == 4
     assert "key=***" in text
     for secret in (ACCESS_KEY, ADMIN_TOKEN, "sk-BACKEND-SECRET", "wrong-guess-key"):
@@ -66,13 +76,48 @@ def test_redact_reads_parameter_names_as_a_server_decodes_them():
 
 async def test_the_access_log_hides_a_key_however_it_is_spelled(settings_for, backend, caplog):
     caplog.set_level(logging.INFO)
-    async with logged_server(settings_for(BACKEND_API_URLS=backend.url)) as base, ClientSession() as session:
+    written: list[str] = []
+    async with logged_server(settings_for(BACKEND_API_URLS=backend.url), written) as base, \
+            ClientSession() as session:
         for method, path in (("GET", f"/prompt/hello?%6bey={ACCESS_KEY}"),
                              ("GET", f"/prompt/hello?seed=1;key={ACCESS_KEY}"),
                              ("POST", f"/%61uth-{ACCESS_KEY}")):
             async with session.request(method, URL(f"{base}{path}", encoded=True)) as resp:  # sent as written
                 await resp.read()
-    access = [r.getMessage() for r in caplog.records if r.name == "proxy.access"]
+    access = "".join(written).splitlines()
     assert len(access) == 3
-    assert ACCESS_KEY not in caplog.text
+    assert ACCESS_KEY not in caplog.text + "".join(written)
     assert "%6bey=***" in access[0] and "key=***" in access[1] and "/auth-***" in access[2]
+
+
+async def test_access_lines_are_written_together_and_read_as_before(settings_for, backend):
+    writes: list[str] = []
+    async with logged_server(settings_for(BACKEND_API_URLS=backend.url), writes) as base, ClientSession() as session:
+        for n in range(30):
+            async with session.get(f"{base}/status?n={n}") as resp:
+                await resp.read()
+        await asyncio.sleep(0.3)  # a batch is written within ``every`` (0.1 s)
+        batched = len(writes)
+    lines = "".join(writes).splitlines()
+    assert len(lines) == 30 and batched < 10  # thirty requests, a few writes
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO proxy\.access \[(\S+)\]: \1 127\.0\.0\.1 "
+                        r"GET /status\?n=0 200 \d+ [\d.]+ms", lines[0]), lines[0]
+
+
+async def test_the_last_lines_are_written_when_the_server_stops(tmp_path):
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "WORKERS": "1",
+           "DATA_DIR": str(tmp_path / "data"), "POLLINATIONS_URL": "http://127.0.0.1:9", "LOG_FORMAT": "json",
+           "ACCESS_LOG_INTERVAL": "60"}  # nothing is written before the stop
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "serve", env=env, cwd=tmp_path,
+                                                stderr=asyncio.subprocess.PIPE)
+    await wait_up(f"http://127.0.0.1:{port}/healthz", proc)
+    async with ClientSession() as session:
+        for n in range(40):
+            async with session.get(f"http://127.0.0.1:{port}/status?last={n}") as resp:
+                await resp.read()
+    proc.send_signal(signal.SIGTERM)  # at once: most lines are still waiting for their batch
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    logged = [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    paths = [line["path"] for line in logged if line["logger"] == "proxy.access" and "last=" in line["path"]]
+    assert paths == [f"/status?last={n}" for n in range(40)]

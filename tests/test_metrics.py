@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.logs import REQUEST_ID, AccessLogger, JsonFormatter, RequestIdFilter
+from proxy.logs import REQUEST_ID, AccessLog, AccessLogger, JsonFormatter, RequestIdFilter
 from proxy.web.metrics import BUCKETS, Metrics
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.test_serve import free_port, wait_up
@@ -143,23 +143,22 @@ def test_json_log_lines_carry_the_request_id():
     assert outside["request_id"] == "-"
 
 
-async def test_access_log_line_has_the_response_request_id(aiohttp_client, settings_for, caplog):
+async def test_access_log_line_has_the_response_request_id(aiohttp_client, settings_for):
     from aiohttp.test_utils import TestServer
 
     from proxy.app import create_app
 
-    access = logging.getLogger("tests.access")
+    written: list[str] = []
+    access = AccessLog("json", written.append)
     server = TestServer(create_app(settings_for()))
     await server.start_server(access_log_class=AccessLogger, access_log=access)
     client = await aiohttp_client(server)
-    with caplog.at_level(logging.INFO, logger="tests.access"):
-        resp = await client.get(f"/prompt/x?key={ACCESS_KEY}&seed=abc")
-        await asyncio.sleep(0.05)
+    resp = await client.get(f"/prompt/x?key={ACCESS_KEY}&seed=abc")
+    await asyncio.sleep(0.3)  # written within ``every`` (0.1 s) of the request's end
     rid = resp.headers["X-Request-Id"]
-    lines = [r for r in caplog.records if r.name == "tests.access"]
-    assert lines and lines[-1].fields["request_id"] == rid
-    assert lines[-1].fields["status"] == 400
-    assert ACCESS_KEY not in lines[-1].getMessage() and "key=***" in lines[-1].getMessage()
+    line = orjson.loads("".join(written).splitlines()[-1])
+    assert line["request_id"] == rid and line["status"] == 400 and line["logger"] == "proxy.access"
+    assert ACCESS_KEY not in line["message"] and "key=***" in line["message"] and "key=***" in line["path"]
 
 
 async def test_workers_share_their_metrics_and_log_json(tmp_path: Path):

@@ -1,18 +1,19 @@
 """Two Iris instances on one real Redis behave as one: shared hits, one backend call for misses
-spread over both, deletes seen everywhere, shared backend cool-downs."""
+spread over both, deletes seen everywhere, shared backend cool-downs; on a single server, behind
+Sentinel and on a cluster alike."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-import redis.asyncio as aioredis
 
 from proxy.keys import BREAKER, IMAGE_CACHE
 from proxy.upstream.breaker import HealthKey
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.fakes import png
 from tests.support.redis_fakes import eventually
+from tests.support.redis_topologies import ON_EVERY_TOPOLOGY
 
 pytest_plugins = ["tests.support.redis_fixtures"]
 
@@ -24,7 +25,8 @@ def image_url(prompt: str, extra: str = "") -> str:
     return f"/prompt/{prompt}?key={ACCESS_KEY}&width=256&height=256&seed=3{'&' + extra if extra else ''}"
 
 
-async def test_a_hit_on_one_instance_is_a_hit_on_the_other(instances, backend, redis_url, redis_prefix):
+@ON_EVERY_TOPOLOGY
+async def test_a_hit_on_one_instance_is_a_hit_on_the_other(instances, backend, redis_reader, redis_prefix):
     a, b = await instances(2, BACKEND_API_URLS=backend.url, REDIS_CACHE_TTL="3600")
     first = await a.get(image_url("shared%20apple"))
     assert first.status == 200 and first.headers["X-Cache"] == "MISS"
@@ -33,14 +35,11 @@ async def test_a_hit_on_one_instance_is_a_hit_on_the_other(instances, backend, r
     assert await second.read() == backend.image
     assert len(backend.calls) == 1
     key = first.headers["ETag"].strip('"')
-    raw = aioredis.Redis.from_url(redis_url)
-    try:
-        ttl = await raw.ttl(f"{redis_prefix}img:{key}")
-    finally:
-        await raw.aclose()
+    ttl = await redis_reader.ttl(f"{redis_prefix}img:{key}")
     assert 3500 < ttl <= 3600  # REDIS_CACHE_TTL bounds every image entry
 
 
+@ON_EVERY_TOPOLOGY
 async def test_misses_spread_over_two_instances_cost_one_backend_call(instances, backend):
     backend.delay = 0.3
     a, b = await instances(2, BACKEND_API_URLS=backend.url)
@@ -50,6 +49,7 @@ async def test_misses_spread_over_two_instances_cost_one_backend_call(instances,
     assert len(backend.calls) == 1
 
 
+@ON_EVERY_TOPOLOGY
 async def test_a_delete_on_one_instance_is_seen_by_all(instances, backend):
     a, b = await instances(2, BACKEND_API_URLS=backend.url)
     assert (await a.get(image_url("pear"))).headers["X-Cache"] == "MISS"
@@ -68,6 +68,7 @@ async def test_a_delete_on_one_instance_is_seen_by_all(instances, backend):
     assert len(backend.calls) == 2
 
 
+@ON_EVERY_TOPOLOGY
 async def test_a_backend_cooling_down_on_one_instance_cools_down_on_all(instances, backend):
     backend.mode = "error500"
     env = {"BACKEND_API_URLS": backend.url, "BREAKER_THRESHOLD": "1", "BREAKER_COOLDOWN": "60",

@@ -1,6 +1,6 @@
 """Two instances on one Redis share rate limits (the /auth-* guard, profile updates, frames),
-auth sessions, the blacklist change signal and the vision dedup state; with Redis gone, the local
-limits answer instead."""
+auth sessions, the blacklist change signal and the vision dedup state, on every topology; with
+Redis gone, the local limits answer instead."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from proxy.keys import ACCOUNTS, DATABASE, GUARD, SHARED, VISION
 from proxy.security import blacklist
 from proxy.vision.dedup import Remembered
 from tests.support.redis_fakes import eventually
+from tests.support.redis_topologies import ON_EVERY_TOPOLOGY
 
 pytest_plugins = ["tests.support.redis_fixtures"]
 pytestmark = pytest.mark.redis
@@ -27,12 +28,14 @@ async def with_alice(clients) -> None:
         await client.app[ACCOUNTS].run(profiles.add, "alice", KEY)
 
 
+@ON_EVERY_TOPOLOGY
 async def test_auth_attempts_are_limited_across_instances(instances):
     a, b = await instances(2, RATE_LIMIT_AUTH="3/minute", **SECRET)
     statuses = [(await c.post(f"/auth-bad-guess-{i:03d}")).status for i, c in enumerate([a, b, a, b])]
     assert statuses == [401, 401, 401, 429]
 
 
+@ON_EVERY_TOPOLOGY
 async def test_profile_updates_and_frames_are_limited_across_instances(instances):
     a, b = await instances(2, RATE_LIMIT_PROFILE="2/minute", RATE_LIMIT_PROCESS="2/hour", **SECRET)
     await with_alice([a, b])
@@ -47,6 +50,7 @@ async def test_profile_updates_and_frames_are_limited_across_instances(instances
         await a.app[GUARD].process("alice")
 
 
+@ON_EVERY_TOPOLOGY
 async def test_a_session_granted_on_one_instance_works_on_the_other(instances):
     a, b = await instances(2, **SECRET)
     await with_alice([a, b])
@@ -56,6 +60,7 @@ async def test_a_session_granted_on_one_instance_works_on_the_other(instances):
     assert resp.status == 200 and (await resp.json())["username"] == "alice"
 
 
+@ON_EVERY_TOPOLOGY
 async def test_a_blacklist_change_on_one_instance_is_signalled_to_the_other(instances):
     a, b = await instances(2, **SECRET)
     signal_a, signal_b = a.app[GUARD].blacklist.signal, b.app[GUARD].blacklist.signal
@@ -66,6 +71,7 @@ async def test_a_blacklist_change_on_one_instance_is_signalled_to_the_other(inst
     assert await signal_b.revision() != before
 
 
+@ON_EVERY_TOPOLOGY
 async def test_the_vision_dedup_state_is_shared(instances):
     a, b = await instances(2, **SECRET)
     entry = Remembered("what is this?", 0xFFFF_0000_1234_5678, time.time(), {"answer": "a cat"})

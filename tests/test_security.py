@@ -266,10 +266,12 @@ async def test_no_auth_key_or_provider_key_reaches_the_logs(aiohttp_client, sett
 
     from aiohttp.test_utils import TestServer
 
-    from proxy.logs import AccessLogger
+    from proxy.logs import AccessLog, AccessLogger
 
+    written: list[str] = []
+    access = AccessLog("text", written.append)
     server = TestServer(create_app(settings_for(BLACKLIST_AUTO_FAILURES="2", TRUSTED_PROXIES="127.0.0.1")))
-    await server.start_server(access_log_class=AccessLogger, access_log=logging.getLogger("tests.access"))
+    await server.start_server(access_log_class=AccessLogger, access_log=access)
     client = await aiohttp_client(server)
     key = await add_profile(client, "alice")
     with caplog.at_level(logging.DEBUG):
@@ -279,7 +281,9 @@ async def test_no_auth_key_or_provider_key_reaches_the_logs(aiohttp_client, sett
         for guess in range(4):
             await client.post(f"/auth-wrong-guess-{guess:03d}", headers={"X-Forwarded-For": "203.0.113.9"})
         await asyncio.sleep(0.05)
+    access.flush()
     text = "\n".join(record.getMessage() + repr(getattr(record, "fields", "")) for record in caplog.records)
+    text += "".join(written)
     assert "/auth-***" in text and "blocked" in text
     assert key not in text and "wrong-guess" not in text and "AIza-SECRET" not in text
 

@@ -19,9 +19,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def wait_up(url: str, proc: asyncio.subprocess.Process) -> None:
+async def wait_up(url: str, proc: asyncio.subprocess.Process, within: float = 60.0) -> None:
+    """Until ``url`` answers 200 (a loaded machine may take many seconds to spawn the workers)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        while loop.time() < deadline:
             if proc.returncode is not None:
                 raise AssertionError("the server exited during start-up")
             try:
@@ -29,7 +32,8 @@ async def wait_up(url: str, proc: asyncio.subprocess.Process) -> None:
                     if resp.status == 200:
                         return
             except aiohttp.ClientError:
-                await asyncio.sleep(0.05)
+                pass
+            await asyncio.sleep(0.05)
         raise AssertionError("the server did not come up")
 
 

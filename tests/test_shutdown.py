@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import ACCESS_KEY
 from tests.support.fakes import FakeImageBackend
 from tests.support.redis_fakes import eventually
-from tests.test_serve import free_port
+from tests.test_serve import free_port, wait_up
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -30,24 +30,9 @@ async def start(tmp_path: Path, backend: FakeImageBackend, **env: str) -> tuple[
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "serve", cwd=REPO, env=environ,
                                                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    await up(f"{base}/readyz", proc)
+    await wait_up(f"{base}/readyz", proc)
     return proc, base
 
-
-async def up(url: str, proc: asyncio.subprocess.Process, within: float = 60.0) -> None:
-    """Until the server answers ``url`` with 200 (spawned workers take a while under load)."""
-    async with aiohttp.ClientSession() as session:
-        deadline = asyncio.get_running_loop().time() + within
-        while asyncio.get_running_loop().time() < deadline:
-            assert proc.returncode is None, "the server exited during start-up"
-            try:
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("the server did not come up")
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

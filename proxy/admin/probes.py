@@ -33,7 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
         "database": lambda: app[DATABASE].run(lambda ctx: ctx.conn.execute("SELECT 1").fetchone()),
     }
     if (shared := app.get(SHARED)) is not None:
-        checks["redis"] = shared.client.ping
+        checks["redis"] = shared.topology.ping
     results = {"shutdown": "draining" if app[DRAIN].draining else "ok"}
     results.update(zip(checks, await asyncio.gather(*(_outcome(check) for check in checks.values())),
                        strict=True))

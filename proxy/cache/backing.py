@@ -55,7 +55,8 @@ def local(settings: CacheSettings, disk: DiskStore, generation: Generation,
 def redis(settings: CacheSettings, disk: DiskStore, generation: Generation,
           shared: SharedRedis | None) -> Backing:
     assert shared is not None
-    primary = RedisStore(shared.client, prefix=shared.settings.prefix, default_ttl=shared.settings.cache_ttl)
+    redis_settings = shared.settings
+    primary = RedisStore(shared.topology, prefix=redis_settings.prefix, default_ttl=redis_settings.cache_ttl)
     store = FailoverStore(primary, disk, shared.health)
     announced = RedisGeneration(generation, shared.bus)
     store.replay_hooks.append(announced.announce)

@@ -22,6 +22,7 @@ class ServerSettings:
     log_level: str = "INFO"
     log_format: str = "text"
     access_log: bool = True
+    access_log_interval: float = 0.1
     access_key: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
     request_deadline: float = 90.0
@@ -50,6 +51,7 @@ def load_server(env: Env) -> ServerSettings:
         log_level=level,
         log_format=log_format,
         access_log=env.flag("ACCESS_LOG", True),
+        access_log_interval=env.number("ACCESS_LOG_INTERVAL", 0.1, lo=0.0, hi=60.0),
         access_key=env.optional("PROXY_ACCESS_KEY"),
         admin_token=env.optional("ADMIN_TOKEN"),
         request_deadline=env.number("REQUEST_DEADLINE", 90.0, lo=1.0, hi=3600.0),

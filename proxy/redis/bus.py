@@ -1,7 +1,8 @@
 """Signals between instances over Redis pub/sub: cache deletes, backend cool-downs, blacklist
-changes. One subscriber connection per process, re-established after an outage; an instance
-ignores its own messages. Publishing never raises: a lost signal while Redis is down is made
-up for by the reconnect hooks (a front that reconnects forgets everything it held)."""
+changes. One subscriber connection per process (on a live node of a cluster, on the current
+master behind Sentinel), re-established after an outage and after the master moved; an instance
+ignores its own messages. Publishing never raises: a lost signal while Redis is down (or moving)
+is made up for by the reconnect hooks (a front that reconnects forgets everything it held)."""
 
 from __future__ import annotations
 
@@ -11,19 +12,18 @@ import logging
 import secrets
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
-
 from proxy.lifecycle import stop_tasks
 from proxy.redis.client import OUTAGE
 from proxy.redis.health import RedisHealth
+from proxy.redis.topology.base import Topology
 
 log = logging.getLogger(__name__)
 Handler = Callable[[bytes], None]
 
 
 class RedisBus:
-    def __init__(self, client: aioredis.Redis, health: RedisHealth, prefix: str):
-        self.client = client
+    def __init__(self, topology: Topology, health: RedisHealth, prefix: str):
+        self.topology = topology
         self.health = health
         self.prefix = prefix
         self.origin = secrets.token_hex(8).encode()
@@ -42,7 +42,7 @@ class RedisBus:
         if not self.health.up:
             return False
         try:
-            await self.client.publish(self.prefix + channel, self.origin + b"|" + payload)
+            await self.topology.client.publish(self.prefix + channel, self.origin + b"|" + payload)
         except OUTAGE as exc:
             self.health.failed(exc)
             return False
@@ -59,23 +59,30 @@ class RedisBus:
 
     async def _listen_forever(self) -> None:
         while True:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.psubscribe(_glob_escape(self.prefix) + "*")
-                self.connected = True
-                for hook in self.connect_hooks:
-                    hook()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        self._dispatch(message)
+                await self._listen()
+                continue  # the master moved: subscribe again on the new one at once
             except OUTAGE as exc:
                 self.health.failed(exc)
-            finally:
-                self.connected = False
-                with contextlib.suppress(*OUTAGE):
-                    await pubsub.aclose()
             await asyncio.sleep(self.health.retry_interval)
+
+    async def _listen(self) -> None:
+        """Until an outage (raised) or a move of the master (returns)."""
+        moves = self.topology.switches
+        pubsub = await self.topology.subscriber()
+        try:
+            await pubsub.psubscribe(_glob_escape(self.prefix) + "*")
+            self.connected = True
+            for hook in self.connect_hooks:
+                hook()
+            while self.topology.switches == moves:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None:
+                    self._dispatch(message)
+        finally:
+            self.connected = False
+            with contextlib.suppress(*OUTAGE):
+                await pubsub.aclose()
 
     def _dispatch(self, message: dict) -> None:
         channel = message["channel"].decode()

@@ -1,33 +1,46 @@
-"""The one asyncio Redis client of a process, and the errors that mean "Redis is unreachable"."""
+"""What every Redis topology's client shares: the errors that mean "Redis is unreachable", the
+connection options (short timeouts, one immediate retry), and describing an outage."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import MasterNotFoundError
 from redis.backoff import NoBackoff
-from redis.exceptions import BusyLoadingError, OutOfMemoryError, ReadOnlyError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisClusterUnreachableError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from proxy.config.redis import RedisSettings
 
-# A failure of Redis itself (down, restarting, full, read-only replica), as opposed to a bug.
+# The command client of any topology: one server (standalone, or Sentinel's current master) or a cluster.
+RedisClient = aioredis.Redis | RedisCluster
+
+# A failure of Redis itself (down, restarting, full, read-only replica, a master Sentinel cannot
+# name yet, a cluster with slots uncovered or being moved, no cluster node reachable), as opposed
+# to a bug. SlotNotCoveredError and RedisClusterUnreachableError do not derive from RedisError.
 OUTAGE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OutOfMemoryError, ReadOnlyError,
-          OSError, TimeoutError)
+          MasterNotFoundError, ClusterDownError, TryAgainError, SlotNotCoveredError,
+          RedisClusterUnreachableError, OSError, TimeoutError)
 
 
-def open_client(settings: RedisSettings) -> aioredis.Redis:
+def connection_options(settings: RedisSettings) -> dict[str, Any]:
     """Short timeouts and one immediate retry (a pooled connection that died with a restarted
-    server is replaced once); anything longer would hold requests hostage to an outage."""
-    assert settings.url is not None
-    return aioredis.Redis.from_url(
-        settings.url,
-        socket_timeout=settings.timeout,
-        socket_connect_timeout=settings.timeout,
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-        client_name="iris",
-    )
+    server, or that Sentinel's failover moved, is replaced once); anything longer would hold
+    requests hostage to an outage."""
+    return {"socket_timeout": settings.timeout, "socket_connect_timeout": settings.timeout,
+            "retry": Retry(NoBackoff(), 1), "client_name": "iris"}
 
 
 def describe(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 """Is Redis reachable? The first failed call marks it down (and logs it); while down, every
 shared part uses its local twin and a probe pings Redis until it answers. Recovery hooks (replaying
-deletes made meanwhile) run before Redis is marked up again."""
+deletes made meanwhile) run before Redis is marked up again, resume hooks just after (for what was
+written locally while the recovery hooks ran)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class RedisHealth:
         self.outages = 0
         self.last_error = ""
         self.recover_hooks: list[Callable[[], Awaitable[None]]] = []
+        self.resume_hooks: list[Callable[[], Awaitable[None]]] = []
         self._probe: asyncio.Task[None] | None = None
 
     def failed(self, exc: BaseException) -> None:
@@ -37,7 +39,7 @@ class RedisHealth:
         self.outages += 1
         log.warning("Redis is unreachable (%s): serving from local cache and limits until it is back",
                     self.last_error)
-        if self._probe is None or self._probe.done():
+        if self._probe is None or self._probe.done() or self._probe is asyncio.current_task():
             self._probe = asyncio.create_task(self._recover())
 
     async def check(self) -> bool:
@@ -63,6 +65,12 @@ class RedisHealth:
             self.up = True
             self.down_since = None
             log.warning("Redis is back after %.1f s: shared cache and limits resumed", outage)
+            for hook in self.resume_hooks:
+                try:
+                    await hook()
+                except OUTAGE as exc:
+                    self.failed(exc)
+                    break
             return
 
     def snapshot(self) -> dict[str, object]:

@@ -8,9 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-import redis.asyncio as aioredis
-
-from proxy.redis.client import OUTAGE
+from proxy.redis.client import OUTAGE, RedisClient
 from proxy.redis.health import RedisHealth
 from proxy.redis.shared import SharedRedis
 
@@ -26,12 +24,16 @@ async def prefer_shared(health: RedisHealth, shared: Callable[[], Awaitable[T]],
         try:
             return await shared()
         except OUTAGE as exc:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                # redis-py may report a cancelled call as a connection error: stay cancelled
-                raise asyncio.CancelledError from exc
+            stay_cancelled(exc)
             health.failed(exc)
     return await local()
+
+
+def stay_cancelled(exc: BaseException) -> None:
+    """redis-py may report a cancelled call as a connection error: stay cancelled."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
 
 
 class Twin(Generic[L]):
@@ -41,7 +43,7 @@ class Twin(Generic[L]):
     namespace = ""
 
     def __init__(self, shared: SharedRedis, local: L):
-        self.client: aioredis.Redis = shared.client
+        self.client: RedisClient = shared.client
         self.prefix = shared.settings.prefix + self.namespace
         self.health = shared.health
         self.local = local

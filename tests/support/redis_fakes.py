@@ -16,8 +16,11 @@ from typing import Any
 
 import redis
 
+from proxy.keys import SHARED
+from tests.conftest import ADMIN_TOKEN
 
-def _die_with_parent() -> None:
+
+def die_with_parent() -> None:
     """Linux: the server gets SIGTERM when the test process dies, even when it is killed."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -56,7 +59,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         deadline = time.monotonic() + 10
         while not answers(self.url):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -83,3 +86,13 @@ async def eventually(check: Callable[[], Any], within: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.01)
+
+
+async def a_delete_is_heard(sender: Any, listener: Any, description: str) -> None:
+    """An admin delete on the instance ``sender`` reaches ``listener`` over the signal bus."""
+    await eventually(lambda: sender.app[SHARED].bus.connected and listener.app[SHARED].bus.connected)
+    heard = listener.app[SHARED].bus.received
+    gone = await sender.post("/cache/delete", json={"description": description, "width": 256, "height": 256},
+                             headers={"X-Admin-Token": ADMIN_TOKEN})
+    assert gone.status == 200
+    await eventually(lambda: listener.app[SHARED].bus.received > heard)
