@@ -33,6 +33,7 @@ from tests.support.onnx_models import (
     LABELS,
     colour_model,
     expected,
+    fixed_model,
     labels_file,
     slow_model,
 )
@@ -96,6 +97,21 @@ async def test_analyze_is_answered_by_the_local_model_in_the_visionai_shape(iris
     assert [p["confidence"] for p in body["predictions"]] == pytest.approx([p * 100 for _, p in want], abs=0.05)
     assert body["mode"] == "real" and body["provider"] == "colours" and body["calls"] == 1
     assert "colours.onnx" in body["message"] and "local model" in body["message"]
+
+
+async def test_analyze_gives_the_top_five_of_many_labels_most_likely_first(iris, tmp_path):
+    logits = (0.5, 3.0, -1.0, 2.0, 2.5, 0.0, 1.0)  # seven classes, none of them first in the file
+    names = ("ant", "bee", "cat", "dog", "eel", "fox", "gnu")
+    path = fixed_model(tmp_path / "seven.onnx", logits)
+    client = await iris(ANALYZE_ACCESS_KEY="true", VISION_PROVIDERS=providers(
+        local(path, labels_file(tmp_path / "seven.txt", names), name="seven")))
+    body = await analyze(client, uniform(ORANGE))
+    e = np.exp(np.asarray(logits) - max(logits))
+    p = dict(zip(names, e / e.sum(), strict=True))
+    assert [x["label"] for x in body["predictions"]] == ["bee", "eel", "dog", "gnu", "ant"]
+    assert [x["confidence"] for x in body["predictions"]] == pytest.approx(
+        [p[n] * 100 for n in ("bee", "eel", "dog", "gnu", "ant")], abs=0.01)
+    assert body["label"] == "bee" and body["confidence"] == pytest.approx(p["bee"] * 100, abs=0.01)
 
 
 @pytest.mark.parametrize(("build", "extra", "mean", "std"), [

@@ -35,10 +35,11 @@ def expected(rgb: tuple[int, int, int], mean: tuple[float, ...] = HALF,
 
 
 def colour_model(path: Path, *, layout: str = "NCHW", metadata: bool = True, softmax: bool = True,
-                 size: int = 32, fixed: bool = True) -> Path:
+                 size: int = 32, fixed: bool = True, weight: np.ndarray = W, bias: np.ndarray = B) -> Path:
     """Writes the classifier to ``path``. ``metadata``: its mean and std (0.5) and layout are in
     the model; without, they must come from the settings (or be ImageNet's). ``fixed``: the input
-    has a fixed height and width (``size``), else they are symbolic."""
+    has a fixed height and width (``size``), else they are symbolic. ``weight`` and ``bias``: the
+    linear layer (3 x classes, classes), the colour classifier's unless given."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -56,12 +57,13 @@ def colour_model(path: Path, *, layout: str = "NCHW", metadata: bool = True, sof
               helper.make_node("Add", ["scaled", "bias"], ["logits"])]
     if softmax:
         nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1))
-    initializers = [numpy_helper.from_array(W, name="weight"), numpy_helper.from_array(B, name="bias")]
+    initializers = [numpy_helper.from_array(weight.astype(np.float32), name="weight"),
+                    numpy_helper.from_array(bias.astype(np.float32), name="bias")]
     if layout != "NCHW":
         initializers.append(axes)
     graph = helper.make_graph(
         nodes, "colours", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", len(LABELS)])], initializer=initializers)
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", len(bias)])], initializer=initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="iris-tests")
     model.ir_version = 8
     if metadata:
@@ -69,6 +71,11 @@ def colour_model(path: Path, *, layout: str = "NCHW", metadata: bool = True, sof
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
     return path
+
+
+def fixed_model(path: Path, logits: tuple[float, ...]) -> Path:
+    """A classifier whose scores are ``softmax(logits)`` whatever the image (no weight on it)."""
+    return colour_model(path, metadata=False, weight=np.zeros((3, len(logits))), bias=np.asarray(logits))
 
 
 def labels_file(path: Path, labels: tuple[str, ...] = LABELS) -> Path:
