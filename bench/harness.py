@@ -67,9 +67,11 @@ def stop_process(proc: subprocess.Popen[bytes] | None, sig: signal.Signals) -> N
 
 
 class Iris:
-    """``python -m proxy serve`` on a free port over a temp DATA_DIR, access log off."""
+    """``python -m proxy serve`` on a free port over a temp DATA_DIR, access log off unless
+    ``ACCESS_LOG`` is given; what it logs goes to ``iris.log`` in the work dir (as to a journal)."""
 
-    def __init__(self, backend_url: str, workers: int, workdir: Path, **env: str):
+    def __init__(self, backend_url: str, workers: int, workdir: Path, *, tree: Path = REPO, **env: str):
+        self.tree = tree  # the checkout whose ``proxy`` runs (another one: to compare versions)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", "WORKERS": str(workers),
@@ -79,6 +81,7 @@ class Iris:
                     "POLLINATIONS_URL": "http://127.0.0.1:9",
                     # counted and checked like any miss, never refused: --samples may exceed the default
                     "RATE_LIMIT_GENERATE": "1000000/minute", **env}
+        self.log = workdir / "iris.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def image_url(self, prompt: str, **query: str | int) -> str:
@@ -86,7 +89,10 @@ class Iris:
         return f"{self.url}/prompt/{prompt}?key={ACCESS_KEY}{params}"
 
     def launch(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=self.env, cwd=REPO)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "proxy", "serve"], env=self.env,
+                                         cwd=self.tree, stderr=log)
 
     async def start(self) -> None:
         self.launch()
@@ -106,7 +112,7 @@ error_log {dir}/error.log warn;
 {user}
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    access_log {access_log};
     sendfile on;
     tcp_nopush on;
     keepalive_requests 100000000;
@@ -126,10 +132,12 @@ http {{
 
 
 class Nginx:
-    """nginx serving files from a temp dir: access log off, one worker per core, sendfile."""
+    """nginx serving files from a temp dir: one worker per core, sendfile, and an access log
+    (combined format, buffered by 64 KB as operators run it) unless ``access_log`` is false."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, *, access_log: bool = False):
         self.dir = workdir / "nginx"
+        self.access_log = f"{self.dir}/access.log combined buffer=64k flush=1s" if access_log else "off"
         (self.dir / "www").mkdir(parents=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -144,7 +152,8 @@ class Nginx:
     async def start(self) -> None:
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.dir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=self.dir, port=self.port, user=user))
+        conf.write_text(NGINX_CONF.format(dir=self.dir, port=self.port, user=user,
+                                          access_log=self.access_log))
         self.launch(conf)
         async with asyncio.timeout(STARTUP):
             await wait_http(f"{self.url}/")

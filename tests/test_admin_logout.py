@@ -8,6 +8,7 @@ import pytest
 from proxy.admin.cookie import COOKIE
 from tests.support.pages_fakes import CSRF, login
 from tests.support.redis_fakes import free_port
+from tests.support.redis_topologies import ON_EVERY_TOPOLOGY
 
 pytest_plugins = ["tests.support.redis_fixtures"]
 
@@ -73,6 +74,7 @@ async def test_a_cookie_without_a_session_id_is_refused(iris, backend):
 
 
 @pytest.mark.redis
+@ON_EVERY_TOPOLOGY
 async def test_every_instance_refuses_a_logged_out_cookie(instances):
     one, two = await instances(2)
     cookie, csrf = await logged_in(one)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import socket
 
 from PIL import Image
 
@@ -48,6 +49,24 @@ async def test_large_hits_come_whole_from_the_memory_file(iris, serve):
     cached = await client.get(f"/prompt/static?{Q}", headers={"If-None-Match": f'"{key}"'})
     assert cached.status == 304 and await cached.read() == b""
     assert len(big.calls) == 1
+
+
+async def test_a_large_hit_leaves_its_keep_alive_connection_uncorked(iris, serve):
+    """The socket is corked while the headers and the file go out (as nginx's tcp_nopush); left
+    corked, the next answer on that connection would wait up to 200 ms in the kernel."""
+    big = FakeImageBackend(image=noise_png())
+    await serve(big)
+    client = await iris(BACKEND_API_URLS=big.url)
+    await (await client.get(f"/prompt/corked?{Q}")).read()
+    await asyncio.sleep(0.2)  # the entry reaches the store and its memory file just after the answer
+    seen = []
+    for _ in range(3):
+        hit = await client.get(f"/prompt/corked?{Q}")
+        assert hit.headers["X-Cache"] == "HIT" and await hit.read() == big.image
+        for handler in client.server.runner.server.connections:
+            sock = handler.transport.get_extra_info("socket")
+            seen.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK))
+    assert seen and set(seen) == {0}
 
 
 async def test_a_deleted_entry_lets_go_of_its_memory_file(iris, serve):

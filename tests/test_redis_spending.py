@@ -1,5 +1,6 @@
 """Two instances on one Redis share the limits on new images: misses per address and credential,
-the generation slots (leases that run out when an instance dies) and the daily budget."""
+the generation slots (leases that run out when an instance dies) and the daily budget, on the
+single server, behind Sentinel and on a cluster."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from proxy.keys import ADMISSION, ALLOWANCE, SHARED
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.fakes import FakeImageBackend
 from tests.support.redis_fakes import eventually
+from tests.support.redis_topologies import ON_EVERY_TOPOLOGY
 
 pytest_plugins = ["tests.support.redis_fixtures"]
 pytestmark = pytest.mark.redis
@@ -25,6 +27,7 @@ async def code_of(resp) -> str:
     return (await resp.json())["error"]["code"]
 
 
+@ON_EVERY_TOPOLOGY
 async def test_misses_are_limited_across_instances_and_hits_keep_answering(instances, backend):
     a, b = await instances(2, BACKEND_API_URLS=backend.url, RATE_LIMIT_GENERATE="3/minute", **SIGNING)
     signer = a.app[ADMISSION].signer
@@ -37,6 +40,7 @@ async def test_misses_are_limited_across_instances_and_hits_keep_answering(insta
     assert len(backend.calls) == 3
 
 
+@ON_EVERY_TOPOLOGY
 async def test_generation_slots_are_shared_across_instances(instances, serve):
     slow = FakeImageBackend(delay=0.5)
     await serve(slow)
@@ -52,6 +56,7 @@ async def test_generation_slots_are_shared_across_instances(instances, serve):
     assert slow.most_in_flight == 1
 
 
+@ON_EVERY_TOPOLOGY
 async def test_a_slot_of_an_instance_that_died_comes_free_when_its_lease_runs_out(instances):
     a, b = await instances(2, MAX_GENERATIONS_IN_FLIGHT="1")
     dying = RedisSlots(a.app[SHARED], WorkerSlots(1), lease=0.3)
@@ -66,6 +71,7 @@ async def test_a_slot_of_an_instance_that_died_comes_free_when_its_lease_runs_ou
     await taken.release()
 
 
+@ON_EVERY_TOPOLOGY
 async def test_a_held_slot_is_renewed_past_its_lease(instances):
     (a,) = await instances(1)
     slots = RedisSlots(a.app[SHARED], WorkerSlots(1), lease=0.3)
@@ -77,6 +83,7 @@ async def test_a_held_slot_is_renewed_past_its_lease(instances):
     assert await slots.busy() == 0
 
 
+@ON_EVERY_TOPOLOGY
 async def test_the_daily_budget_is_shared_across_instances_and_days(instances, backend):
     prices = {"BACKEND_PRICES": f'{{"{backend.url}": 0.5}}', "DAILY_BUDGET": "1"}
     a, b = await instances(2, BACKEND_API_URLS=backend.url, **prices)

@@ -87,7 +87,7 @@ async def test_a_planned_failover_loses_no_cached_image(instances, private_senti
     await traffic.end()
     new = await asyncio.to_thread(sentinel.master_port)
     assert new != old
-    assert set(traffic.statuses) == {200} and len(traffic.made) > 20
+    assert set(traffic.statuses) == {200} and len(traffic.made) > 5
     # every image Iris cached, before the switch, while the old master still took writes, and after
     await until_none_missing(new, redis_prefix, before + traffic.made)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import weakref
 
 FILE_FROM = 256 * 1024  # smaller bodies gain nothing from sendfile
+TCP_CORK = getattr(socket, "TCP_CORK", None)  # Linux only
 
 
 class BodyFile:
@@ -40,19 +42,34 @@ class BodyFile:
         """Bytes sendfile moved to the client now (maybe all, maybe none). Only on a plain socket
         whose transport has nothing buffered, so the bytes land right after the headers. It never
         waits: whatever the socket does not take at once is written the ordinary way."""
-        if not self._close.alive or transport is None or transport.is_closing():
-            return 0  # a closed file's descriptor number may already belong to something else
-        if transport.get_extra_info("sslcontext"):
-            return 0
-        if transport.get_write_buffer_size():
-            return 0
-        sock = transport.get_extra_info("socket")
-        if sock is None:
+        sock = self._socket(transport)
+        if sock is None or transport is None or transport.get_write_buffer_size():
             return 0
         try:
             return os.sendfile(sock.fileno(), self.fd, 0, self.size)
         except OSError:  # would block, or a broken connection the ordinary write will report
             return 0
+
+    def cork(self, transport: asyncio.Transport | None, on: bool) -> bool:
+        """Hold back (``on``) or let go the socket's partial segments around a send from this
+        file, as nginx's ``tcp_nopush``; True when the socket took it."""
+        sock = self._socket(transport)
+        if sock is None or TCP_CORK is None:
+            return False
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, TCP_CORK, int(on))
+        except OSError:  # a connection already gone
+            return False
+        return True
+
+    def _socket(self, transport: asyncio.Transport | None) -> socket.socket | None:
+        """The plain socket sendfile may write to, if the transport has one."""
+        if not self._close.alive or transport is None or transport.is_closing():
+            return None  # a closed file's descriptor number may already belong to something else
+        if transport.get_extra_info("sslcontext"):
+            return None
+        sock: socket.socket | None = transport.get_extra_info("socket")
+        return sock
 
     def close(self) -> None:
         self._close()

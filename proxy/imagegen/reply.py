@@ -4,7 +4,9 @@ aiohttp (on Python < 3.12.9) joins the header block and the body into one new bu
 writing: for a 1 MB image that is a 1 MB copy on every hit. A large body is sent after its
 headers instead, straight from the cached bytes; when the memory front also holds it in a
 memory file, the kernel takes it from there with sendfile, and only what the socket does not
-take at once is written the ordinary way."""
+take at once is written the ordinary way. The socket is corked from the headers to the end of
+the body (as nginx's ``tcp_nopush``), so the headers leave in the body's first segment instead
+of a small packet of their own that the client must wake up for."""
 
 from __future__ import annotations
 
@@ -25,12 +27,23 @@ class ImageResponse(web.Response):
         self._send_headers_immediately = len(body) >= SEPARATE_FROM
         self._file = file if file is not None and file.size == len(body) else None
         self._request: web.BaseRequest | None = None
+        self._corked = False
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         self._request = request
+        if self._file is not None and request.method == hdrs.METH_GET and self.status == 200:
+            self._corked = self._file.cork(request.transport, True)
         return await super().prepare(request)
 
     async def write_eof(self, data: bytes = b"") -> None:
+        file, transport = self._file, self._request.transport if self._request is not None else None
+        try:
+            await self._write_eof(data)
+        finally:
+            if self._corked and file is not None:
+                self._corked = not file.cork(transport, False)
+
+    async def _write_eof(self, data: bytes) -> None:
         request, file, body = self._request, self._file, self.body
         self._file = self._request = None
         if (file is None or request is None or request.method == hdrs.METH_HEAD or self.status != 200

@@ -2,7 +2,10 @@
 changes. One subscriber connection per process (on a live node of a cluster, on the current
 master behind Sentinel), re-established after an outage and after the master moved; an instance
 ignores its own messages. Publishing never raises: a lost signal while Redis is down (or moving)
-is made up for by the reconnect hooks (a front that reconnects forgets everything it held)."""
+is made up for by the reconnect hooks (a front that reconnects forgets everything it held).
+
+When the master moves, the subscription on the old one stops counting as ``connected`` at once
+(peers now publish on the new master), and the listener leaves it within ``READ_WAIT`` seconds."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from proxy.redis.topology.base import Topology
 
 log = logging.getLogger(__name__)
 Handler = Callable[[bytes], None]
+READ_WAIT = 0.25  # how long a read waits before the listener looks whether the master moved
 
 
 class RedisBus:
@@ -29,10 +33,15 @@ class RedisBus:
         self.origin = secrets.token_hex(8).encode()
         self.handlers: dict[str, list[Handler]] = {}
         self.connect_hooks: list[Callable[[], None]] = []
-        self.connected = False
+        self.subscribed_at: int | None = None  # the topology's ``switches`` when it subscribed
         self.received = 0
         self.tasks: set[asyncio.Task[bool]] = set()
         self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """Subscribed on the node that takes the publishes now."""
+        return self.subscribed_at == self.topology.switches
 
     def subscribe(self, channel: str, handler: Handler) -> None:
         """``handler`` gets the payload of every peer's message on ``channel``; any time."""
@@ -72,15 +81,15 @@ class RedisBus:
         pubsub = await self.topology.subscriber()
         try:
             await pubsub.psubscribe(_glob_escape(self.prefix) + "*")
-            self.connected = True
+            self.subscribed_at = moves
             for hook in self.connect_hooks:
                 hook()
             while self.topology.switches == moves:
-                message = await pubsub.get_message(timeout=1.0)
+                message = await pubsub.get_message(timeout=READ_WAIT)
                 if message is not None:
                     self._dispatch(message)
         finally:
-            self.connected = False
+            self.subscribed_at = None
             with contextlib.suppress(*OUTAGE):
                 await pubsub.aclose()
 
