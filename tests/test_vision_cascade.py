@@ -13,10 +13,12 @@ from proxy.config.image import BreakerSettings, UpstreamTimeouts
 from proxy.config.vision import ProviderSettings, VisionSettings
 from proxy.errors import DeadlineExceeded, UpstreamFailed
 from proxy.upstream.openai import OpenAIClient
-from proxy.vision.asking import Asker, Breakers, Task
+from proxy.vision.asking import Asker, Breakers
 from proxy.vision.cascade import Cascade
 from proxy.vision.frames import prepare
+from proxy.vision.kinds.chat import ChatKind
 from proxy.vision.providers import providers_for
+from proxy.vision.questions import Task
 from tests.support.vision_fakes import FakeProvider, scene
 
 KEYS = {"a": "sk-server-key-aaaa1111", "b": "sk-server-key-bbbb2222", "c": "sk-server-key-cccc3333"}
@@ -43,7 +45,7 @@ async def run(fakes: dict[str, FakeProvider]):
                                            threshold=(thresholds or {}).get(n), profile_field=f"{n}_api_key")
                           for n, f in fakes.items())
         cfg = VisionSettings(**{"providers": providers, "call_timeout": 2.0, **changes})
-        cascade = Cascade(Asker(OpenAIClient(session, UpstreamTimeouts()), breakers, 300), cfg)
+        cascade = Cascade(Asker({"chat": ChatKind(OpenAIClient(session, UpstreamTimeouts()), 300)}, breakers), cfg)
         frame = prepare(scene(), cfg)
         return await cascade.run(Task(question), frame, providers_for(cfg, "alice", own_keys or {}))
 

@@ -40,7 +40,7 @@ async def show(request: web.Request, session: AdminSession, status: int = 200,
     context = {
         "page": "admin", "csrf": session.csrf, "status": state, "cache": state["cache"],
         "backends": state["backends"] + vision["providers"], **vision,
-        "recent": await app[RECENT].latest(GALLERY),
+        "recent": await app[RECENT].latest(GALLERY), "safety": state["safety_check"],
         "notice": NOTICES.get(request.query.get("done", "")), "error": None, "new_key": None,
         "new_user": None, "you": address_of(request), "lone_peer": app[GUARD].peers.lone_peer(),
     }

@@ -26,6 +26,7 @@ from proxy.keys import (
     HOSTING,
     IMAGE_CACHE,
     PIPELINE,
+    SAFETY,
     SETTINGS,
     SHARED,
 )
@@ -81,6 +82,7 @@ async def admin_status(app: web.Application, totals: Totals | None = None) -> di
                 "token": bool(llm.token), "de_nsfw_max_attempts": llm.de_nsfw_max_attempts,
                 **(health(breaker, health_key(llm_spec), totals, breaker.clock()) if llm_spec else {})},
         "blocked_retry_attempts": image.blocked_retry_attempts,
+        "safety_check": await app[SAFETY].report(),
         "redis": shared.snapshot() if (shared := app.get(SHARED)) is not None else None,
         "hosting": await hosting_status(app),
         "signing": {"keys": len(app[ADMISSION].signer.keys),

@@ -20,6 +20,7 @@ from proxy.config.env import Env
 from proxy.config.formats import FormatSettings, load_formats
 from proxy.config.hosting import HostingSettings, load_hosting
 from proxy.config.image import ImageSettings, load_image
+from proxy.config.local import LocalSettings, load_local
 from proxy.config.redis import RedisSettings, load_redis
 from proxy.config.security import SecuritySettings, load_security
 from proxy.config.server import ServerSettings, load_server
@@ -41,6 +42,7 @@ class Settings:
     hosting: HostingSettings = field(default_factory=HostingSettings)
     spending: SpendingSettings = field(default_factory=SpendingSettings)
     formats: FormatSettings = field(default_factory=FormatSettings)
+    local: LocalSettings = field(default_factory=LocalSettings)
 
     def with_server(self, **changes: Any) -> Settings:
         return replace(self, server=replace(self.server, **changes))
@@ -62,6 +64,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         hosting=load_hosting(env),
         spending=load_spending(env, image),
         formats=load_formats(env),
+        local=load_local(env),
     )
 
 
@@ -74,6 +77,6 @@ def gather_environment(dotenv: Path | None = Path(".env")) -> dict[str, str]:
     return values
 
 
-__all__ = ["AccountSettings", "CacheSettings", "FormatSettings", "ImageSettings", "SecuritySettings",
-           "ServerSettings", "Settings", "SpendingSettings", "VisionSettings", "gather_environment",
-           "load_settings"]
+__all__ = ["AccountSettings", "CacheSettings", "FormatSettings", "ImageSettings", "LocalSettings",
+           "SecuritySettings", "ServerSettings", "Settings", "SpendingSettings", "VisionSettings",
+           "gather_environment", "load_settings"]

@@ -7,6 +7,7 @@ key (``params``, ``targets``); the formats an image is served in (``formats``: `
 for the owner (``sign``: ``POST /sign`` and the CLI's); the ``pipeline`` of a miss
 (prompt LLM enhancement in ``prompts``, the weighted pool, the safety rewrite, the Pollinations
 fallback, image edits with ``image=``, refused prompts remembered, every answer checked to be an
-image by ``proxy.upstream.inspect``); the image answer
-(``reply``) and the gallery of fresh images (``recent``). The pool and clients are
-``proxy.upstream``'s, the cache ``proxy.cache``'s, image hosts ``proxy.hosting``'s."""
+image by ``proxy.upstream.inspect``); the local safety check of generated images (``safety``);
+the image answer (``reply``) and the gallery of fresh images (``recent``). The pool and clients
+are ``proxy.upstream``'s, the cache ``proxy.cache``'s, image hosts ``proxy.hosting``'s, running
+the safety check's model ``proxy.local``'s."""

@@ -5,11 +5,11 @@ generality than in anything it really needs; this lane answers the common case d
 takes a request only when the answer is certain to be what ``prompt_image`` would send: a GET of
 a target parsed before, without If-None-Match, admitted by the admission rule without any I/O
 (``Admission.admits_at_once``: the access key, or the signature the target cache remembered what
-it covers, checked with one HMAC), for an image this worker's memory front holds, in the
-representation the request wants (the original, or a variant the front holds beside it: the format
-comes from the remembered target or from ``Accept``, decided without I/O), and no image host
-wants. Anything else, or anything unexpected, goes the full way, where every check and the error
-handling live.
+it covers, checked with one HMAC), for an image this worker's memory front holds, that passed the
+safety check when the request wants it, in the representation the request wants (the original,
+or a variant the front holds beside it: the format comes from the remembered target or from
+``Accept``, decided without I/O), and no image host wants. Anything else, or anything unexpected,
+goes the full way, where every check and the error handling live.
 
 What the middlewares do on the full way, the lane does by calling the same code: the admission
 rule, and ``Observer.finish`` (request id and counting). The errors middleware has nothing to do
@@ -27,7 +27,7 @@ from proxy.cache.entry import IMAGE
 from proxy.cache.images import variant_key
 from proxy.imagegen.route import image_headers, image_response
 from proxy.imagegen.targets import Target
-from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, TARGETS, VARIANTS
+from proxy.keys import ADMISSION, HOSTING, IMAGE_CACHE, OBSERVER, SAFETY, TARGETS, VARIANTS
 from proxy.security.gate import admission_middleware
 from proxy.web.errors import errors_middleware
 from proxy.web.runner import IrisRunner
@@ -50,6 +50,7 @@ class FastLane:
         self.observer = app[OBSERVER]
         self.hosting = app[HOSTING]
         self.formats = app[VARIANTS].formats
+        self.safety = app[SAFETY]
         self.served = 0  # hits this worker answered here
 
     async def __call__(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -73,6 +74,8 @@ class FastLane:
         entry = self.cache.peek(key)
         if entry is None or entry.kind != IMAGE or (self.hosting is not None and self.hosting.wants(entry)):
             return None
+        if self.safety.required(found.request) and not self.safety.passed(entry):
+            return None  # the check is made on the full way
         pick = (request.headers.get(hdrs.ACCEPT), entry.content_type)
         view = found.views.get(pick) or self._view(found, pick)
         suffix, negotiated = view

@@ -18,7 +18,11 @@ get OpenAI's ``/images/edits`` with the images, fetched once for the whole reque
 same guarded fetch as a backend's url answer (public addresses or IMAGE_FETCH_ALLOW, redirects
 checked, at most INPUT_IMAGE_MAX_BYTES, decoded as images); the others are skipped. Pollinations
 is given the URLs, which it fetches itself. An input image that cannot be used is the request's
-fault: a 400, never kept."""
+fault: a 400, never kept.
+
+When the request wants the safety check (``proxy.imagegen.safety``), every image is checked as it
+arrives, and one that fails is a refusal like a backend's (not remembered as the backends' own:
+a request that does not ask for the check still goes to them)."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import aiohttp
 import orjson
@@ -39,6 +44,7 @@ from proxy.config.image import ImageSettings
 from proxy.errors import BadRequest, UpstreamFailed
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.prompts import PromptLLM
+from proxy.imagegen.safety import STAGE, Made, SafetyCheck, SafetyRefusal
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.errors import PoolExhausted, PoolRefused, Unsupported, UpstreamError
 from proxy.upstream.guarded import GuardedFetcher
@@ -60,12 +66,22 @@ class Attempt:
     refused: bool = False
     transient: bool = False  # a stage failed for a reason that is not the prompt's
     inputs: asyncio.Task[tuple[InputImage, ...]] | None = None  # fetched once, when a backend needs them
+    checked: bool = False  # every image goes through the safety check
+    unsafe: bool = False  # and the check refused one
+
+
+@dataclass(frozen=True)
+class Generated:
+    data: bytes
+    mime: str
+    backend: str
+    safety: dict[str, Any] | None = None  # the check's verdict, when it looked
 
 
 class ImagePipeline:
     def __init__(self, cfg: ImageSettings, pool: BackendPool, fallback: BackendSpec | None,
                  openai: OpenAIClient, pollinations: PollinationsClient, answers: GuardedFetcher,
-                 prompts: PromptLLM, inputs: GuardedFetcher, *, refusals: ByteStore,
+                 prompts: PromptLLM, inputs: GuardedFetcher, safety: SafetyCheck, *, refusals: ByteStore,
                  refusal_ttl: float = 0.0):
         self.cfg = cfg
         self.pool = pool
@@ -75,6 +91,7 @@ class ImagePipeline:
         self.answers = answers
         self.prompts = prompts
         self.inputs = inputs
+        self.safety = safety
         self.refusals = refusals
         self.refusal_ttl = refusal_ttl
         self.max_pixels = LARGEST_ANSWER * cfg.max_side ** 2
@@ -82,9 +99,9 @@ class ImagePipeline:
 
     @classmethod
     def open(cls, settings: Settings, session: aiohttp.ClientSession, memo: ByteStore,
-             breaker: Breaker) -> ImagePipeline:
+             breaker: Breaker, safety: SafetyCheck) -> ImagePipeline:
         """The backend pool (or Pollinations as the pool), the prompt LLM and the fallback, all
-        over the shared session and circuit breaker."""
+        over the shared session and circuit breaker, and the safety check."""
         cfg = settings.image
         openai = OpenAIClient(session, cfg.timeouts)
         pollinations = PollinationsClient(session, cfg.timeouts)
@@ -104,13 +121,22 @@ class ImagePipeline:
                                  allow=t.fetch_allow)
         inputs = GuardedFetcher(session, total=t.backend, connect=t.connect, cap=cfg.input_image_max_bytes,
                                 allow=t.fetch_allow)
-        return cls(cfg, pool, fallback, openai, pollinations, answers, prompts, inputs, refusals=memo,
+        return cls(cfg, pool, fallback, openai, pollinations, answers, prompts, inputs, safety, refusals=memo,
                    refusal_ttl=settings.cache.refusal_ttl)
 
-    async def generate(self, req: ImageRequest) -> CacheEntry:
-        attempt = Attempt(prompt=await self._first_prompt(req), failures=[])
+    async def generate(self, req: ImageRequest, *, checked: bool = False,
+                       unsafe: CacheEntry | None = None) -> CacheEntry:
+        """The image for ``req``; ``checked``: each image goes through the safety check.
+        ``unsafe``: a cached image for this request that failed the check, as if the backends had
+        just refused: the next stages run (from the prompt it was made from)."""
+        if unsafe is None:
+            attempt = Attempt(prompt=await self._first_prompt(req), failures=[], checked=checked)
+        else:
+            attempt = Attempt(prompt=str(unsafe.meta.get("used_prompt") or req.prompt),
+                              failures=[f"cache: {STAGE} refused the cached image"],
+                              refused=True, checked=True, unsafe=True)
         try:
-            if await self._refused_lately(req):
+            if unsafe is None and await self._refused_lately(req):
                 attempt.refused = True
                 attempt.failures.append("backends: skipped, they refused this prompt lately")
             for stage in self._stages(req, attempt, skip_pool=attempt.refused):
@@ -120,9 +146,14 @@ class ImagePipeline:
         finally:
             if attempt.inputs is not None and not attempt.inputs.done():
                 attempt.inputs.cancel()
-        message = "every stage failed: " + " | ".join(attempt.failures)
+        if attempt.unsafe:
+            message = "no stage gave an image that passed the safety check: " + " | ".join(attempt.failures)
+            code = "unsafe_image"
+        else:
+            message, code = "every stage failed: " + " | ".join(attempt.failures), UpstreamFailed.code
         log.warning("generation failed for %s: %s", req.key()[:12], message)
-        return failure_entry(UpstreamFailed.status, UpstreamFailed.code, message, transient=attempt.transient)
+        entry = failure_entry(UpstreamFailed.status, code, message, transient=attempt.transient)
+        return replace(entry, meta={**entry.meta, "checked": True}) if attempt.checked else entry
 
     def _refusal_key(self, req: ImageRequest) -> str:
         return "refused:" + hashlib.sha256(orjson.dumps([req.model, req.prompt])).hexdigest()
@@ -157,14 +188,14 @@ class ImagePipeline:
     async def _pool_pass(self, req: ImageRequest, attempt: Attempt, stage: str) -> CacheEntry | None:
         job = self._job(req, attempt.prompt)
         try:
-            data, mime, backend = await self.pool.run(
-                lambda spec: self._generate_on(spec, job, req, attempt), model=req.model,
+            image = await self.pool.run(
+                lambda spec: self._generate_on(spec, job, req, attempt, stage), model=req.model,
                 max_refusals=self.cfg.blocked_retry_attempts)
         except PoolRefused as exc:
             attempt.refused = True
             attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"{stage}: refused ({exc.reason})")
-            if stage == "backends":
+            if stage == "backends" and not attempt.unsafe:  # the backends' own refusal, not the check's
                 await self._remember_refusal(req)
             return None
         except PoolExhausted as exc:
@@ -172,8 +203,7 @@ class ImagePipeline:
             attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"{stage}: {exc.reason}")
             return None
-        return image_entry(data, mime, prompt=req.prompt, used_prompt=attempt.prompt,
-                           backend=backend, stage=stage)
+        return self._entry(req, attempt, image, stage)
 
     async def _rewrite_pass(self, req: ImageRequest, attempt: Attempt, n: int) -> CacheEntry | None:
         safer = await self.prompts.rewrite(attempt.prompt)
@@ -188,21 +218,25 @@ class ImagePipeline:
         assert self.fallback is not None
         job = self._job(req, attempt.prompt)
         try:
-            data, mime, backend = await self._generate_on(self.fallback, job, req, attempt)
+            image = await self._generate_on(self.fallback, job, req, attempt, "fallback")
         except UpstreamError as exc:
             attempt.transient |= not exc.about_the_request
             attempt.failures.append(f"fallback: {exc.describe()}")
             return None
-        return image_entry(data, mime, prompt=req.prompt, used_prompt=attempt.prompt,
-                           backend=backend, stage="fallback")
+        return self._entry(req, attempt, image, "fallback")
+
+    def _entry(self, req: ImageRequest, attempt: Attempt, image: Generated, stage: str) -> CacheEntry:
+        checked = {} if image.safety is None else {"safety": image.safety}
+        return image_entry(image.data, image.mime, prompt=req.prompt, used_prompt=attempt.prompt,
+                           backend=image.backend, stage=stage, **checked)
 
     def _job(self, req: ImageRequest, prompt: str) -> ImageJob:
         return ImageJob(prompt=prompt, width=req.width, height=req.height, model=req.model,
                         seed=req.seed, negative_prompt=req.negative_prompt, quality=req.quality,
                         style=req.style, user=req.user)
 
-    async def _generate_on(self, spec: BackendSpec, job: ImageJob, req: ImageRequest,
-                           attempt: Attempt) -> tuple[bytes, str, str]:
+    async def _generate_on(self, spec: BackendSpec, job: ImageJob, req: ImageRequest, attempt: Attempt,
+                           stage: str) -> Generated:
         if spec.kind == "pollinations":
             extra = {**req.passthrough, "image": ",".join(req.images)} if req.images else req.passthrough
             data = await self.pollinations.generate_image(spec, job, extra)
@@ -217,7 +251,16 @@ class ImagePipeline:
             data = answered if answered is not None else await self.answers.fetch(
                 url or "", trusted=spec.url, label=spec.label)
         assert data is not None
-        return data, await checked_image_type(data, spec.label, self.max_pixels), spec.label
+        mime = await checked_image_type(data, spec.label, self.max_pixels)
+        if not attempt.checked:
+            return Generated(data, mime, spec.label)
+        try:
+            made = Made(req.key(), req.prompt, job.prompt, stage, spec.label)
+            verdict = await self.safety.check(data, made)
+        except SafetyRefusal:
+            attempt.unsafe = True
+            raise
+        return Generated(data, mime, spec.label, verdict)
 
     async def _fetch_inputs(self, urls: tuple[str, ...]) -> tuple[InputImage, ...]:
         """The input images, all at once; ``BadRequest`` naming the first that cannot be used (one of

@@ -1,8 +1,9 @@
-"""A small index of recent generations for the dashboard's gallery.
+"""Small indexes of recent events for the dashboard: the gallery of recent generations, and (in
+``safety``) the last images the safety check refused.
 
 Bounded: a ring of ``size`` slots in the shared byte store (``recent:0`` ...), so every worker
-writes to the same gallery. Off the hot path: only fresh images (misses) are noted, and the write
-happens on a background task fed by a bounded queue."""
+writes to the same ring. Off the hot path: the write happens on a background task fed by a
+bounded queue (a note never waits; a full queue drops it)."""
 
 from __future__ import annotations
 
@@ -20,28 +21,24 @@ from proxy.imagegen.params import ImageRequest
 log = logging.getLogger(__name__)
 
 
-class RecentGenerations:
-    def __init__(self, store: ByteStore, size: int):
+class StoreRing:
+    def __init__(self, store: ByteStore, size: int, prefix: str):
         self.store = store
         self.size = size
+        self.prefix = prefix
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=256)
         self.stopping = False
 
-    def note(self, key: str, req: ImageRequest, used_prompt: str | None = None) -> None:
-        """Called on a miss; never waits. A full queue drops the note (it is only a gallery).
-        ``used_prompt``: the prompt the image was made from (after enhancement or the safety
-        rewrite), shown beside the one asked for."""
+    def add(self, item: dict[str, Any]) -> None:
+        """Never waits. A full queue drops the item (it is only for the dashboard)."""
         if self.size <= 0 or self.stopping:
             return
-        item = {"key": key, "prompt": req.prompt, "used_prompt": used_prompt or req.prompt,
-                "width": req.width, "height": req.height, "seed": req.seed, "model": req.model,
-                "time": time.time()}
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(item)
 
     async def write(self, item: dict[str, Any]) -> None:
-        slot = await self.store.incr("recent:next") % self.size
-        await self.store.set(f"recent:{slot}", orjson.dumps(item))
+        slot = await self.store.incr(f"{self.prefix}:next") % self.size
+        await self.store.set(f"{self.prefix}:{slot}", orjson.dumps(item))
 
     def stop(self) -> None:
         """Ends ``run`` after the item in hand, even if a store call swallowed a cancellation."""
@@ -57,16 +54,32 @@ class RecentGenerations:
             try:
                 await self.write(item)
             except Exception:
-                log.warning("could not note a recent generation", exc_info=True)
+                log.warning("could not note an item for the dashboard (%s)", self.prefix, exc_info=True)
+
+    async def items(self) -> list[dict[str, Any]]:
+        """Newest first (each item has a ``time``)."""
+        raws = await asyncio.gather(*(self.store.get(f"{self.prefix}:{i}") for i in range(self.size)))
+        items = [orjson.loads(raw) for raw in raws if raw]
+        items.sort(key=lambda item: item["time"], reverse=True)
+        return items
+
+
+class RecentGenerations(StoreRing):
+    def __init__(self, store: ByteStore, size: int):
+        super().__init__(store, size, "recent")
+
+    def note(self, key: str, req: ImageRequest, used_prompt: str | None = None) -> None:
+        """Called on a miss. ``used_prompt``: the prompt the image was made from (after enhancement
+        or the safety rewrite), shown beside the one asked for."""
+        self.add({"key": key, "prompt": req.prompt, "used_prompt": used_prompt or req.prompt,
+                  "width": req.width, "height": req.height, "seed": req.seed, "model": req.model,
+                  "time": time.time()})
 
     async def latest(self, limit: int) -> list[dict[str, Any]]:
         """Newest first, one per image."""
-        raws = await asyncio.gather(*(self.store.get(f"recent:{i}") for i in range(self.size)))
-        items = [orjson.loads(raw) for raw in raws if raw]
-        items.sort(key=lambda item: item["time"], reverse=True)
         seen: set[str] = set()
         unique = []
-        for item in items:
+        for item in await self.items():
             if item["key"] not in seen:
                 seen.add(item["key"])
                 unique.append(item)
@@ -74,6 +87,6 @@ class RecentGenerations:
 
     async def forget(self, key: str) -> None:
         for i in range(self.size):
-            raw = await self.store.get(f"recent:{i}")
+            raw = await self.store.get(f"{self.prefix}:{i}")
             if raw and orjson.loads(raw)["key"] == key:
-                await self.store.delete(f"recent:{i}")
+                await self.store.delete(f"{self.prefix}:{i}")

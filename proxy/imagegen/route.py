@@ -1,6 +1,10 @@
 """GET and HEAD /prompt/{description} (and Pollinations' /image/{description}): the image, from
 the cache or made once for everyone (``obtain``, which the OpenAI API shares), in the format the
-request wants (``proxy.imagegen.formats``)."""
+request wants (``proxy.imagegen.formats``).
+
+A request that wants the safety check (``proxy.imagegen.safety``) is answered only with an image
+that passed it: a cached image not checked yet is checked first (and made again, from the safety
+rewrite on, when it fails), in a single flight of its own, apart from requests that do not want it."""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import asyncio
 
 from aiohttp import web
 
-from proxy.cache.entry import FAILURE, HOSTED, IMAGE, CacheEntry
+from proxy.cache.entry import FAILURE, HOSTED, IMAGE, CacheEntry, failure_entry
 from proxy.cache.images import ImageCache, variant_key
 from proxy.errors import BadRequest, DeadlineExceeded, IrisError, UpstreamFailed
 from proxy.hosting.stage import HostingStage, ImageLost
 from proxy.imagegen.allowance import GenerateLimited
 from proxy.imagegen.params import ImageRequest
 from proxy.imagegen.reply import ImageResponse
+from proxy.imagegen.safety import Made, SafetyUnavailable, safe_key
 from proxy.imagegen.targets import PROMPT_ROUTE, Target
 from proxy.keys import (
     ADMISSION,
@@ -24,6 +29,7 @@ from proxy.keys import (
     IMAGE_CACHE,
     PIPELINE,
     RECENT,
+    SAFETY,
     SETTINGS,
     TARGETS,
     VARIANTS,
@@ -60,11 +66,14 @@ async def obtain(request: web.Request, req: ImageRequest, key: str, caller: Call
     app = request.app
     cache = app[IMAGE_CACHE]
     entry = cache.peek(key) or await cache.get(key)
-    cache.count(entry is not None)
     state = HIT
-    if entry is None:
-        entry = await _generate(request, req, key, caller)
-        state = MISS
+    if app[SAFETY].required(req):
+        entry, state = await _safe(request, req, key, entry, caller)
+        cache.count(state == HIT)
+    else:
+        cache.count(entry is not None)
+        if entry is None:
+            entry, state = await _generate(request, req, key, caller), MISS
     hosting = app[HOSTING]
     if hosting is not None and hosting.wants(entry):  # a pending upload, or proxy mode
         try:
@@ -76,43 +85,91 @@ async def obtain(request: web.Request, req: ImageRequest, key: str, caller: Call
 
 async def _remade(request: web.Request, req: ImageRequest, key: str, hosting: HostingStage,
                   caller: Caller) -> CacheEntry:
-    entry = await _generate(request, req, key, caller)
+    entry = await _generate(request, req, key, caller, checked=request.app[SAFETY].required(req))
     try:
         return await hosting.settle(key, entry, fresh=True) if hosting.wants(entry) else entry
     except ImageLost:
         raise UpstreamFailed("the image host lost the image it had just been given") from None
 
 
-async def _generate(request: web.Request, req: ImageRequest, key: str, caller: Caller) -> CacheEntry:
+async def _safe(request: web.Request, req: ImageRequest, key: str, entry: CacheEntry | None,
+                caller: Caller) -> tuple[CacheEntry, str]:
+    """The answer for a request that wants the safety check: a cached image that passed it (or a
+    failure), else the failure kept for such requests, else one checked (or made) now."""
+    app = request.app
+    safety, cache = app[SAFETY], app[IMAGE_CACHE]
+    if entry is not None and safety.serves(entry):
+        return entry, HIT
+    kept = await cache.get(safe_key(key))
+    if kept is not None:
+        return kept, HIT
+    made = await _generate(request, req, key, caller, checked=True, cached=entry)
+    same = entry is not None and made.kind == entry.kind == IMAGE and made.body == entry.body
+    return made, HIT if same else MISS
+
+
+async def _generate(request: web.Request, req: ImageRequest, key: str, caller: Caller, *,
+                    checked: bool = False, cached: CacheEntry | None = None) -> CacheEntry:
     """Made once for everyone asking at once; the request that leads the generation meets the
-    allowance (budget, limits, a slot) under its own caller."""
+    allowance (budget, limits, a slot) under its own caller. ``checked``: for requests that want
+    the safety check (a flight of their own); ``cached``: an image found for the key, not checked
+    yet, which is checked first (no allowance: nothing is made) and made again only if it fails."""
     app = request.app
     cache = app[IMAGE_CACHE]
     pipeline = app[PIPELINE]
     allowance = app[ALLOWANCE]
+    safety = app[SAFETY]
     deadline = app[SETTINGS].server.request_deadline
     hosting = app[HOSTING]
 
+    async def recheck(image: CacheEntry) -> CacheEntry | None:
+        """The cached image, marked as checked; a failure when there is no verdict; ``None`` when it
+        failed the check (then it is made again, as after a backend's refusal)."""
+        meta = image.meta
+        made = Made(key, req.prompt, str(meta.get("used_prompt") or req.prompt), "cache",
+                    str(meta.get("backend") or "cache"))
+        try:
+            return await safety.recheck(image, made)
+        except SafetyUnavailable as exc:
+            return failure_entry(UpstreamFailed.status, UpstreamFailed.code, exc.reason, transient=True)
+
     async def produce() -> CacheEntry:
+        unsafe = None
+        if cached is not None and safety.checkable(cached):
+            passed = await recheck(cached)
+            if passed is not None:
+                until = asyncio.get_running_loop().time() + deadline
+                return passed if hosting is None else await hosting.host(key, passed, until=until)
+            unsafe = cached
         await cache.room()  # a full disk: 503 at once, before the budget or a backend is spent on it
         await allowance.admit(caller)
         try:
             async with asyncio.timeout(deadline) as scope, allowance.slot():
-                entry = await pipeline.generate(req)
+                entry = await pipeline.generate(req, checked=checked, unsafe=unsafe)
         except TimeoutError:
             raise DeadlineExceeded(f"the image was not ready within {deadline:g} s") from None
         await allowance.made(entry)
         return entry if hosting is None else await hosting.host(key, entry, until=scope.when())
 
     async def publish(entry: CacheEntry) -> None:
+        if entry.kind == FAILURE and entry.meta.get("checked"):  # never in place of an image others get
+            await cache.put(safe_key(key), entry)
+            return
         await cache.put(key, entry if hosting is None else hosting.stored(entry))
+
+    async def lookup() -> CacheEntry | None:
+        found = await cache.get(key)
+        if not checked or (found is not None and safety.serves(found)):
+            return found
+        return await cache.get(safe_key(key))
 
     tries = TRIES
     try:
         async with asyncio.timeout(deadline):
             while True:
                 try:
-                    return await app[FLIGHT].do(key, produce, lambda: cache.get(key), publish, recheck=False)
+                    return await app[FLIGHT].do(safe_key(key) if checked else key, produce, lookup, publish,
+                                                recheck=False)
                 except GenerateLimited as exc:  # the leader's own limit: lead under ours instead
                     tries -= 1
                     if exc.caller == caller or not tries:

@@ -16,9 +16,9 @@ from proxy.keys import ACCOUNTS, GUARD, SECRETS, SETTINGS, VISION
 from proxy.security.credentials import bearer_of, same
 from proxy.security.gate import address_of
 from proxy.vision.answers import Prediction
-from proxy.vision.asking import classification
 from proxy.vision.cascade import Outcome
 from proxy.vision.providers import providers_for
+from proxy.vision.questions import classification
 from proxy.vision.records import Record
 from proxy.vision.uploads import frame_from_data_url
 from proxy.web.responses import json_response
@@ -88,16 +88,23 @@ def visionai_body(outcome: Outcome) -> dict[str, Any]:
     label = reading.answer
     others = [p for p in reading.predictions if p.label.casefold() != label.casefold()]
     top = [Prediction(label, reading.confidence), *others][:TOP]
-    how = "judged from several providers" if outcome.judged else f"answered by {outcome.provider}"
     return {
         "label": label,
         "confidence": _percent(reading.confidence),
         "predictions": [{"label": p.label, "confidence": _percent(p.confidence)} for p in top],
         "mode": "real",
-        "message": f"Classified by the Iris vision cascade ({how})",
+        "message": _message(outcome),
         "provider": outcome.provider,
         "calls": outcome.ledger.calls,
     }
+
+
+def _message(outcome: Outcome) -> str:
+    via = outcome.via
+    if via is not None and via.spec.kind == "onnx":
+        return f"Classified by the local model {via.spec.model} ({outcome.provider}, on this server)"
+    how = "judged from several providers" if outcome.judged else f"answered by {outcome.provider}"
+    return f"Classified by the Iris vision cascade ({how})"
 
 
 def _percent(confidence: float) -> float:

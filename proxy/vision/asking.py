@@ -1,60 +1,23 @@
-"""One question to one provider: what the cascade asks (a question about an image, and the JSON
-shape the answer must take), asked through the pool machinery (a circuit breaker per key owner,
-safe errors), with a ledger of what it cost."""
+"""One question to one provider, asked through the pool machinery (a circuit breaker per key owner,
+safe errors, the same health and counts for every kind of provider), with a ledger of what it cost.
+How a provider answers is its kind's (``proxy.vision.kinds``)."""
 
 from __future__ import annotations
 
 import random
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from proxy.config.backends import BackendSpec
 from proxy.config.image import BreakerSettings
 from proxy.upstream.breaker import Breaker
 from proxy.upstream.errors import PoolExhausted, UpstreamError
-from proxy.upstream.openai import OpenAIClient
 from proxy.upstream.pool import BackendPool
-from proxy.vision.answers import Reading, Unparsable, parse_reply
+from proxy.vision.answers import Reading
+from proxy.vision.kinds.base import ProviderKind, scrub
 from proxy.vision.providers import Provider
-
-ANSWER_FORMAT = (
-    'Reply with JSON only, exactly {"answer": "<your answer>", "confidence": <a number from 0 to 1>}. '
-    "The confidence is how sure you are that the answer is correct and complete; "
-    "be honest, a lower number lets a stronger model help."
-)
-CLASSIFY_QUESTION = "Classify the main subject of this image."
-CLASSIFY_FORMAT = (
-    'Reply with JSON only, exactly {"answer": "<the most likely label>", "confidence": <0 to 1>, '
-    '"predictions": [{"label": "<label>", "confidence": <0 to 1>}, ...]} with up to 5 predictions, '
-    "most likely first, labels of one to three words in Title Case."
-)
-
-
-class Unusable(UpstreamError):
-    """The provider answered, but with no answer in it: escalate, but the provider is up (its
-    reply does not cool it down, so the next call, or a probe, can succeed)."""
-
-    backend_fault = False
-
-
-@dataclass(frozen=True)
-class Task:
-    question: str
-    reply_format: str = ANSWER_FORMAT
-
-    def messages(self, data_url: str, text: str | None = None, intro: str = "") -> list[dict[str, Any]]:
-        return [
-            {"role": "system", "content": f"{intro}{self.reply_format}"},
-            {"role": "user", "content": [
-                {"type": "text", "text": text if text is not None else self.question},
-                {"type": "image_url", "image_url": {"url": data_url}},
-            ]},
-        ]
-
-
-def classification() -> Task:
-    return Task(CLASSIFY_QUESTION, CLASSIFY_FORMAT)
+from proxy.vision.questions import Question
 
 
 class Breakers:
@@ -92,24 +55,19 @@ class Ledger:
 
 
 class Asker:
-    def __init__(self, client: OpenAIClient, breakers: Breakers, max_tokens: int):
-        self.client = client
+    def __init__(self, kinds: Mapping[str, ProviderKind], breakers: Breakers):
+        self.kinds = kinds
         self.breakers = breakers
-        self.max_tokens = max_tokens
         self.rng = random.Random()  # one for every pool: seeding a new one costs more than the rest
 
-    async def ask(self, provider: Provider, messages: list[dict[str, Any]], limit: float,
+    async def ask(self, provider: Provider, question: Question, limit: float,
                   ledger: Ledger) -> Reading | None:
         """The provider's reading, or ``None`` (noted in the ledger) on any failure."""
+        kind = self.kinds[provider.spec.kind]
 
         async def op(spec: BackendSpec) -> Reading:
             ledger.calls += 1
-            text = await self.client.chat(spec, messages, total=limit, max_tokens=self.max_tokens,
-                                          temperature=0.2)
-            try:
-                return parse_reply(scrub(text, ledger.secrets))
-            except Unparsable as exc:
-                raise Unusable(f"unusable answer ({exc})", backend=spec.label) from None
+            return await kind.ask(spec, question, limit, ledger.secrets)
 
         pool = BackendPool(provider.name, [provider.spec], self.breakers.of(provider.owner), self.rng)
         try:
@@ -120,9 +78,6 @@ class Asker:
             ledger.note(exc.describe())
         return None
 
-
-def scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return text
+    async def close(self) -> None:
+        for kind in self.kinds.values():
+            await kind.close()

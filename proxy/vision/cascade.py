@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from proxy.config.vision import VisionSettings
 from proxy.errors import DeadlineExceeded, UpstreamFailed
 from proxy.vision.answers import Reading
-from proxy.vision.asking import Asker, Ledger, Task
+from proxy.vision.asking import Asker, Ledger
 from proxy.vision.frames import Frame
 from proxy.vision.providers import Provider, judge_of, secrets_of
+from proxy.vision.questions import Question, Task
 
 MIN_CALL_TIME = 0.05
 
@@ -27,6 +28,8 @@ class Outcome:
     candidates: list[tuple[str, Reading]]
     ledger: Ledger
     judged: bool = False
+    via: Provider | None = None
+    """The provider that answered (or judged)."""
 
 
 class Cascade:
@@ -41,24 +44,23 @@ class Cascade:
                                  code="no_provider")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.deadline
-        data_url = frame.data_url()
+        question = Question(task, frame)
         candidates: list[tuple[str, Reading]] = []
         for provider in providers:
             remaining = deadline - loop.time()
             if remaining < MIN_CALL_TIME:
                 ledger.note(f"deadline of {self.cfg.deadline:g} s reached, {provider.name} not asked")
                 break
-            reading = await self.asker.ask(provider, task.messages(data_url),
-                                           min(self.cfg.call_timeout, remaining), ledger)
+            reading = await self.asker.ask(provider, question, min(self.cfg.call_timeout, remaining), ledger)
             if reading is None:
                 continue
             ledger.note(f"{provider.name}: confidence {reading.confidence:.2f}")
             candidates.append((provider.name, reading))
             if reading.confidence >= provider.threshold:
-                return Outcome(reading, provider.name, candidates, ledger)
-        return await self._settle(task, data_url, providers, candidates, ledger, deadline - loop.time())
+                return Outcome(reading, provider.name, candidates, ledger, via=provider)
+        return await self._settle(question, providers, candidates, ledger, deadline - loop.time())
 
-    async def _settle(self, task: Task, data_url: str, providers: list[Provider],
+    async def _settle(self, question: Question, providers: list[Provider],
                       candidates: list[tuple[str, Reading]], ledger: Ledger, remaining: float) -> Outcome:
         if not candidates:
             message = "no provider answered: " + "; ".join(ledger.notes)
@@ -66,27 +68,31 @@ class Cascade:
                 raise DeadlineExceeded(message)
             raise UpstreamFailed(message)
         if len(candidates) > 1:
-            judged = await self._judge(task, data_url, providers, candidates, ledger, remaining)
+            judged = await self._judge(question, providers, candidates, ledger, remaining)
             if judged is not None:
                 return judged
         name, reading = most_confident(candidates)
         ledger.note(f"best of {len(candidates)}: {name}")
-        return Outcome(reading, name, candidates, ledger)
+        via = next((p for p in providers if p.name == name), None)
+        return Outcome(reading, name, candidates, ledger, via=via)
 
-    async def _judge(self, task: Task, data_url: str, providers: list[Provider],
+    async def _judge(self, question: Question, providers: list[Provider],
                      candidates: list[tuple[str, Reading]], ledger: Ledger,
                      remaining: float) -> Outcome | None:
         judge = judge_of(self.cfg, providers)
-        if judge is None or remaining < MIN_CALL_TIME:
+        if judge is None:
+            ledger.note("no provider here can judge")
+            return None
+        if remaining < MIN_CALL_TIME:
             ledger.note("no time left for the judge")
             return None
-        messages = task.messages(data_url, judge_text(task, candidates), INTRO)
-        reading = await self.asker.ask(judge, messages, min(self.cfg.call_timeout, remaining), ledger)
+        asked = question.judged(judge_text(question.task, candidates), INTRO)
+        reading = await self.asker.ask(judge, asked, min(self.cfg.call_timeout, remaining), ledger)
         if reading is None:
             ledger.note("judge failed")
             return None
         ledger.note(f"judge {judge.name}: confidence {reading.confidence:.2f}")
-        return Outcome(reading, judge.name, candidates, ledger, judged=True)
+        return Outcome(reading, judge.name, candidates, ledger, judged=True, via=judge)
 
 
 INTRO = ("You judge answers that other assistants gave about the attached image. Look at the image, "

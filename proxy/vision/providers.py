@@ -1,7 +1,7 @@
 """Which providers a user's request may use, in cascade order, and with whose key.
 
 A profile's own provider key overrides the server's; a provider with neither key is skipped
-(unless it is marked keyless, such as a local model server)."""
+(unless it is marked keyless, such as a local model server, or is a local model itself)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ class Provider:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def judges(self) -> bool:
+        """Only a chat provider can weigh other answers; a local classifier is never the judge."""
+        return self.spec.kind == "chat"
+
 
 def providers_for(cfg: VisionSettings, username: str, own_keys: Mapping[str, str | None]) -> list[Provider]:
     out = []
@@ -36,11 +41,12 @@ def providers_for(cfg: VisionSettings, username: str, own_keys: Mapping[str, str
 
 
 def judge_of(cfg: VisionSettings, available: list[Provider]) -> Provider | None:
-    """``VISION_JUDGE`` when it is available to this user, else the first available provider."""
-    for provider in available:
+    """``VISION_JUDGE`` when it is available to this user, else the first available chat provider."""
+    judges = [p for p in available if p.judges]
+    for provider in judges:
         if provider.name == cfg.judge:
             return provider
-    return available[0] if available else None
+    return judges[0] if judges else None
 
 
 def secrets_of(available: list[Provider]) -> list[str]:
@@ -48,4 +54,4 @@ def secrets_of(available: list[Provider]) -> list[str]:
 
 
 def spec_of(p: ProviderSettings, token: str | None = None) -> BackendSpec:
-    return BackendSpec(url=p.base_url, token=token, name=p.name, model=p.model, role="vision")
+    return BackendSpec(url=p.base_url, token=token, name=p.name, model=p.model, kind=p.kind, role="vision")

@@ -94,6 +94,8 @@ def _keep(request: web.Request, username: str, jpeg: bytes, body: dict[str, Any]
 
 async def health(request: web.Request) -> web.Response:
     cfg = request.app[SETTINGS].vision
-    ready = [p.name for p in cfg.providers if p.token or p.keyless]
+    ready = [p for p in cfg.providers if p.token or p.keyless]
+    judges = [p.name for p in ready if p.judges]
     return json_response({"status": "healthy", "model": "iris vision cascade", "version": __version__,
-                          "providers": ready, "judge": cfg.judge or (ready[0] if ready else None)})
+                          "providers": [p.name for p in ready],
+                          "judge": cfg.judge or (judges[0] if judges else None)})

@@ -15,13 +15,15 @@ from proxy.accounts.models import AccountsContext
 from proxy.config import Settings
 from proxy.config.vision import VisionSettings
 from proxy.db.database import Database
+from proxy.local.models import LocalModels
 from proxy.upstream.breaker import Breaker
-from proxy.upstream.openai import OpenAIClient
-from proxy.vision.asking import Asker, Breakers, Task
+from proxy.vision.asking import Asker, Breakers
 from proxy.vision.cascade import Cascade, Outcome
 from proxy.vision.dedup import DedupStore, Remembered, repeats
 from proxy.vision.frames import Frame
+from proxy.vision.kinds.registry import open_kinds
 from proxy.vision.providers import providers_for
+from proxy.vision.questions import Task
 from proxy.vision.records import Recorder
 from proxy.vision.uploads import FrameChecks, Intake
 
@@ -54,19 +56,18 @@ class VisionService:
         self.checks = FrameChecks(cfg.decode_threads)
 
     @classmethod
-    def open(cls, settings: Settings, session: aiohttp.ClientSession, dedup: DedupStore,
-             db: Database[AccountsContext]) -> VisionService:
-        """The cascade over the shared session, with breakers per key owner; answers are recorded
-        in the accounts' database after they went out."""
-        cfg = settings.vision
-        asker = Asker(OpenAIClient(session, settings.image.timeouts), Breakers(settings.image.breaker),
-                      cfg.max_tokens)
-        return cls(Cascade(asker, cfg), dedup, cfg, Recorder(db))
+    async def open(cls, settings: Settings, session: aiohttp.ClientSession, local: LocalModels,
+                   dedup: DedupStore, db: Database[AccountsContext]) -> VisionService:
+        """The cascade over the shared session and this worker's local models, with breakers per
+        key owner; answers are recorded in the accounts' database after they went out."""
+        asker = Asker(await open_kinds(settings, session, local), Breakers(settings.image.breaker))
+        return cls(Cascade(asker, settings.vision), dedup, settings.vision, Recorder(db))
 
     async def close(self) -> None:
         await self.later.close()
         await self.dedup.close()
         await asyncio.to_thread(self.checks.close)
+        await self.cascade.asker.close()
 
     async def _last_scene(self, username: str, prompt: str, frame: Frame, now: float) -> Remembered | None:
         """The answer this frame repeats: this worker's own last one (no lookup), else the last one

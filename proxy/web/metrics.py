@@ -25,6 +25,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
+SAFETY_OUTCOMES = ("passed", "refused", "error")
 
 
 def prepare_multiprocess(data_dir: Path) -> Path:
@@ -72,6 +73,11 @@ class Metrics:
         self.refused_generations = Counter("iris_generations_refused", "Misses refused before a generation, "
                                            "by reason (generate_limited, budget_exhausted, "
                                            "generations_busy)", ["reason"], registry=reg)
+        self.safety_checks = Counter("iris_safety_checks", "Generated images the local safety check "
+                                     "looked at, by outcome (passed, refused, error)", ["outcome"],
+                                     registry=reg)
+        for outcome in SAFETY_OUTCOMES:
+            self.safety_checks.labels(outcome)  # shown from the start, at 0
         self.hit = self.cache.labels("hit")
         self.miss = self.cache.labels("miss")
         # The hot path only bumps plain numbers; flush() hands them to prometheus-client, once a

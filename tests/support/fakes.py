@@ -70,6 +70,7 @@ class FakeImageBackend:
     calls: list[Seen] = field(default_factory=list)
     base: str = ""
     accept_prefix: str | None = None  # in refuse mode, prompts starting with this are accepted
+    images: dict[str, bytes] = field(default_factory=dict)  # prompts starting with a key get its image
     answer_url: str | None = None  # in url mode, answer with this URL instead of one of its own files
     redirect_to: str = ""  # where GET /redirect sends the client
     redirect_status: int = 302  # and with which status
@@ -138,7 +139,9 @@ class FakeImageBackend:
         if mode in ("url", "notimage_url"):
             name = "img.png" if mode == "url" else "text.txt"
             return web.json_response({"data": [{"url": self.answer_url or f"{self.base}/files/{name}"}]})
-        return web.json_response({"data": [{"b64_json": base64.b64encode(self.image).decode()}]})
+        prompt = body.get("prompt", "")
+        image = next((v for k, v in self.images.items() if prompt.startswith(k)), self.image)
+        return web.json_response({"data": [{"b64_json": base64.b64encode(image).decode()}]})
 
     async def file(self, request: web.Request) -> web.Response:
         self.fetched.append(request.path)

@@ -49,16 +49,17 @@ class Rig:
 
 def rig_starter(iris: Any, serve: Any):
     """``await start(**env)``: a ``Rig`` over the real app, three fake providers and two profiles
-    (``provider_host="localhost"``: the app reaches them by that name, which resolves to 127.0.0.1)."""
+    (``provider_host="localhost"``: the app reaches them by that name, which resolves to 127.0.0.1;
+    ``first``: provider entries asked before the fakes, such as a local model)."""
 
-    async def start(provider_host: str = "127.0.0.1", **env: str) -> Rig:
+    async def start(provider_host: str = "127.0.0.1", first: tuple[dict[str, Any], ...] = (), **env: str) -> Rig:
         fakes = {}
         for name in NAMES:
             fake = FakeProvider(name=name, answer=f"{name} says apple")
             await serve(fake)
             fakes[name] = fake
-        providers = [{"name": n, "base_url": fakes[n].url.replace("127.0.0.1", provider_host),
-                      "model": f"{n}-vision", "token": SERVER_KEYS[n]} for n in NAMES]
+        providers = [*first, *({"name": n, "base_url": fakes[n].url.replace("127.0.0.1", provider_host),
+                                "model": f"{n}-vision", "token": SERVER_KEYS[n]} for n in NAMES)]
         settings = {"VISION_PROVIDERS": orjson.dumps(providers).decode(), "VISION_CALL_TIMEOUT": "2",
                     "VISION_DEADLINE": "5", **env}
         client = await iris(**settings)
