@@ -71,7 +71,7 @@ async def main(args: argparse.Namespace) -> int:
             for n, tree in enumerate(trees):
                 for logging in (True, False):
                     iris = Iris(f"http://127.0.0.1:{port}", args.workers, Path(tmp) / f"{n}-{logging}",
-                                tree=tree, ACCESS_LOG=str(logging).lower())
+                                tree=tree, ACCESS_LOG=str(logging).lower(), LOG_LEVEL="INFO")
                     servers[tree, logging] = iris
                     await iris.start()
             urls = {which: iris.image_url("bench-small", width=64, height=64)

@@ -23,6 +23,7 @@ import aiohttp
 
 from bench.fake_backend import BenchBackend, noise_png, tiny_png
 from bench.harness import (
+    REPO,
     Iris,
     Nginx,
     child_pids,
@@ -139,8 +140,9 @@ async def main(args: argparse.Namespace) -> int:
     backend_port = free_port()
     runner = await backend.start(backend_port)
     with workdir() as tmp:
-        iris = Iris(f"http://127.0.0.1:{backend_port}", args.workers, Path(tmp),
-                    IMAGE_SIGNING_KEYS=SIGNING_KEY, ACCESS_LOG=str(args.access_log).lower())
+        iris = Iris(f"http://127.0.0.1:{backend_port}", args.workers, Path(tmp), tree=args.tree,
+                    IMAGE_SIGNING_KEYS=SIGNING_KEY, ACCESS_LOG=str(args.access_log).lower(),
+                    LOG_LEVEL="INFO")  # Iris's default: access lines are INFO lines
         nginx = Nginx(Path(tmp), access_log=args.access_log)
         cases = [Case("small", "bench-small"), Case("small signed", "bench-small", signed=True),
                  Case("1 MB", "bench-large")]
@@ -171,6 +173,8 @@ def parse_args() -> argparse.Namespace:
     parser = wrk_options(__doc__, "Iris/nginx alternations")
     parser.add_argument("--no-access-log", dest="access_log", action="store_false",
                         help="both servers without an access log (default: both log, as deployed)")
+    parser.add_argument("--tree", type=lambda tree: Path(tree).resolve(), default=REPO,
+                        help="the checkout whose Iris runs (default: this one), to measure another version")
     return parser.parse_args()
 
 

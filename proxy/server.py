@@ -62,7 +62,9 @@ def run_worker(settings: Settings, secrets: Secrets, index: int, shared_port: bo
         if ready is not None:
             ready.set()
 
-    access = AccessLog(server.log_format, every=server.access_log_interval) if server.access_log else None
+    # an access line is an INFO record, as it always was: LOG_LEVEL=WARNING or ERROR writes none
+    logs_access = server.access_log and server.log_level in ("DEBUG", "INFO")
+    access = AccessLog(server.log_format, every=server.access_log_interval) if logs_access else None
     try:
         app = create_app(settings, secrets)
         serve_app(

@@ -121,3 +121,23 @@ async def test_the_last_lines_are_written_when_the_server_stops(tmp_path):
     logged = [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
     paths = [line["path"] for line in logged if line["logger"] == "proxy.access" and "last=" in line["path"]]
     assert paths == [f"/status?last={n}" for n in range(40)]
+
+
+async def test_access_lines_are_info_lines_that_a_higher_log_level_leaves_out(tmp_path):
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "WORKERS": "1",
+           "DATA_DIR": str(tmp_path / "data"), "POLLINATIONS_URL": "http://127.0.0.1:9", "LOG_FORMAT": "json",
+           "LOG_LEVEL": "WARNING"}  # ACCESS_LOG is on by default
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "serve", env=env, cwd=tmp_path,
+                                                stderr=asyncio.subprocess.PIPE)
+    await wait_up(f"http://127.0.0.1:{port}/healthz", proc)
+    async with ClientSession() as session:
+        for n in range(5):
+            async with session.get(f"http://127.0.0.1:{port}/status?n={n}") as resp:
+                await resp.read()
+    await asyncio.sleep(0.3)  # a batch would be written within ACCESS_LOG_INTERVAL (0.1 s)
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    logged = [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert [line for line in logged if line["logger"] == "proxy.access"] == []
+    assert all(line["level"] in ("WARNING", "ERROR") for line in logged)
