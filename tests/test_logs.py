@@ -104,40 +104,35 @@ async def test_access_lines_are_written_together_and_read_as_before(settings_for
                         r"GET /status\?n=0 200 \d+ [\d.]+ms", lines[0]), lines[0]
 
 
-async def test_the_last_lines_are_written_when_the_server_stops(tmp_path):
+async def logged_lines(tmp_path, queries: list[str], *, wait: float = 0.0, **env: str) -> list[dict]:
+    """The JSON lines a one-worker server wrote to stderr, up to its stop, after a GET /status?QUERY
+    for each query (and ``wait`` seconds)."""
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "WORKERS": "1",
            "DATA_DIR": str(tmp_path / "data"), "POLLINATIONS_URL": "http://127.0.0.1:9", "LOG_FORMAT": "json",
-           "ACCESS_LOG_INTERVAL": "60"}  # nothing is written before the stop
+           **env}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "serve", env=env, cwd=tmp_path,
                                                 stderr=asyncio.subprocess.PIPE)
     await wait_up(f"http://127.0.0.1:{port}/healthz", proc)
     async with ClientSession() as session:
-        for n in range(40):
-            async with session.get(f"http://127.0.0.1:{port}/status?last={n}") as resp:
+        for query in queries:
+            async with session.get(f"http://127.0.0.1:{port}/status?{query}") as resp:
                 await resp.read()
-    proc.send_signal(signal.SIGTERM)  # at once: most lines are still waiting for their batch
+    await asyncio.sleep(wait)
+    proc.send_signal(signal.SIGTERM)
     _, err = await asyncio.wait_for(proc.communicate(), 30)
-    logged = [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    return [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+
+
+async def test_the_last_lines_are_written_when_the_server_stops(tmp_path):
+    # nothing is written before the stop; SIGTERM at once: every line is still waiting for its batch
+    logged = await logged_lines(tmp_path, [f"last={n}" for n in range(40)], ACCESS_LOG_INTERVAL="60")
     paths = [line["path"] for line in logged if line["logger"] == "proxy.access" and "last=" in line["path"]]
     assert paths == [f"/status?last={n}" for n in range(40)]
 
 
 async def test_access_lines_are_info_lines_that_a_higher_log_level_leaves_out(tmp_path):
-    port = free_port()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PORT": str(port), "WORKERS": "1",
-           "DATA_DIR": str(tmp_path / "data"), "POLLINATIONS_URL": "http://127.0.0.1:9", "LOG_FORMAT": "json",
-           "LOG_LEVEL": "WARNING"}  # ACCESS_LOG is on by default
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "proxy", "serve", env=env, cwd=tmp_path,
-                                                stderr=asyncio.subprocess.PIPE)
-    await wait_up(f"http://127.0.0.1:{port}/healthz", proc)
-    async with ClientSession() as session:
-        for n in range(5):
-            async with session.get(f"http://127.0.0.1:{port}/status?n={n}") as resp:
-                await resp.read()
-    await asyncio.sleep(0.3)  # a batch would be written within ACCESS_LOG_INTERVAL (0.1 s)
-    proc.send_signal(signal.SIGTERM)
-    _, err = await asyncio.wait_for(proc.communicate(), 30)
-    logged = [orjson.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    # ACCESS_LOG is on by default; a batch would be written within ACCESS_LOG_INTERVAL (0.1 s)
+    logged = await logged_lines(tmp_path, [f"n={n}" for n in range(5)], wait=0.3, LOG_LEVEL="WARNING")
     assert [line for line in logged if line["logger"] == "proxy.access"] == []
     assert all(line["level"] in ("WARNING", "ERROR") for line in logged)
