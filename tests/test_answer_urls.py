@@ -333,6 +333,8 @@ async def fetch_from_origin(backend: FakeImageBackend, url: str, *, cap: int = 1
     ("/status/300", "", "backend: HTTP 300"),  # no redirect without a Location, and not a success either
     ("/redirect", "http://[::1", "backend: the image URL redirects to something that is no URL"),
     ("/files/img.png", "", "backend: answer larger than 16 bytes"),
+    ("/hops/4", "", "backend: the image URL redirects more than 3 times"),
+    ("/redirect", "ftp://images.test/x.png", "backend: the image URL is not an http(s) URL"),
 ])
 async def test_what_is_not_an_image_is_an_error_of_the_backend(backend, path, redirect, described):
     """Every one of them counts against the backend (it gave the URL), and names it."""
