@@ -174,24 +174,29 @@ async def test_a_failed_leader_lets_a_waiting_worker_take_over_at_once(tmp_path:
 
 
 async def test_a_waiter_in_another_worker_backs_off_while_it_polls(tmp_path: Path):
+    """Each wait is half as long again as the one before, up to ``max_poll``. (Counted in lookups,
+    not in seconds: a loaded machine makes every wait longer, never shorter.)"""
     holder = FileLock(tmp_path / "flights.lock")
     lease = await holder.acquire("k")  # another worker is making it
     assert lease is not None
-    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"), poll=0.02, max_poll=0.2)
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"), poll=0.01, max_poll=0.1)
     looked: list[float] = []
     loop = asyncio.get_running_loop()
 
     async def lookup() -> str | None:
         looked.append(loop.time())
-        return "made over there" if loop.time() - looked[0] > 1.2 else None
+        return "made over there" if len(looked) == 16 else None
 
     async def produce() -> str:
         raise AssertionError("the holder is alive: the waiter must not produce")
 
-    assert await asyncio.wait_for(flight.do("k", produce, lookup, publish_nowhere), 5) == "made over there"
-    gaps = [b - a for a, b in itertools.pairwise(looked)]
-    assert len(looked) <= 16, f"{len(looked)} lookups in 1.2 s: the polling did not back off"
-    assert min(gaps[-3:]) >= 0.18, gaps  # by then it looks every max_poll
+    started = loop.time()
+    assert await asyncio.wait_for(flight.do("k", produce, lookup, publish_nowhere), 20) == "made over there"
+    waits = [min(0.01 * 1.5 ** n, 0.1) for n in range(16)]  # 0.01, 0.015, ... then 0.1 from the 7th on
+    gaps = [b - a for a, b in itertools.pairwise([started, *looked])]
+    for n, (gap, wait) in enumerate(zip(gaps, waits, strict=True)):
+        assert gap >= wait * 0.95, (n, gaps)
+    assert looked[-1] - started < sum(waits) + 2.0, f"waits grew beyond max_poll: {gaps}"  # uncapped: 13 s
     await lease.release(finished=False)
     await holder.close()
     await flight.close()
