@@ -259,3 +259,50 @@ def test_health_is_kept_per_role_url_and_known_model():
                                                                                OTHER_MODELS)
     llm = BackendSpec(url="http://lite/v1", model="gpt-4o-mini", role="llm")
     assert health_key(llm) == HealthKey("llm", "http://lite/v1", "gpt-4o-mini")
+
+
+def test_every_figure_of_the_snapshot_is_counted_and_only_changes_are_told():
+    """What /status shows of a backend, and what the listeners (the Redis twin's peers) hear: only
+    a cool-down starting or ending, not every answer."""
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=3, cooldown=10), clock=clock)
+    x = key("x")
+    told: list[float] = []
+    breaker.listeners.append(lambda _key, health: told.append(health.open_until))
+    breaker.success(x, 0.01234)
+    breaker.refused(x)
+    breaker.refused(x)
+    breaker.rejected(x)
+    breaker.failure(x, "E" * 300)
+    assert breaker.of(x).last_error == "E" * 200
+    breaker.failure(x, "HTTP 502")
+    assert breaker.of(x).snapshot(clock.now) == {
+        "state": "degraded", "cooldown_remaining": 0.0, "calls": 6, "failures": 2, "refusals": 2, "rejected": 1,
+        "consecutive_failures": 2, "latency_ms": 12.3, "last_error": "HTTP 502"}
+    assert told == []
+    breaker.failure(x, "HTTP 503")
+    assert told == [clock.now + 10]
+
+
+def test_the_cool_down_ends_and_the_probe_window_closes_on_the_instant():
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=1, cooldown=10), clock=clock)
+    x = key("x")
+    breaker.failure(x, "HTTP 500")
+    clock.now = breaker.of(x).open_until
+    assert breaker.of(x).snapshot(clock.now)["state"] == "degraded"
+    assert breaker.allow(x) and not breaker.allow(x)  # the probe, and only one
+    clock.now = breaker.of(x).probing_until  # the probe never answered: another may go
+    assert breaker.allow(x)
+
+
+def test_a_backend_a_peer_found_back_is_whole_again():
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=2, cooldown=10), clock=clock)
+    x = key("x")
+    breaker.failure(x, "HTTP 500")
+    breaker.failure(x, "HTTP 500")
+    breaker.close_from_peer(x)
+    assert breaker.allow(x) and breaker.allow(x), "not a probe: every request may go"
+    breaker.failure(x, "HTTP 500")
+    assert breaker.of(x).snapshot(clock.now)["state"] == "degraded" and breaker.allow(x)
