@@ -243,6 +243,7 @@ async def test_post_sign_takes_the_key_from_the_header_only(iris):
     client = await iris()
     resp = await client.post(f"/sign?key={ACCESS_KEY}", json={"path": PATH})
     assert resp.status == 401 and await code_of(resp) == "missing_key"
+    assert (await resp.json())["error"]["message"] == "an access key is required: add Authorization: Bearer ..."
 
 
 async def test_the_signing_key_is_generated_once_under_data_dir_with_mode_0600(iris, data_dir):
