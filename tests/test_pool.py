@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 from collections import Counter
 
@@ -306,3 +308,47 @@ def test_a_backend_a_peer_found_back_is_whole_again():
     assert breaker.allow(x) and breaker.allow(x), "not a probe: every request may go"
     breaker.failure(x, "HTTP 500")
     assert breaker.of(x).snapshot(clock.now)["state"] == "degraded" and breaker.allow(x)
+
+
+@pytest.mark.parametrize("max_refusals", [None, 2, 3])
+async def test_a_refused_pool_names_its_stage_and_each_backend_that_refused(max_refusals):
+    pool = BackendPool("safety", specs(1, 1, 1), Breaker(BreakerSettings()), rng=random.Random(0))
+
+    async def op(spec: BackendSpec) -> str:
+        raise Refusal("refused") if spec.url != "http://b2" else UpstreamError("timed out")
+
+    with pytest.raises(PoolRefused) as caught:
+        await pool.run(op, max_refusals=max_refusals)
+    assert caught.value.stage == "safety"
+    named = set(caught.value.reason.split("; "))
+    refused = {"http://b0: refused", "http://b1: refused"}
+    assert refused <= named <= refused | {"http://b2: timed out"}
+    if max_refusals != 2:  # every backend was tried: the one that failed is named too
+        assert "http://b2: timed out" in named
+
+
+async def test_the_latency_of_an_answer_is_its_own():
+    breaker = Breaker(BreakerSettings())
+    pool = BackendPool("test", specs(1), breaker)
+
+    async def op(spec: BackendSpec) -> str:
+        await asyncio.sleep(0.05)
+        return "ok"
+
+    assert await pool.run(op) == "ok"
+    assert 0.04 < (breaker.of(key("http://b0")).latency_ewma or 0.0) < 5.0
+
+
+@pytest.mark.parametrize(("status", "warned"), [(401, True), (404, True), (429, False), (408, False),
+                                                (499, True), (500, False), (502, False)])
+async def test_only_a_4xx_that_says_set_up_wrongly_warns_the_operator(caplog, status, warned):
+    spec = BackendSpec(url="http://b0", weight=1)
+
+    async def op(spec: BackendSpec) -> str:
+        raise HttpStatus(status)
+
+    with caplog.at_level(logging.WARNING, logger="proxy.upstream.pool"), pytest.raises(PoolExhausted):
+        await BackendPool("test", [spec], Breaker(BreakerSettings())).run(op)
+    lines = [r.getMessage() for r in caplog.records if r.name == "proxy.upstream.pool"]
+    assert lines == ([f"image backend {spec.label} (model none) answered HTTP {status}: if every request gets "
+                      "this, check its URL, token and model settings"] if warned else [])
