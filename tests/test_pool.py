@@ -128,6 +128,7 @@ async def test_exhausted_pool_names_each_backend():
     with pytest.raises(PoolExhausted) as caught:
         await pool.run(op)
     assert "b0: timed out" in caught.value.reason and "b1: timed out" in caught.value.reason
+    assert caught.value.stage == "test"
 
 
 @pytest.mark.parametrize(("base", "expected"), [
