@@ -200,3 +200,49 @@ async def test_a_waiter_in_another_worker_backs_off_while_it_polls(tmp_path: Pat
     await lease.release(finished=False)
     await holder.close()
     await flight.close()
+
+
+async def test_a_result_another_worker_stored_just_before_the_lock_is_not_made_again(tmp_path: Path):
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"))
+
+    async def stored() -> str | None:
+        return "made by the other worker"
+
+    async def produce() -> str:
+        raise AssertionError("made twice")
+
+    assert await asyncio.wait_for(flight.do("k", produce, stored, publish_nowhere), 2) == "made by the other worker"
+    await flight.close()
+
+
+async def test_settle_gives_up_after_its_limit_on_a_publish_of_this_worker_too(tmp_path: Path):
+    """An admin delete must not hang behind a store write that never ends."""
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"), poll=0.01)
+
+    async def produce() -> str:
+        return "image"
+
+    assert await flight.do("k", produce, nothing, slow_publish(asyncio.Event(), [])) == "image"
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(flight.settle("k", limit=0.3), 3)
+    assert asyncio.get_running_loop().time() - started >= 0.28
+    await flight.close(grace=0.1)
+
+
+async def test_close_cancels_a_flight_that_outlives_its_grace_and_returns_once_it_is_gone(tmp_path: Path):
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"))
+
+    async def stuck() -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    waiter = asyncio.create_task(flight.do("k", stuck, nothing, publish_nowhere))
+    await asyncio.sleep(0.05)
+    tasks = list(flight.tasks)
+    assert tasks
+    async with asyncio.timeout(3):
+        await flight.close(grace=0.2)  # returns, and does not raise the cancellation
+    assert all(task.cancelled() for task in tasks), "close returned before the flights were gone"
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(waiter, 1)
+    assert waiter.done()
