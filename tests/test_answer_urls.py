@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
@@ -133,7 +134,7 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 async def fetch_by_name(addresses: list[str], backend: FakeImageBackend, *, scheme: str = "http",
                         trust: ssl.SSLContext | None = None, name: str = "images.test",
                         trusted: str = "http://backend.test", allow: tuple = LOOPBACK,
-                        resolve: object = None) -> bytes:
+                        resolve: object = None, path: str = "/files/img.png") -> bytes:
     """The backend's file fetched as ``SCHEME://NAME:PORT/...`` where the name (and backend.test)
     has ``addresses`` (or as the system resolver says, with ``resolve=system_resolver``)."""
     port = URL(backend.url).port
@@ -141,7 +142,7 @@ async def fetch_by_name(addresses: list[str], backend: FakeImageBackend, *, sche
     async with aiohttp.ClientSession(connector=connector) as session:
         fetcher = GuardedFetcher(session, total=5.0, connect=2.0, cap=1 << 20, allow=allow,
                                  resolve=resolve or Names(**{name: addresses, "backend.test": addresses}))  # type: ignore[arg-type]
-        return await fetcher.fetch(f"{scheme}://{name}:{port}/files/img.png", trusted=trusted, label="backend")
+        return await fetcher.fetch(f"{scheme}://{name}:{port}{path}", trusted=trusted, label="backend")
 
 
 async def test_an_address_that_takes_no_connection_is_passed_over_for_the_next(backend):
@@ -356,3 +357,26 @@ async def test_a_location_header_on_a_success_is_not_a_redirect(backend):
     backend.redirect_status, backend.redirect_to = 200, "/files/img.png"
     assert await fetch_from_origin(backend, f"{backend.url}/redirect") == b""
     assert backend.fetched == ["/redirect"]
+
+
+async def test_an_error_from_an_address_that_took_the_connection_names_the_backend(backend):
+    """Not the last address: the first one connected, and its answer is the error."""
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_by_name(["127.0.0.1", "127.0.0.3"], backend, path="/status/404")
+    assert caught.value.describe() == "backend: HTTP 404"
+
+
+async def test_an_image_server_that_never_answers_is_given_up_on(aiohttp_server):
+    async def silent(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/x.png", silent)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        fetcher = GuardedFetcher(session, total=0.3, connect=2.0, cap=1 << 20)
+        async with asyncio.timeout(10):
+            with pytest.raises(UpstreamError) as caught:
+                await fetcher.fetch(str(server.make_url("/x.png")), trusted=str(server.make_url("/v1")), label="b")
+    assert caught.value.describe() == "b: timed out"
