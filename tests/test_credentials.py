@@ -153,6 +153,9 @@ def test_the_command_line_finds_the_servers_signing_key_or_generates_it_once(tmp
     assert keys == (path.read_text().strip(),) and generated == [path]
     assert signing_keys(server, generated) == keys and generated == [path], "kept, not generated again"
     assert signing_keys(server) == keys
+    fresh = tmp_path / "fresh"
+    assert signing_keys(load_settings({"DATA_DIR": str(fresh)}).server) == (
+        (fresh / "secrets" / "signing-key").read_text().strip(),), "generated without a list to report it in"
     configured = load_settings({"DATA_DIR": str(tmp_path), "IMAGE_SIGNING_KEYS": "key-one-0123456789,key-two-0123456789"})
     assert signing_keys(configured.server, generated) == ("key-one-0123456789", "key-two-0123456789")
 
