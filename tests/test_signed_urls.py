@@ -193,6 +193,9 @@ async def test_require_signed_refuses_the_key_in_the_url(iris, backend):
     client = await iris(BACKEND_API_URLS=backend.url, REQUIRE_SIGNED="true")
     in_url = await client.get(f"{PATH}?key={ACCESS_KEY}")
     assert in_url.status == 401 and await code_of(in_url) == "signature_required"
+    assert (await in_url.json())["error"]["message"] == (
+        "this server takes signed image URLs only: sign the URL (iris-proxy sign, or POST /sign), or send the key "
+        "in Authorization: Bearer from a server")
     both = await client.get(f"{PATH}?key={ACCESS_KEY}", headers=BEARER)
     assert both.status == 401 and await code_of(both) == "signature_required"
     nothing = await client.get(PATH)
