@@ -5,19 +5,21 @@ port of the backend's own host, which loopback reaches like any private address.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import ssl
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from yarl import URL
 
 from proxy.config import load_settings
 from proxy.errors import ConfigError
 from proxy.upstream.errors import UpstreamError
-from proxy.upstream.guarded import GuardedFetcher, system_resolver
+from proxy.upstream.guarded import GuardedFetcher, _host_header, system_resolver
 from tests.conftest import ACCESS_KEY
 from tests.support.fakes import FakeImageBackend
 from tests.support.tls_fakes import TestCA
@@ -132,7 +134,7 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")
 async def fetch_by_name(addresses: list[str], backend: FakeImageBackend, *, scheme: str = "http",
                         trust: ssl.SSLContext | None = None, name: str = "images.test",
                         trusted: str = "http://backend.test", allow: tuple = LOOPBACK,
-                        resolve: object = None) -> bytes:
+                        resolve: object = None, path: str = "/files/img.png") -> bytes:
     """The backend's file fetched as ``SCHEME://NAME:PORT/...`` where the name (and backend.test)
     has ``addresses`` (or as the system resolver says, with ``resolve=system_resolver``)."""
     port = URL(backend.url).port
@@ -140,7 +142,7 @@ async def fetch_by_name(addresses: list[str], backend: FakeImageBackend, *, sche
     async with aiohttp.ClientSession(connector=connector) as session:
         fetcher = GuardedFetcher(session, total=5.0, connect=2.0, cap=1 << 20, allow=allow,
                                  resolve=resolve or Names(**{name: addresses, "backend.test": addresses}))  # type: ignore[arg-type]
-        return await fetcher.fetch(f"{scheme}://{name}:{port}/files/img.png", trusted=trusted, label="backend")
+        return await fetcher.fetch(f"{scheme}://{name}:{port}{path}", trusted=trusted, label="backend")
 
 
 async def test_an_address_that_takes_no_connection_is_passed_over_for_the_next(backend):
@@ -153,6 +155,7 @@ async def test_when_no_address_takes_the_connection_the_error_says_so(backend):
     with pytest.raises(UpstreamError) as caught:
         await fetch_by_name(["127.0.0.3", "127.0.0.4"], backend)
     assert "connection failed" in caught.value.reason and backend.fetched == []
+    assert caught.value.backend == "backend", "the error names the upstream whose URL it was"
 
 
 async def test_every_address_of_a_name_is_checked_before_any_is_tried(backend):
@@ -268,3 +271,112 @@ async def test_the_systems_resolver_is_used_for_real(backend):
     with pytest.raises(UpstreamError) as caught:  # and what it answers is checked like any address
         await fetch_by_name([], backend, name="localhost", resolve=system_resolver, allow=())
     assert "private network" in caught.value.reason
+
+
+async def test_a_refused_url_says_whose_it_was_why_and_the_fix(backend):
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_by_name(["10.1.2.3"], backend)
+    assert caught.value.describe() == ("backend: the image URL points into a private network "
+                                       "(IMAGE_FETCH_ALLOW lets chosen networks in)")
+    with pytest.raises(UpstreamError) as unknown:
+        await fetch_by_name([], backend, resolve=Names())
+    assert unknown.value.describe() == "backend: the image URL's host does not resolve"
+    assert backend.fetched == []
+
+
+async def test_a_resolver_that_never_answers_is_given_up_on_after_the_connect_timeout(backend):
+    async def stalled(host: str) -> list[str]:
+        await asyncio.Event().wait()
+        return []
+
+    async with aiohttp.ClientSession() as session:
+        fetcher = GuardedFetcher(session, total=30.0, connect=0.2, cap=1 << 20, allow=LOOPBACK, resolve=stalled)
+        async with asyncio.timeout(10):
+            with pytest.raises(UpstreamError) as caught:
+                await fetcher.fetch("http://images.test/files/img.png", trusted="http://backend.test", label="b")
+    assert caught.value.reason == "the image URL's host does not resolve"
+
+
+async def test_an_address_in_the_url_is_its_own_answer_and_asks_no_resolver(backend):
+    asked: list[str] = []
+
+    async def resolver(host: str) -> list[str]:
+        asked.append(host)
+        return []
+
+    port = URL(backend.url).port
+    async with aiohttp.ClientSession() as session:
+        fetcher = GuardedFetcher(session, total=5.0, connect=2.0, cap=1 << 20, allow=LOOPBACK, resolve=resolver)
+        body = await fetcher.fetch(f"http://127.0.0.1:{port}/files/img.png", trusted="http://backend.test",
+                                   label="b")
+    assert body == backend.image and asked == []
+
+
+@pytest.mark.parametrize(("url", "host"), [
+    ("http://images.test/x.png", "images.test"), ("https://images.test/x.png", "images.test"),
+    ("http://images.test:8080/x.png", "images.test:8080"), ("https://images.test:80/x.png", "images.test:80"),
+    ("http://[::1]/x.png", "[::1]"), ("http://[fd00::7]:8080/x.png", "[fd00::7]:8080")])
+def test_the_host_header_of_a_pinned_request_is_the_urls_own(url, host):
+    """What the server would have been sent without the pinning: its port only when not the default,
+    an IPv6 address in brackets."""
+    assert _host_header(URL(url)) == host
+
+
+async def fetch_from_origin(backend: FakeImageBackend, url: str, *, cap: int = 1 << 20) -> bytes:
+    """``url`` fetched as one of the backend's own (its origin is trusted)."""
+    async with aiohttp.ClientSession() as session:
+        fetcher = GuardedFetcher(session, total=5.0, connect=2.0, cap=cap)
+        return await fetcher.fetch(url, trusted=f"{backend.url}/v1", label="backend")
+
+
+@pytest.mark.parametrize(("path", "redirect", "described"), [
+    ("/status/404", "", "backend: HTTP 404"),
+    ("/status/300", "", "backend: HTTP 300"),  # no redirect without a Location, and not a success either
+    ("/redirect", "http://[::1", "backend: the image URL redirects to something that is no URL"),
+    ("/files/img.png", "", "backend: answer larger than 16 bytes"),
+    ("/hops/4", "", "backend: the image URL redirects more than 3 times"),
+    ("/redirect", "ftp://images.test/x.png", "backend: the image URL is not an http(s) URL"),
+])
+async def test_what_is_not_an_image_is_an_error_of_the_backend(backend, path, redirect, described):
+    """Every one of them counts against the backend (it gave the URL), and names it."""
+    backend.redirect_to = redirect
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_from_origin(backend, f"{backend.url}{path}", cap=16)
+    assert caught.value.describe() == described and caught.value.backend_fault
+
+
+async def test_a_url_that_is_no_url_is_refused_with_a_reason():
+    async with aiohttp.ClientSession() as session:
+        fetcher = GuardedFetcher(session, total=5.0, connect=2.0, cap=1 << 20)
+        with pytest.raises(UpstreamError) as caught:
+            await fetcher.fetch("http://images.test:99999999/x.png", trusted="http://backend.test", label="b")
+    assert caught.value.describe() == "b: the image URL is not an http(s) URL"
+
+
+async def test_a_location_header_on_a_success_is_not_a_redirect(backend):
+    backend.redirect_status, backend.redirect_to = 200, "/files/img.png"
+    assert await fetch_from_origin(backend, f"{backend.url}/redirect") == b""
+    assert backend.fetched == ["/redirect"]
+
+
+async def test_an_error_from_an_address_that_took_the_connection_names_the_backend(backend):
+    """Not the last address: the first one connected, and its answer is the error."""
+    with pytest.raises(UpstreamError) as caught:
+        await fetch_by_name(["127.0.0.1", "127.0.0.3"], backend, path="/status/404")
+    assert caught.value.describe() == "backend: HTTP 404"
+
+
+async def test_an_image_server_that_never_answers_is_given_up_on(aiohttp_server):
+    async def silent(request: web.Request) -> web.Response:
+        await asyncio.Event().wait()
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_get("/x.png", silent)
+    server = await aiohttp_server(app)
+    async with aiohttp.ClientSession() as session:
+        fetcher = GuardedFetcher(session, total=0.3, connect=2.0, cap=1 << 20)
+        async with asyncio.timeout(10):
+            with pytest.raises(UpstreamError) as caught:
+                await fetcher.fetch(str(server.make_url("/x.png")), trusted=str(server.make_url("/v1")), label="b")
+    assert caught.value.describe() == "b: timed out"

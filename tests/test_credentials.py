@@ -20,7 +20,7 @@ from proxy.config.backends import BackendSpec
 from proxy.errors import ConfigError
 from proxy.keys import GUARD
 from proxy.security.admission import access_key_of, admin_token_of
-from proxy.security.credentials import Secrets, bearer_of, load_or_create, resolve_secrets, same
+from proxy.security.credentials import Secrets, bearer_of, load_or_create, resolve_secrets, same, signing_keys
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.pages_fakes import login
 
@@ -142,6 +142,22 @@ def test_secrets_are_read_from_settings_or_generated_once(tmp_path):
         f"cat {folder / 'admin-token'}"]
     configured = {"DATA_DIR": str(tmp_path), "PROXY_ACCESS_KEY": "k", "ADMIN_TOKEN": "t", "IMAGE_SIGNING_KEYS": signing}
     assert resolve_secrets(load_settings(configured).server).describe() == []
+    assert len(load_or_create(tmp_path / "longer", nbytes=48)[0]) == 64, "nbytes random bytes, base64url"
+
+
+def test_the_command_line_finds_the_servers_signing_key_or_generates_it_once(tmp_path):
+    server = load_settings({"DATA_DIR": str(tmp_path)}).server
+    generated: list[Path] = []
+    keys = signing_keys(server, generated)
+    path = tmp_path / "secrets" / "signing-key"
+    assert keys == (path.read_text().strip(),) and generated == [path]
+    assert signing_keys(server, generated) == keys and generated == [path], "kept, not generated again"
+    assert signing_keys(server) == keys
+    fresh = tmp_path / "fresh"
+    assert signing_keys(load_settings({"DATA_DIR": str(fresh)}).server) == (
+        (fresh / "secrets" / "signing-key").read_text().strip(),), "generated without a list to report it in"
+    configured = load_settings({"DATA_DIR": str(tmp_path), "IMAGE_SIGNING_KEYS": "key-one-0123456789,key-two-0123456789"})
+    assert signing_keys(configured.server, generated) == ("key-one-0123456789", "key-two-0123456789")
 
 
 def test_an_empty_secret_file_stops_start_up_with_the_fix(tmp_path):

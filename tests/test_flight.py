@@ -174,24 +174,75 @@ async def test_a_failed_leader_lets_a_waiting_worker_take_over_at_once(tmp_path:
 
 
 async def test_a_waiter_in_another_worker_backs_off_while_it_polls(tmp_path: Path):
+    """Each wait is half as long again as the one before, up to ``max_poll``. (Counted in lookups,
+    not in seconds: a loaded machine makes every wait longer, never shorter.)"""
     holder = FileLock(tmp_path / "flights.lock")
     lease = await holder.acquire("k")  # another worker is making it
     assert lease is not None
-    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"), poll=0.02, max_poll=0.2)
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"), poll=0.01, max_poll=0.1)
     looked: list[float] = []
     loop = asyncio.get_running_loop()
 
     async def lookup() -> str | None:
         looked.append(loop.time())
-        return "made over there" if loop.time() - looked[0] > 1.2 else None
+        return "made over there" if len(looked) == 16 else None
 
     async def produce() -> str:
         raise AssertionError("the holder is alive: the waiter must not produce")
 
-    assert await asyncio.wait_for(flight.do("k", produce, lookup, publish_nowhere), 5) == "made over there"
-    gaps = [b - a for a, b in itertools.pairwise(looked)]
-    assert len(looked) <= 16, f"{len(looked)} lookups in 1.2 s: the polling did not back off"
-    assert min(gaps[-3:]) >= 0.18, gaps  # by then it looks every max_poll
+    started = loop.time()
+    assert await asyncio.wait_for(flight.do("k", produce, lookup, publish_nowhere), 20) == "made over there"
+    waits = [min(0.01 * 1.5 ** n, 0.1) for n in range(16)]  # 0.01, 0.015, ... then 0.1 from the 7th on
+    gaps = [b - a for a, b in itertools.pairwise([started, *looked])]
+    for n, (gap, wait) in enumerate(zip(gaps, waits, strict=True)):
+        assert gap >= wait * 0.95, (n, gaps)
+    assert looked[-1] - started < sum(waits) + 2.0, f"waits grew beyond max_poll: {gaps}"  # uncapped: 13 s
     await lease.release(finished=False)
     await holder.close()
     await flight.close()
+
+
+async def test_a_result_another_worker_stored_just_before_the_lock_is_not_made_again(tmp_path: Path):
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"))
+
+    async def stored() -> str | None:
+        return "made by the other worker"
+
+    async def produce() -> str:
+        raise AssertionError("made twice")
+
+    assert await asyncio.wait_for(flight.do("k", produce, stored, publish_nowhere), 2) == "made by the other worker"
+    await flight.close()
+
+
+async def test_settle_gives_up_after_its_limit_on_a_publish_of_this_worker_too(tmp_path: Path):
+    """An admin delete must not hang behind a store write that never ends."""
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"), poll=0.01)
+
+    async def produce() -> str:
+        return "image"
+
+    assert await flight.do("k", produce, nothing, slow_publish(asyncio.Event(), [])) == "image"
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(flight.settle("k", limit=0.3), 3)
+    assert asyncio.get_running_loop().time() - started >= 0.28
+    await flight.close(grace=0.1)
+
+
+async def test_close_cancels_a_flight_that_outlives_its_grace_and_returns_once_it_is_gone(tmp_path: Path):
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"))
+
+    async def stuck() -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    waiter = asyncio.create_task(flight.do("k", stuck, nothing, publish_nowhere))
+    await asyncio.sleep(0.05)
+    tasks = list(flight.tasks)
+    assert tasks
+    async with asyncio.timeout(3):
+        await flight.close(grace=0.2)  # returns, and does not raise the cancellation
+    assert all(task.cancelled() for task in tasks), "close returned before the flights were gone"
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(waiter, 1)
+    assert waiter.done()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 from collections import Counter
 
@@ -126,6 +128,7 @@ async def test_exhausted_pool_names_each_backend():
     with pytest.raises(PoolExhausted) as caught:
         await pool.run(op)
     assert "b0: timed out" in caught.value.reason and "b1: timed out" in caught.value.reason
+    assert caught.value.stage == "test"
 
 
 @pytest.mark.parametrize(("base", "expected"), [
@@ -259,3 +262,94 @@ def test_health_is_kept_per_role_url_and_known_model():
                                                                                OTHER_MODELS)
     llm = BackendSpec(url="http://lite/v1", model="gpt-4o-mini", role="llm")
     assert health_key(llm) == HealthKey("llm", "http://lite/v1", "gpt-4o-mini")
+
+
+def test_every_figure_of_the_snapshot_is_counted_and_only_changes_are_told():
+    """What /status shows of a backend, and what the listeners (the Redis twin's peers) hear: only
+    a cool-down starting or ending, not every answer."""
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=3, cooldown=10), clock=clock)
+    x = key("x")
+    told: list[float] = []
+    breaker.listeners.append(lambda _key, health: told.append(health.open_until))
+    breaker.success(x, 0.01234)
+    breaker.refused(x)
+    breaker.refused(x)
+    breaker.rejected(x)
+    breaker.failure(x, "E" * 300)
+    assert breaker.of(x).last_error == "E" * 200
+    breaker.failure(x, "HTTP 502")
+    assert breaker.of(x).snapshot(clock.now) == {
+        "state": "degraded", "cooldown_remaining": 0.0, "calls": 6, "failures": 2, "refusals": 2, "rejected": 1,
+        "consecutive_failures": 2, "latency_ms": 12.3, "last_error": "HTTP 502"}
+    assert told == []
+    breaker.failure(x, "HTTP 503")
+    assert told == [clock.now + 10]
+
+
+def test_the_cool_down_ends_and_the_probe_window_closes_on_the_instant():
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=1, cooldown=10), clock=clock)
+    x = key("x")
+    breaker.failure(x, "HTTP 500")
+    clock.now = breaker.of(x).open_until
+    assert breaker.of(x).snapshot(clock.now)["state"] == "degraded"
+    assert breaker.allow(x) and not breaker.allow(x)  # the probe, and only one
+    clock.now = breaker.of(x).probing_until  # the probe never answered: another may go
+    assert breaker.allow(x)
+
+
+def test_a_backend_a_peer_found_back_is_whole_again():
+    clock = Clock()
+    breaker = Breaker(BreakerSettings(threshold=2, cooldown=10), clock=clock)
+    x = key("x")
+    breaker.failure(x, "HTTP 500")
+    breaker.failure(x, "HTTP 500")
+    breaker.close_from_peer(x)
+    assert breaker.allow(x) and breaker.allow(x), "not a probe: every request may go"
+    breaker.failure(x, "HTTP 500")
+    assert breaker.of(x).snapshot(clock.now)["state"] == "degraded" and breaker.allow(x)
+
+
+@pytest.mark.parametrize("max_refusals", [None, 2, 3])
+async def test_a_refused_pool_names_its_stage_and_each_backend_that_refused(max_refusals):
+    pool = BackendPool("safety", specs(1, 1, 1), Breaker(BreakerSettings()), rng=random.Random(0))
+
+    async def op(spec: BackendSpec) -> str:
+        raise Refusal("refused") if spec.url != "http://b2" else UpstreamError("timed out")
+
+    with pytest.raises(PoolRefused) as caught:
+        await pool.run(op, max_refusals=max_refusals)
+    assert caught.value.stage == "safety"
+    named = set(caught.value.reason.split("; "))
+    refused = {"http://b0: refused", "http://b1: refused"}
+    assert refused <= named <= refused | {"http://b2: timed out"}
+    if max_refusals != 2:  # every backend was tried: the one that failed is named too
+        assert "http://b2: timed out" in named
+
+
+async def test_the_latency_of_an_answer_is_its_own():
+    breaker = Breaker(BreakerSettings())
+    pool = BackendPool("test", specs(1), breaker)
+
+    async def op(spec: BackendSpec) -> str:
+        await asyncio.sleep(0.05)
+        return "ok"
+
+    assert await pool.run(op) == "ok"
+    assert 0.04 < (breaker.of(key("http://b0")).latency_ewma or 0.0) < 5.0
+
+
+@pytest.mark.parametrize(("status", "warned"), [(401, True), (404, True), (429, False), (408, False),
+                                                (499, True), (500, False), (502, False)])
+async def test_only_a_4xx_that_says_set_up_wrongly_warns_the_operator(caplog, status, warned):
+    spec = BackendSpec(url="http://b0", weight=1)
+
+    async def op(spec: BackendSpec) -> str:
+        raise HttpStatus(status)
+
+    with caplog.at_level(logging.WARNING, logger="proxy.upstream.pool"), pytest.raises(PoolExhausted):
+        await BackendPool("test", [spec], Breaker(BreakerSettings())).run(op)
+    lines = [r.getMessage() for r in caplog.records if r.name == "proxy.upstream.pool"]
+    assert lines == ([f"image backend {spec.label} (model none) answered HTTP {status}: if every request gets "
+                      "this, check its URL, token and model settings"] if warned else [])

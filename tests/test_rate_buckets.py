@@ -228,3 +228,15 @@ async def test_one_worker_whose_hits_are_each_written_admits_exactly_the_limit(w
         results.append(await one.hit("process:gus", HOUR))
         await one.settle()
     assert results[: HOUR.count] == [0.0] * HOUR.count and all(w > 0 for w in results[HOUR.count:])
+
+
+async def test_retention_forgets_the_buckets_full_again_and_only_those(workers):
+    """A bucket still holding hits must survive the sweep, or every sweep would hand out a new limit."""
+    one, two = workers
+    now = time.time()
+    await one.hit("auth:idle", Rate(1, 1.0))  # full again a second from now
+    await one.hit("auth:busy", Rate(1, 3600.0))
+    await one.db.run(limits_sqlite.purge, now + 2.0)
+    left = await one.db.run(lambda ctx: [r["bucket"] for r in ctx.conn.execute("SELECT bucket FROM rate_buckets")])
+    assert left == ["auth:busy"]
+    assert await two.hit("auth:busy", Rate(1, 3600.0)) > 3500, "still refused, from the shared row"

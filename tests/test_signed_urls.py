@@ -5,6 +5,7 @@ URLs the server accepts."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import stat
@@ -15,6 +16,8 @@ from urllib.parse import quote
 
 import pytest
 
+from proxy.cli.sign import cmd_sign
+from proxy.config import load_settings
 from proxy.imagegen.lane import FastLane
 from proxy.keys import ADMISSION, FLIGHT
 from proxy.pages.apidoc import SIGNING_PYTHON
@@ -190,6 +193,9 @@ async def test_require_signed_refuses_the_key_in_the_url(iris, backend):
     client = await iris(BACKEND_API_URLS=backend.url, REQUIRE_SIGNED="true")
     in_url = await client.get(f"{PATH}?key={ACCESS_KEY}")
     assert in_url.status == 401 and await code_of(in_url) == "signature_required"
+    assert (await in_url.json())["error"]["message"] == (
+        "this server takes signed image URLs only: sign the URL (iris-proxy sign, or POST /sign), or send the key "
+        "in Authorization: Bearer from a server")
     both = await client.get(f"{PATH}?key={ACCESS_KEY}", headers=BEARER)
     assert both.status == 401 and await code_of(both) == "signature_required"
     nothing = await client.get(PATH)
@@ -240,6 +246,7 @@ async def test_post_sign_takes_the_key_from_the_header_only(iris):
     client = await iris()
     resp = await client.post(f"/sign?key={ACCESS_KEY}", json={"path": PATH})
     assert resp.status == 401 and await code_of(resp) == "missing_key"
+    assert (await resp.json())["error"]["message"] == "an access key is required: add Authorization: Bearer ..."
 
 
 async def test_the_signing_key_is_generated_once_under_data_dir_with_mode_0600(iris, data_dir):
@@ -277,6 +284,19 @@ async def test_the_cli_uses_image_signing_keys(iris, backend, data_dir):
     assert out.strip() == Signer([KEY_A]).sign("/prompt/apple")
     assert (await client.get(out.strip())).status == 200
     assert not (data_dir / "secrets" / "signing-key").exists()
+
+
+def test_the_sign_command_prefers_image_signing_keys_to_the_kept_key(tmp_path, capsys):
+    """In this process, so the command's own code is what runs (``cli`` runs the installed one)."""
+    kept = tmp_path / "secrets" / "signing-key"
+    kept.parent.mkdir()
+    kept.write_text(KEY_B + "\n")
+    args = argparse.Namespace(url="/prompt/apple", expires=None)
+    assert cmd_sign(args, load_settings({"DATA_DIR": str(tmp_path), "IMAGE_SIGNING_KEYS": KEY_A})) == 0
+    assert capsys.readouterr().out == Signer([KEY_A]).sign("/prompt/apple") + "\n"
+    assert cmd_sign(args, load_settings({"DATA_DIR": str(tmp_path)})) == 0
+    assert capsys.readouterr().out == Signer([KEY_B]).sign("/prompt/apple") + "\n"
+    assert sorted(p.name for p in kept.parent.iterdir()) == ["signing-key"]
 
 
 async def test_answers_to_requests_with_authorization_vary_on_it(iris, backend):
