@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.image_miss [--delay 0.05] [--samples 40] [--workers N]
 
 1. Sequential misses (a new prompt each) through Iris against the same backend called directly,
-   interleaved; the overhead is Iris p50 minus direct p50 (target <= 2 ms).
+   interleaved; the overhead is Iris p50 minus direct p50 (target <= 1 ms).
 2. 100 identical concurrent misses from 100 connections (spread by the kernel over the WORKERS
    processes; the script counts which worker holds each connection): backend calls (target 1)."""
 
@@ -19,6 +19,8 @@ import aiohttp
 
 from bench.fake_backend import BenchBackend, tiny_png
 from bench.harness import Iris, child_pids, connections_by_process, cpu_count, free_port, workdir
+
+ADDED_TARGET = 1.0  # ms a miss may add to the backend's own time (p50)
 
 
 async def timed(session: aiohttp.ClientSession, method: str, url: str, **kwargs: object) -> float:
@@ -76,12 +78,12 @@ async def main(args: argparse.Namespace) -> int:
             await iris.start()
             direct, through = await overhead(args, iris, backend_url)
             added = through - direct
-            ok &= added <= 2.0
+            ok &= added <= ADDED_TARGET
             print(f"backend delay {args.delay * 1000:g} ms, {args.samples} sequential misses, "
                   f"{args.workers} workers")
             print(f"| direct p50 | through Iris p50 | added by Iris | target |\n| --- | --- | --- | --- |\n"
-                  f"| {direct:.2f} ms | {through:.2f} ms | {added:.2f} ms | <= 2 ms "
-                  f"{'met' if added <= 2.0 else 'MISSED'} |\n")
+                  f"| {direct:.2f} ms | {through:.2f} ms | {added:.2f} ms | <= {ADDED_TARGET:g} ms "
+                  f"{'met' if added <= ADDED_TARGET else 'MISSED'} |\n")
             print("| round | concurrent identical misses | connections per worker | backend calls |")
             print("| --- | --- | --- | --- |")
             for n in range(args.rounds):
