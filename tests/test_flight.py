@@ -246,3 +246,48 @@ async def test_close_cancels_a_flight_that_outlives_its_grace_and_returns_once_i
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.wait_for(waiter, 1)
     assert waiter.done()
+
+
+async def test_with_a_lock_that_marks_a_finish_the_store_is_read_after_locking_unless_the_caller_just_did(
+        tmp_path: Path):
+    """A lease lock tells of a flight that finished (``marks_finish``): a caller that read the store
+    just before may skip the read after locking (``recheck=False``, one store read fewer on every
+    miss); by default the leader reads it again, and a result stored meanwhile is not made again."""
+    store = DiskStore(tmp_path / "cache", 10**8)
+    flight: SingleFlight[str] = SingleFlight(LeaseLock(store))
+    lookups: list[str] = []
+    made: list[str] = []
+
+    async def stored() -> str | None:
+        lookups.append("read")
+        return "made by the other worker"
+
+    async def produce() -> str:
+        made.append("made")
+        return "made here"
+
+    assert await flight.do("a", produce, stored, publish_nowhere) == "made by the other worker"
+    assert made == [] and lookups == ["read"]
+    lookups.clear()
+    assert await flight.do("b", produce, stored, publish_nowhere, recheck=False) == "made here"
+    assert made == ["made"] and lookups == []
+    await flight.close()
+    await store.close()
+
+
+async def test_identical_calls_joined_to_a_flight_are_counted(tmp_path: Path):
+    """``coalesced`` (shown in /status) counts the calls that joined a flight instead of leading one."""
+    flight: SingleFlight[str] = SingleFlight(FileLock(tmp_path / "flights.lock"))
+    release = asyncio.Event()
+
+    async def produce() -> str:
+        await release.wait()
+        return "image"
+
+    assert flight.coalesced == 0
+    calls = [asyncio.create_task(flight.do("k", produce, nothing, publish_nowhere)) for _ in range(4)]
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await asyncio.gather(*calls) == ["image"] * 4
+    assert flight.coalesced == 3
+    await flight.close()
