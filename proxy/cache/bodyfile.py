@@ -38,22 +38,25 @@ class BodyFile:
             return None
         return cls(fd, len(body))
 
-    def send_into(self, transport: asyncio.Transport | None) -> int:
+    def send_into(self, transport: asyncio.Transport | None, sock: socket.socket | None = None) -> int:
         """Bytes sendfile moved to the client now (maybe all, maybe none). Only on a plain socket
         whose transport has nothing buffered, so the bytes land right after the headers. It never
-        waits: whatever the socket does not take at once is written the ordinary way."""
-        sock = self._socket(transport)
-        if sock is None or transport is None or transport.get_write_buffer_size():
+        waits: whatever the socket does not take at once is written the ordinary way. ``sock``:
+        the transport's socket, when the caller already has it (``socket_of``)."""
+        if not self._close.alive or transport is None or transport.is_closing():
+            return 0  # a closed file's descriptor number may already belong to something else
+        sock = sock or self.socket_of(transport)
+        if sock is None or transport.get_write_buffer_size():
             return 0
         try:
             return os.sendfile(sock.fileno(), self.fd, 0, self.size)
         except OSError:  # would block, or a broken connection the ordinary write will report
             return 0
 
-    def cork(self, transport: asyncio.Transport | None, on: bool) -> bool:
+    @staticmethod
+    def cork(sock: socket.socket | None, on: bool) -> bool:
         """Hold back (``on``) or let go the socket's partial segments around a send from this
         file, as nginx's ``tcp_nopush``; True when the socket took it."""
-        sock = self._socket(transport)
         if sock is None or TCP_CORK is None:
             return False
         try:
@@ -62,11 +65,11 @@ class BodyFile:
             return False
         return True
 
-    def _socket(self, transport: asyncio.Transport | None) -> socket.socket | None:
-        """The plain socket sendfile may write to, if the transport has one."""
-        if not self._close.alive or transport is None or transport.is_closing():
-            return None  # a closed file's descriptor number may already belong to something else
-        if transport.get_extra_info("sslcontext"):
+    @staticmethod
+    def socket_of(transport: asyncio.Transport | None) -> socket.socket | None:
+        """The plain socket sendfile may write to, if the transport has one (asking the event loop
+        for it builds a socket object each time: a response asks once)."""
+        if transport is None or transport.is_closing() or transport.get_extra_info("sslcontext"):
             return None
         sock: socket.socket | None = transport.get_extra_info("socket")
         return sock

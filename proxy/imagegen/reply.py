@@ -10,6 +10,7 @@ of a small packet of their own that the client must wake up for."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 
 from aiohttp import hdrs, web
@@ -27,21 +28,24 @@ class ImageResponse(web.Response):
         self._send_headers_immediately = len(body) >= SEPARATE_FROM
         self._file = file if file is not None and file.size == len(body) else None
         self._request: web.BaseRequest | None = None
+        self._sock: socket.socket | None = None  # the connection's socket, asked for once
         self._corked = False
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         self._request = request
         if self._file is not None and request.method == hdrs.METH_GET and self.status == 200:
-            self._corked = self._file.cork(request.transport, True)
+            self._sock = BodyFile.socket_of(request.transport)
+            self._corked = BodyFile.cork(self._sock, True)
         return await super().prepare(request)
 
     async def write_eof(self, data: bytes = b"") -> None:
-        file, transport = self._file, self._request.transport if self._request is not None else None
+        transport = self._request.transport if self._request is not None else None
         try:
             await self._write_eof(data)
         finally:
-            if self._corked and file is not None:
-                self._corked = not file.cork(transport, False)
+            if self._corked and transport is not None and not transport.is_closing():  # the fd is still ours
+                BodyFile.cork(self._sock, False)
+            self._corked, self._sock = False, None
 
     async def _write_eof(self, data: bytes) -> None:
         request, file, body = self._request, self._file, self.body
@@ -49,7 +53,7 @@ class ImageResponse(web.Response):
         if (file is None or request is None or request.method == hdrs.METH_HEAD or self.status != 200
                 or not isinstance(body, bytes) or self.prepared is False):
             return await super().write_eof(data)
-        sent = file.send_into(request.transport)
+        sent = file.send_into(request.transport, self._sock)
         if not sent:
             return await super().write_eof(data)
         request.writer.output_size += sent  # counted like any written byte (access log, metrics)
