@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
 from aiohttp import web
+from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http import SERVER_SOFTWARE
+from aiohttp.http_writer import _serialize_headers
 from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry, Histogram
 
@@ -60,3 +64,20 @@ async def test_aiohttp_still_has_what_the_connection_bounds_use():
     source = inspect.getsource(RequestHandler)
     assert "self._lingering_time" in source and "self._waiter = loop.create_future()" in source, where
     assert "def handle_error" in source and "_make_error_handler" in source, where
+
+
+def test_aiohttp_still_has_what_answering_a_request_where_it_was_parsed_uses():
+    where = "proxy/web/protocol.py (IrisRequestHandler._answer_at_once) uses it; review it before raising the bound"
+    for name in ("_keepalive_handle", "_next_keepalive_close_time", "_keepalive_timeout", "_manager",
+                 "_logging_enabled", "access_logger"):
+        assert any(name in getattr(cls, "__slots__", ()) for cls in RequestHandler.__mro__), (name, where)
+    assert callable(RequestHandler._process_keepalive) and "peername" in vars(RequestHandler), where
+    source = inspect.getsource(RequestHandler)
+    assert "if self._waiter and not self._waiter.done():" in source, where  # idle: closed at the keep-alive time
+    assert "close_time = self._next_keepalive_close_time" in source, where  # the deadline is read when it fires
+    assert "waiter.set_result(None)" in source and "self._messages.append((msg, payload))" in source, where
+    writer = "proxy/imagegen/lane.py writes the header block with it; review it before raising the bound"
+    assert _serialize_headers("HTTP/1.1 200 OK", {"A": "b"}) == b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n", writer
+    with pytest.raises(ValueError):
+        _serialize_headers("HTTP/1.1 200 OK", {"A": "b\r\nInjected: yes"})
+    assert len(rfc822_formatted_time()) == 29 and SERVER_SOFTWARE.startswith("Python/"), writer

@@ -6,10 +6,14 @@ headers instead, straight from the cached bytes; when the memory front also hold
 memory file, the kernel takes it from there with sendfile, and only what the socket does not
 take at once is written the ordinary way. The socket is corked from the headers to the end of
 the body (as nginx's ``tcp_nopush``), so the headers leave in the body's first segment instead
-of a small packet of their own that the client must wake up for."""
+of a small packet of their own that the client must wake up for.
+
+``send_image`` writes the same answer straight to a connection's transport, for the fast lane's
+answers made where the request was parsed (``proxy.web.protocol``)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Mapping
 
@@ -60,3 +64,21 @@ class ImageResponse(web.Response):
         if sent < len(body):
             await web.StreamResponse.write(self, memoryview(body)[sent:])
         await web.StreamResponse.write_eof(self)
+
+
+def send_image(transport: asyncio.Transport, head: bytes, body: bytes, file: BodyFile | None) -> None:
+    """The header block ``head`` and ``body`` written to ``transport``, as ``ImageResponse`` sends
+    them: one write for a small body; a large one corked, from ``file`` with sendfile when it can."""
+    if len(body) < SEPARATE_FROM:
+        transport.write(head + body)
+        return
+    sock = BodyFile.socket_of(transport) if file is not None and file.size == len(body) else None
+    corked = BodyFile.cork(sock, True)
+    try:
+        transport.write(head)
+        sent = file.send_into(transport, sock) if file is not None and sock is not None else 0
+        if sent < len(body):
+            transport.write(memoryview(body)[sent:] if sent else body)
+    finally:
+        if corked and not transport.is_closing():
+            BodyFile.cork(sock, False)

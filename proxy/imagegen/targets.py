@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from aiohttp import web
 
+from proxy.cache.entry import CacheEntry
 from proxy.config.image import ImageSettings
 from proxy.imagegen.formats import ORIGINAL, Wanted, parse_wanted
 from proxy.imagegen.params import ImageRequest, decode_path, parse_request
@@ -48,6 +49,10 @@ class Target:
     views: dict[tuple[str | None, str], tuple[str, bool]] = field(default_factory=dict, compare=False)
     """The fast lane's memo: for an ``Accept`` header and the original's type, the suffix of the
     variant's key to serve ("" for the original) and whether the format was negotiated."""
+    heads: dict[tuple[str, bool], tuple[CacheEntry, tuple[bytes, bytes, bytes]]] = field(
+        default_factory=dict, compare=False)
+    """The fast lane's memo: the header block of the answer with a representation's key, with or
+    without ``Authorization``, for the very entry it was made for (``FastLane._block``)."""
 
 
 class ParsedTargets:

@@ -15,6 +15,7 @@ import ipaddress
 from aiohttp import web
 
 from proxy.config.env import Network
+from proxy.web.view import RequestView
 
 FORWARDED_FOR = "X-Forwarded-For"
 FORWARDED_PROTO = "X-Forwarded-Proto"
@@ -33,13 +34,13 @@ def parse_ip(address: str) -> IP | None:
     return ip
 
 
-def header_lines(request: web.BaseRequest, name: str) -> str | None:
+def header_lines(request: RequestView, name: str) -> str | None:
     """Every line of the header ``name`` joined with commas, in order; None when there is none."""
     values = request.headers.getall(name, ())
     return ", ".join(values) if values else None
 
 
-def address_for(request: web.BaseRequest, trusted: tuple[Network, ...]) -> str:
+def address_for(request: RequestView, trusted: tuple[Network, ...]) -> str:
     """The client's address of ``request`` (X-Forwarded-For is believed only from ``trusted``)."""
     if not trusted:
         return request.remote or "unknown"

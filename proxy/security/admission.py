@@ -31,11 +31,12 @@ from proxy.security.address import address_for
 from proxy.security.credentials import Secrets, bearer_of, same
 from proxy.security.guard import Guard
 from proxy.security.signing import SignedTarget, Signer, signed_target
+from proxy.web.view import RequestView
 
 ACCESS_KEY = "access-key"  # the credential a request with the access key uses (for its limits)
 
 
-def access_key_of(request: web.BaseRequest) -> str | None:
+def access_key_of(request: RequestView) -> str | None:
     return request.query.get("key") or bearer_of(request)
 
 
@@ -62,21 +63,21 @@ class Admission:
         self.clock = clock
         self.peers = guard.peers
 
-    def address(self, request: web.BaseRequest) -> str:
+    def address(self, request: RequestView) -> str:
         return address_for(request, self.guard.trusted_proxies)
 
-    def blocked(self, request: web.BaseRequest) -> bool:
+    def blocked(self, request: RequestView) -> bool:
         blacklist = self.guard.blacklist
         return blacklist.listed and blacklist.blocked(self.address(request))  # the address only when needed
 
-    def _suspect(self, request: web.BaseRequest) -> str | None:
+    def _suspect(self, request: RequestView) -> str | None:
         """The address, when it sent a wrong key lately (computed only when anyone did)."""
         if not self.guard.suspects:
             return None
         address = self.address(request)
         return address if self.guard.suspect(address) else None
 
-    def admits_at_once(self, request: web.BaseRequest, signed: SignedTarget | None = None) -> bool:
+    def admits_at_once(self, request: RequestView, signed: SignedTarget | None = None) -> bool:
         """The rule admits this image request, and no I/O was needed to know it. ``signed`` is the
         request's ``SignedTarget`` (``signed_target`` of its target), None when it is no signed URL."""
         if self.blocked(request):

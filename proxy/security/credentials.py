@@ -10,10 +10,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
-
 from proxy.config.server import ServerSettings
 from proxy.errors import ConfigError
+from proxy.web.view import RequestView
 
 SIGNING_KEY_FILE = "signing-key"
 
@@ -73,7 +72,7 @@ def same(given: str | None, expected: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
 
 
-def bearer_of(request: web.BaseRequest) -> str | None:
+def bearer_of(request: RequestView) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None

@@ -13,6 +13,7 @@ import itertools
 import re
 import secrets
 import time
+from collections.abc import MutableMapping
 
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler
@@ -20,6 +21,7 @@ from aiohttp.typedefs import Handler
 from proxy.logs import REQUEST_ID
 from proxy.web.drain import Drain
 from proxy.web.metrics import Metrics
+from proxy.web.view import RequestView
 
 _GIVEN_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,100}")
 
@@ -34,7 +36,7 @@ class Observer:
     def next_id(self) -> str:
         return f"{self.prefix}{next(self.counter):06x}"
 
-    def request_id(self, request: web.BaseRequest) -> str:
+    def request_id(self, request: RequestView) -> str:
         """The caller's X-Request-Id when it is a sane one, else a new id."""
         given = request.headers.get("X-Request-Id")
         return given if given is not None and _GIVEN_ID.fullmatch(given) else self.next_id()
@@ -62,14 +64,22 @@ class Observer:
         """Stamps the id on the answer and counts it (and its cache result, when it has one).
         ``authorized``: the request carried ``Authorization``."""
         headers = response.headers
+        self.stamp(headers, request_id, authorized)
+        self.count(route, method, response.status, started, headers.get("X-Cache"))
+
+    @staticmethod
+    def stamp(headers: MutableMapping[str, str], request_id: str, authorized: bool) -> None:
+        """The id on the answer's ``headers``, and ``Vary: Authorization`` when ``authorized``."""
         headers["X-Request-Id"] = request_id
         if authorized:
             vary = headers.get(hdrs.VARY)
             headers[hdrs.VARY] = f"{vary}, Authorization" if vary else "Authorization"
-        self.metrics.request(route, method, response.status, time.perf_counter() - started)
-        state = response.headers.get("X-Cache")
-        if state is not None:
-            self.metrics.cache_result(state)
+
+    def count(self, route: str, method: str, status: int, started: float, cache: str | None) -> None:
+        """One answer counted (``started``: its ``perf_counter``), and its cache result if any."""
+        self.metrics.request(route, method, status, time.perf_counter() - started)
+        if cache is not None:
+            self.metrics.cache_result(cache)
 
 
 def route_name(request: web.Request) -> str:

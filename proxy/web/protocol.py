@@ -13,6 +13,11 @@ the internet needs, and its own errors in Iris's shape.
 - **Requests the parser refuses** (a raw non-ASCII byte in the path, a malformed header): the JSON
   error shape (no body for HEAD) and one log line, where aiohttp answers in plain text, echoing the
   request line (a key in its query string included), and logs a traceback.
+- **Answers at once** (``IrisServer.shortcut``): a request read whole, alone, on a connection that
+  was idle, may be answered right where it was parsed (the image fast lane answers cache hits so),
+  without the connection's task, a response object or their loop turns. aiohttp's own parser has
+  read it, as every request; a request the shortcut declines goes on exactly as if it had not
+  looked. The answer keeps the connection alive, is counted and logged as any other.
 
 aiohttp has no public hook for these, so ``IrisServer`` makes ``IrisRequestHandler`` connections;
 ``tests/test_dependency_internals.py`` checks the private attributes used here still exist."""
@@ -21,18 +26,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import RawRequestMessage
-from aiohttp.streams import StreamReader
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from proxy.errors import RequestTimeout
 from proxy.web.responses import NO_STORE, error_response
+from proxy.web.view import WireRequest, peer_address
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +52,18 @@ FULL_ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/j
                b"Cache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\n"
                b"Content-Length: " + str(len(_FULL)).encode() + b"\r\n\r\n" + _FULL)
 WARN_EVERY = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """What a shortcut wrote, as the access log reads a response: its status, headers and body bytes."""
+
+    status: int
+    headers: Mapping[str, str]
+    body_length: int
+
+
+Shortcut = Callable[[WireRequest], Answered | None]  # writes the whole answer, or None: declined
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class IrisServer(web.Server):
         self.limits = limits
         self.refusals = 0
         self.warned_at = -WARN_EVERY
+        self.shortcut: Shortcut | None = None
 
     @classmethod
     def replacing(cls, made: web.Server, limits: ConnectionLimits) -> IrisServer:
@@ -94,16 +115,22 @@ class IrisServer(web.Server):
 
 
 class IrisRequestHandler(RequestHandler):
-    __slots__ = ("_body_timer", "_header_timer", "_iris_server", "_limits", "_refused_start", "_start")
+    __slots__ = ("_body_timer", "_consumed", "_header_deadline", "_header_timer", "_iris_server", "_limits",
+                 "_peer", "_refused_start", "_start")
 
     def __init__(self, manager: IrisServer, *, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(manager, **kwargs)
         self._iris_server = manager
         self._limits = limits
-        self._header_timer: asyncio.TimerHandle | None = None
+        self._header_deadline: float | None = None  # when the request being received must have its headers
+        self._header_timer: asyncio.TimerHandle | None = None  # at most one, moved on as deadlines move
         self._body_timer: asyncio.TimerHandle | None = None
         self._start: bytes | None = None  # the first bytes of the request being received
         self._refused_start: bytes | None = None  # ... of the one the parser refused
+        self._peer: str | None = None  # the peer's address, for requests answered at once
+        # aiohttp >= 3.14 counts the messages its parser queued; one answered at once is taken off
+        parser = getattr(self, "_parser", None)
+        self._consumed: Callable[[], None] | None = getattr(parser, "message_consumed", None)
 
     @property
     def waiting(self) -> bool:
@@ -119,37 +146,89 @@ class IrisRequestHandler(RequestHandler):
                 self.transport.write(FULL_ANSWER)
             self.force_close()
             return
-        self._arm_header_timer()
+        self._peer = peer_address(self.peername)
+        self._expect_headers()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if data and self._start is None and self._body_timer is None:
-            self._start = bytes(data[:16])  # a new request begins
-            if self._header_timer is None:
-                self._arm_header_timer()
-        before = len(self._messages)
-        super().data_received(data)
-        added = len(self._messages) - before
-        if added <= 0:
+        waiter, shortcut = self._waiter, self._iris_server.shortcut
+        if shortcut is None or waiter is None or waiter.done() or self._messages or self._start is not None:
+            return self._receive(data)  # not idle between requests: aiohttp's way, in order
+        self._waiter = None  # aiohttp's wake-up is held until the shortcut has had its look
+        try:
+            self._receive(data)
+        finally:
+            self._waiter = waiter
+        if len(self._messages) == 1 and self._answer_at_once(shortcut):
             return
-        for message, payload in list(self._messages)[-added:]:
+        if self._messages:
+            waiter.set_result(None)
+
+    def _answer_at_once(self, shortcut: Shortcut) -> bool:
+        """The one message just read answered by ``shortcut``; False (nothing done) if declined."""
+        message, payload = self._messages[0]
+        transport = self.transport
+        if (not isinstance(message, RawRequestMessage) or payload is not EMPTY_PAYLOAD
+                or message.should_close or message.version != HttpVersion11 or transport is None
+                or not message.path.startswith("/")  # origin form only
+                or transport.get_write_buffer_size()):  # the last answer still going out: wait for it
+            return False
+        loop = self._loop
+        started = loop.time()
+        request = WireRequest(message, transport, self._peer)
+        answered = shortcut(request)
+        if answered is None:
+            return False
+        self._messages.popleft()
+        if self._consumed is not None:
+            self._consumed()
+        self._manager.requests_count += 1  # type: ignore[union-attr]
+        self._next_keepalive_close_time = started + self._keepalive_timeout
+        if self._keepalive_handle is None:
+            self._keepalive_handle = loop.call_at(self._next_keepalive_close_time, self._process_keepalive)
+        if self.access_logger is not None and self._logging_enabled:
+            # read as the request and the response it logs (method, path, peer; status, headers, size)
+            self.access_logger.log(request, answered, loop.time() - started)  # type: ignore[arg-type]
+        return True
+
+    def _receive(self, data: bytes) -> None:
+        if data and self._start is None and self._body_timer is None:
+            self._start = data[:16]  # a new request begins
+            if self._header_deadline is None:  # (the first one's counts from the connection's opening)
+                self._expect_headers()
+        messages = self._messages
+        before = len(messages)
+        super().data_received(data)
+        after = len(messages)
+        if after == before:
+            return
+        for i in range(before, after):
+            message, payload = messages[i]
             if not isinstance(message, RawRequestMessage):
                 self._refused_start = self._start
             elif not payload.is_eof():
                 self._arm_body_timer(payload)
-        self._start = None
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+        self._start = self._header_deadline = None
 
-    def _arm_header_timer(self) -> None:
-        self._header_timer = self._loop.call_later(self._limits.header_timeout, self._headers_late)
+    def _expect_headers(self) -> None:
+        """A request's headers are due within HEADER_TIMEOUT from now. The connection's one timer
+        is not moved for each request (a timer armed and cancelled a request was 5 % of a worker's
+        Python time on small hits): when it fires, it waits on for a later deadline, or does nothing."""
+        self._header_deadline = deadline = self._loop.time() + self._limits.header_timeout
+        if self._header_timer is None:
+            self._header_timer = self._loop.call_at(deadline, self._headers_late)
 
     def _headers_late(self) -> None:
         self._header_timer = None
+        deadline = self._header_deadline
+        if deadline is None:
+            return  # every request so far came whole; the next one arms it again
+        if self._loop.time() < deadline:
+            self._header_timer = self._loop.call_at(deadline, self._headers_late)
+            return
         if self.waiting:
             log.info("closed a connection that sent no complete request headers within %g s "
                      "(HEADER_TIMEOUT)", self._limits.header_timeout)
