@@ -118,7 +118,7 @@ class FastLane:
             return None
         head = b"".join((before, rid.encode(), between, rfc822_formatted_time().encode(), after))
         body = hit.entry.body
-        send_image(transport, head, body, self.cache.file_for(hit.stored, hit.entry))
+        send_image(transport, head, body, self.cache.file_for(hit.stored, hit.entry), request.sock)
         observer.count(hit.found.route, hdrs.METH_GET, 200, hit.started, "HIT")
         self.wired += 1
         return Answered(200, {"X-Request-Id": rid}, len(head) + len(body))  # as aiohttp counts: every byte

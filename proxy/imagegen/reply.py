@@ -66,13 +66,14 @@ class ImageResponse(web.Response):
         await web.StreamResponse.write_eof(self)
 
 
-def send_image(transport: asyncio.Transport, head: bytes, body: bytes, file: BodyFile | None) -> None:
-    """The header block ``head`` and ``body`` written to ``transport``, as ``ImageResponse`` sends
-    them: one write for a small body; a large one corked, from ``file`` with sendfile when it can."""
+def send_image(transport: asyncio.Transport, head: bytes, body: bytes, file: BodyFile | None,
+               sock: socket.socket | None) -> None:
+    """The header block ``head`` and ``body`` written to ``transport`` as ``ImageResponse`` sends
+    them: one write for a small body; a large one corked, from ``file`` with sendfile when the
+    front holds one. ``sock``: the transport's socket (``BodyFile.socket_of``), None under TLS."""
     if len(body) < SEPARATE_FROM:
         transport.write(head + body)
         return
-    sock = BodyFile.socket_of(transport) if file is not None and file.size == len(body) else None
     corked = BodyFile.cork(sock, True)
     try:
         transport.write(head)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +117,7 @@ class IrisServer(web.Server):
 
 class IrisRequestHandler(RequestHandler):
     __slots__ = ("_body_timer", "_consumed", "_header_deadline", "_header_timer", "_iris_server", "_limits",
-                 "_peer", "_refused_start", "_start")
+                 "_peer", "_refused_start", "_sock", "_start")
 
     def __init__(self, manager: IrisServer, *, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(manager, **kwargs)
@@ -128,6 +129,7 @@ class IrisRequestHandler(RequestHandler):
         self._start: bytes | None = None  # the first bytes of the request being received
         self._refused_start: bytes | None = None  # ... of the one the parser refused
         self._peer: str | None = None  # the peer's address, for requests answered at once
+        self._sock: socket.socket | None = None  # and the socket sendfile may write to, when it may
         # aiohttp >= 3.14 counts the messages its parser queued; one answered at once is taken off
         parser = getattr(self, "_parser", None)
         self._consumed: Callable[[], None] | None = getattr(parser, "message_consumed", None)
@@ -147,6 +149,7 @@ class IrisRequestHandler(RequestHandler):
             self.force_close()
             return
         self._peer = peer_address(self.peername)
+        self._sock = plain_socket(transport)  # asked once: the loop builds a socket object each time
         self._expect_headers()
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -178,7 +181,7 @@ class IrisRequestHandler(RequestHandler):
             return False
         loop = self._loop
         started = loop.time()
-        request = WireRequest(message, transport, self._peer)
+        request = WireRequest(message, transport, self._peer, self._sock)
         answered = shortcut(request)
         if answered is None:
             return False
@@ -280,6 +283,14 @@ class IrisRequestHandler(RequestHandler):
                                                             "Cache-Control": NO_STORE})
         response.force_close()
         return response
+
+
+def plain_socket(transport: asyncio.BaseTransport) -> socket.socket | None:
+    """The transport's socket, if it is a plain one (no TLS over it)."""
+    if transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock: socket.socket | None = transport.get_extra_info("socket")
+    return sock
 
 
 def _reason(exc: BaseException | None) -> str:

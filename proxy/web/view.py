@@ -6,6 +6,7 @@ caches. The image fast lane, the admission rule and the access log take either."
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Protocol
 
 from aiohttp.http_parser import RawRequestMessage
@@ -36,15 +37,18 @@ class RequestView(Protocol):
 
 
 class WireRequest:
-    """A parsed request in origin form (``/path?query``) on ``transport``, from the peer ``remote``."""
+    """A parsed request in origin form (``/path?query``) on ``transport``, from the peer ``remote``;
+    ``sock``: the connection's socket, when sendfile may write to it (a plain TCP socket)."""
 
-    __slots__ = ("headers", "message", "remote", "transport")
+    __slots__ = ("headers", "message", "remote", "sock", "transport")
 
-    def __init__(self, message: RawRequestMessage, transport: asyncio.Transport, remote: str | None):
+    def __init__(self, message: RawRequestMessage, transport: asyncio.Transport, remote: str | None,
+                 sock: socket.socket | None):
         self.message = message
         self.headers: CIMultiDictProxy[str] = message.headers
         self.transport: asyncio.Transport | None = transport
         self.remote = remote
+        self.sock = sock
 
     @property
     def method(self) -> str:
