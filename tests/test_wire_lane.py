@@ -6,6 +6,7 @@ it had not looked. Raw sockets on the real server, so what goes over the wire is
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import socket
 
@@ -184,3 +185,19 @@ async def test_hits_answered_by_the_shortcut_are_logged_and_counted(settings_for
     counted = await scrape(client)
     assert total(counted, "iris_cache_lookups_total", result="hit") == 2
     assert total(counted, "iris_http_requests_total", route="prompt_image", status="200") == 3
+
+
+async def test_aiohttp_s_own_access_logger_reads_a_shortcut_answer_too(settings_for, backend, aiohttp_client, caplog):
+    """Iris's server logs with its own batch, but an app served by a runner of someone else's
+    choosing logs with aiohttp's: the request line (method, path, version) and the answer read."""
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    server = IrisTestServer(create_app(settings_for(BACKEND_API_URLS=backend.url)))
+    await server.start_server(access_log=logging.getLogger("aiohttp.access"),
+                              access_log_format='%r %s %b "%{X-Request-Id}o"')
+    client = await aiohttp_client(server)
+    for _ in range(3):
+        await (await client.get(URL)).read()
+    assert lane_of(client).wired >= 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access" and " /prompt/" in r.getMessage()]
+    assert len(lines) == 3 and not [r for r in caplog.records if "Error in logging" in r.getMessage()]
+    assert all(re.fullmatch(r'GET /prompt/\S+ HTTP/1\.1 200 \d+ "\w+"', line) for line in lines), lines

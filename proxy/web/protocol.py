@@ -29,7 +29,7 @@ import logging
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiohttp import hdrs, web
@@ -55,8 +55,7 @@ FULL_ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/j
 WARN_EVERY = 10.0
 
 
-@dataclass(frozen=True, slots=True)
-class Answered:
+class Answered(NamedTuple):  # a tuple: one is built for every answer made at once
     """What a shortcut wrote, as the access log reads a response: its status, headers and body bytes."""
 
     status: int

@@ -9,6 +9,7 @@ import asyncio
 import socket
 from typing import Protocol
 
+from aiohttp.http import HttpVersion
 from aiohttp.http_parser import RawRequestMessage
 from multidict import CIMultiDictProxy, MultiMapping
 
@@ -57,6 +58,10 @@ class WireRequest:
     @property
     def raw_path(self) -> str:
         return self.message.path
+
+    @property
+    def version(self) -> HttpVersion:  # for aiohttp's own access logger, when it is the one in use
+        return self.message.version
 
     @property
     def path_qs(self) -> str:
