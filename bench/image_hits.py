@@ -38,6 +38,7 @@ from bench.harness import (
     cpu_count,
     cpu_seconds,
     free_port,
+    interpreter,
     median,
     require_tools,
     workdir,
@@ -206,6 +207,7 @@ async def main(args: argparse.Namespace) -> int:
             print(f"Iris: {args.workers} workers; nginx: worker_processes auto; {logs}; wrk: "
                   f"{args.connections} connections, 2 threads, {args.seconds:g} s a run; {cpu_count()} cores",
                   flush=True)
+            print(f"Iris runs on {interpreter()}", flush=True)
             assert iris.proc is not None and nginx.proc is not None
             iris_pids = [iris.proc.pid, *child_pids(iris.proc.pid)]
             nginx_pids = [nginx.proc.pid, *child_pids(nginx.proc.pid)]

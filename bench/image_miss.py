@@ -18,7 +18,15 @@ from pathlib import Path
 import aiohttp
 
 from bench.fake_backend import BenchBackend, tiny_png
-from bench.harness import Iris, child_pids, connections_by_process, cpu_count, free_port, workdir
+from bench.harness import (
+    Iris,
+    child_pids,
+    connections_by_process,
+    cpu_count,
+    free_port,
+    interpreter,
+    workdir,
+)
 
 ADDED_TARGET = 1.0  # ms a miss may add to the backend's own time (p50)
 
@@ -80,7 +88,7 @@ async def main(args: argparse.Namespace) -> int:
             added = through - direct
             ok &= added <= ADDED_TARGET
             print(f"backend delay {args.delay * 1000:g} ms, {args.samples} sequential misses, "
-                  f"{args.workers} workers")
+                  f"{args.workers} workers; Iris runs on {interpreter()}")
             print(f"| direct p50 | through Iris p50 | added by Iris | target |\n| --- | --- | --- | --- |\n"
                   f"| {direct:.2f} ms | {through:.2f} ms | {added:.2f} ms | <= {ADDED_TARGET:g} ms "
                   f"{'met' if added <= ADDED_TARGET else 'MISSED'} |\n")
