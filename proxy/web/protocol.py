@@ -148,11 +148,13 @@ class IrisRequestHandler(RequestHandler):
             self.force_close()
             return
         self._peer = peer_address(self.peername)
-        self._sock = plain_socket(transport)  # asked once: the loop builds a socket object each time
+        self._sock = plain_socket(transport)
         self._expect_headers()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
+        release(self._sock)
+        self._sock = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -285,11 +287,22 @@ class IrisRequestHandler(RequestHandler):
 
 
 def plain_socket(transport: asyncio.BaseTransport) -> socket.socket | None:
-    """The transport's socket, if it is a plain one (no TLS over it)."""
+    """A socket object over the transport's own descriptor, if it is a plain socket (no TLS over
+    it): not a copy (a copy would double the descriptors a worker holds) and not the loop's own
+    object (uvloop's builds a socket object and asks the kernel for its name on every option set).
+    ``release`` it when the connection is lost, before the loop closes the descriptor."""
     if transport.get_extra_info("sslcontext") is not None:
         return None
-    sock: socket.socket | None = transport.get_extra_info("socket")
-    return sock
+    loops = transport.get_extra_info("socket")
+    if loops is None:
+        return None
+    return socket.socket(loops.family, loops.type, loops.proto, fileno=loops.fileno())
+
+
+def release(sock: socket.socket | None) -> None:
+    """Lets go of a ``plain_socket`` without closing the descriptor (the loop closes it)."""
+    if sock is not None:
+        sock.detach()
 
 
 def _reason(exc: BaseException | None) -> str:
