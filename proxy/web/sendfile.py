@@ -119,8 +119,8 @@ class _Watch:
             loop.remove_writer(self.fd)
 
     async def flushed(self, transport: asyncio.Transport) -> None:
-        """Until the transport wrote (some of) what it holds: uvloop writes what was queued at the
-        end of the loop's turn; what the socket did not take waits for it."""
+        """Until the transport wrote (some of) what it holds: a loop may keep a write for the end
+        of its turn; what the socket did not take waits for it."""
         await asyncio.sleep(0)
         if transport.get_write_buffer_size() and not transport.is_closing():
             await self.writable()
