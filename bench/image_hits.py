@@ -5,9 +5,11 @@
 Like for like, as people run them: Iris at its default settings (WORKERS one per core, its access
 log on, to a file) over a fake backend that fills its cache once, and nginx serving the bytes Iris
 answered with ``sendfile on`` and a buffered access log (``buffer=64k``). ``--no-access-log``
-turns both logs off. wrk (50 connections) measures a small (about 80 bytes) and a 1 MB image,
-Iris and nginx alternating, and the median ratio Iris/nginx is compared with the targets
-(small: req/s >= 0.45 x, 1 MB: bytes/s >= 0.9 x).
+turns both logs off. wrk (50 connections) measures a small (about 80 bytes), a 1 MB and a 6 MB
+image, Iris and nginx alternating, and the median ratio Iris/nginx is compared with the targets
+(small: req/s >= 0.45 x, 1 MB: bytes/s >= 0.9 x). The 6 MB image is over CACHE_MEMORY_ITEM_BYTES
+(4 MB by default, as Iris runs here): never in the memory front, every hit is sent from the disk
+store's own file of it; the issue sets it no number of its own, so it is held to the 1 MB one.
 
 "small signed" is the small image through a signed URL (no key; the signature checked on every
 hit): beside the unsigned one, a signed hit may cost at most 5 % more (req/s and CPU/request).
@@ -53,7 +55,9 @@ from proxy.keys import IMAGE_CACHE
 from proxy.keys import TARGETS as PARSED_TARGETS
 from proxy.security.signing import Signer
 
-TARGETS = {"small": 0.45, "1 MB": 0.9, "small signed": 0.45}
+TARGETS = {"small": 0.45, "1 MB": 0.9, "small signed": 0.45, "6 MB": 0.9}
+TARGET_NOTES = {"6 MB": " (as 1 MB)"}  # a target the issue gives no number of its own
+HUGE = 6 * 1024 * 1024  # over CACHE_MEMORY_ITEM_BYTES's default (4 MB): hits come from the store's file
 SIGNING_KEY = "bench-signing-key-0123456789"
 SIGNED_OVERHEAD = 1.05  # a signed hit may cost at most 5 % more than the same hit with the key
 
@@ -129,8 +133,9 @@ def report(cases: list[Case], results: Runs) -> bool:
         size = len(case.body) / 1e6
         met = ratio >= TARGETS[case.name]
         ok &= met
+        target = f">= {TARGETS[case.name]}{TARGET_NOTES.get(case.name, '')}"
         print(f"| {case.name} ({len(case.body)} B) | {iris:.0f} | {nginx:.0f} | {iris * size:.1f} | "
-              f"{nginx * size:.1f} | {ratio:.3f} | >= {TARGETS[case.name]} {'met' if met else 'MISSED'} |")
+              f"{nginx * size:.1f} | {ratio:.3f} | {target} {'met' if met else 'MISSED'} |")
     report_signed(results)
     return ok
 
@@ -185,7 +190,7 @@ async def lane_signing_cost(tmp: Path, body: bytes, *, calls: int = 20000, round
 
 async def main(args: argparse.Namespace) -> int:
     require_tools("nginx", "wrk")
-    backend = BenchBackend(images={"small": tiny_png(), "large": noise_png()})
+    backend = BenchBackend(images={"small": tiny_png(), "large": noise_png(), "huge": noise_png(HUGE)})
     backend_port = free_port()
     runner = await backend.start(backend_port)
     with workdir() as tmp:
@@ -194,7 +199,7 @@ async def main(args: argparse.Namespace) -> int:
                     LOG_LEVEL="INFO")  # Iris's default: access lines are INFO lines
         nginx = Nginx(Path(tmp), access_log=args.access_log)
         cases = [Case("small", "bench-small"), Case("small signed", "bench-small", signed=True),
-                 Case("1 MB", "bench-large")]
+                 Case("1 MB", "bench-large"), Case("6 MB", "bench-huge")]
         try:
             await iris.start()
             async with aiohttp.ClientSession() as session:

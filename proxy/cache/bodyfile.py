@@ -1,8 +1,10 @@
-"""Large cached bodies also kept in an anonymous memory file (memfd), so a hit can hand them to
-the kernel with sendfile instead of copying them through a socket write.
+"""Large cached bodies in files, so a hit can hand them to the kernel with sendfile instead of
+copying them through a socket write: ``BodyFile``, an anonymous memory file (memfd) the memory
+front keeps beside a large body it holds, and ``StoredBody``, the body of an entry too large for
+the front, left in the store's own file of the value (``ValueFile``).
 
-Only Linux has memfd; elsewhere (or when it fails) there is simply no file and hits are written
-as usual. The file is RAM, not disk: writing it never waits on a device."""
+Only Linux has memfd; elsewhere (or when it fails) there is simply no memory file and hits are
+written as usual. That file is RAM, not disk: writing it never waits on a device."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import asyncio
 import os
 import socket
 import weakref
+from collections.abc import Callable
+
+from proxy.cache.stores.base import ValueFile
 
 FILE_FROM = 256 * 1024  # smaller bodies gain nothing from sendfile
 TCP_CORK = getattr(socket, "TCP_CORK", None)  # Linux only
@@ -76,3 +81,65 @@ class BodyFile:
 
     def close(self) -> None:
         self._close()
+
+
+class StoredBody:
+    """An entry's body left in the store's file of its value: ``length`` bytes from ``offset``.
+
+    Open until ``close`` (once: again does nothing), which ``on_close`` hears of; a close that
+    comes while a read is under way on its thread (its reader cancelled, a client gone) waits for
+    that read, so the descriptor is never closed under it. Should a path drop it unclosed, it is
+    closed with its last reference, and ``on_close`` hears that it was dropped (a bug to report)."""
+
+    def __init__(self, value: ValueFile, offset: int, on_close: Callable[[bool], None]):
+        self.value = value
+        self.offset = offset
+        self.length = value.size - offset
+        self.closing = False
+        self._reading = 0
+        self._close = weakref.finalize(self, _close_value, value, on_close, True)
+
+    def fileno(self) -> int:
+        return self.value.fileno()
+
+    async def read_at(self, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the body from ``offset`` in it, read on a thread."""
+        if self.closing:
+            raise ValueError("the stored body was closed")
+        size = max(0, min(size, self.length - offset))
+        loop = asyncio.get_running_loop()
+        read = loop.run_in_executor(None, self.value.read_at, self.offset + offset, size)
+        self._reading += 1
+        read.add_done_callback(self._read_done)
+        return await asyncio.shield(read)  # cancelled, the read still ends before the file closes
+
+    async def read(self) -> bytes:
+        """The whole body."""
+        return await self.read_at(0, self.length)
+
+    def _read_done(self, read: asyncio.Future[bytes]) -> None:
+        self._reading -= 1
+        if not read.cancelled():
+            read.exception()  # seen by its reader, or by nobody once it was cancelled
+        if self.closing and not self._reading:
+            self._closed()
+
+    @property
+    def closed(self) -> bool:
+        return not self._close.alive
+
+    def close(self) -> None:
+        self.closing = True
+        if not self._reading:
+            self._closed()
+
+    def _closed(self) -> None:
+        detached = self._close.detach()
+        if detached is not None:
+            _, close, (value, on_close, _), _ = detached
+            close(value, on_close, False)
+
+
+def _close_value(value: ValueFile, on_close: Callable[[bool], None], dropped: bool) -> None:
+    value.close()
+    on_close(dropped)

@@ -23,6 +23,11 @@ class MemoryFront(Generic[V]):
         self.size = 0
         self.generation = 0
 
+    @property
+    def largest(self) -> int:
+        """The largest size ``put`` takes."""
+        return min(self.max_item_bytes, self.max_bytes)
+
     def sync(self, generation: int) -> None:
         if generation != self.generation:
             self.clear()
@@ -36,7 +41,7 @@ class MemoryFront(Generic[V]):
         return found[0]
 
     def put(self, key: str, value: V, size: int) -> None:
-        if size > self.max_item_bytes or size > self.max_bytes:
+        if size > self.largest:
             return
         self.discard(key)
         self.items[key] = (value, size)

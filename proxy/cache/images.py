@@ -10,27 +10,37 @@ an entry of its own under ``{key}~{suffix}`` that names the original it was made
 ``created`` stamp): a variant is served only beside that very original, so one written after a
 delete, or left from an image made again since, is never served. The variants made of an entry
 are listed beside it (the list is changed under a short lock in the store, so workers and
-instances adding variants at once all get listed), and a delete removes them all with the entry."""
+instances adding variants at once all get listed), and a delete removes them all with the entry.
+
+An image too large for the memory front (CACHE_MEMORY_ITEM_BYTES) is read from the store on every
+hit. Where the store keeps it as a file of its own (the disk store), the image route's hits
+(``get(..., lean=True)``) read only the entry's header from that file and leave the body there, to
+be sent from it with sendfile (``StoredBody``); the file stays open until the answer is sent, so a
+delete, eviction or overwrite meanwhile takes nothing from it. ``whole`` reads such a body where
+the bytes themselves are needed (a conversion, the safety check, an upload)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import replace
 from typing import Any
 
-from proxy.cache.bodyfile import BodyFile
+from proxy.cache.bodyfile import BodyFile, StoredBody
 from proxy.cache.entry import FAILURE, IMAGE, CacheEntry
 from proxy.cache.front import MemoryFront
 from proxy.cache.generation import SharedGeneration
-from proxy.cache.stores.base import ByteStore
+from proxy.cache.stores.base import ByteStore, ValueFile
 from proxy.config.cache import CacheSettings
 
+log = logging.getLogger(__name__)
 STATS_EVERY = 2.0
 LIST_LOCK_TTL = 5.0  # seconds the lock on an entry's list of variants outlives a worker that died holding it
 LIST_WAIT = 0.01  # seconds between tries for that lock
 VARIANT = "~"  # between an entry's key and a variant's suffix
 OF = "of"  # a variant's meta: the ``created`` stamp of the original it was made from
+HEAD_BYTES = 16 * 1024  # read with a stored file's opening: an entry's header is well within them
 
 
 def variant_key(key: str, suffix: str) -> str:
@@ -57,25 +67,75 @@ class ImageCache:
         self.hits = 0
         self.misses = 0
         self._flushed = (0, 0)
+        self.files_opened = 0  # entries read from their header alone, the body left in the store's file
+        self.files_open = 0  # ... whose file is still open (an answer being sent)
+        self.files_dropped = 0  # ... whose file was closed only when it was dropped (a bug)
 
     def peek(self, key: str) -> CacheEntry | None:
         """The memory front only: no I/O, for the hot path."""
         self.front.sync(self.generation.read())
         return self.front.get(key)
 
-    async def get(self, key: str) -> CacheEntry | None:
+    async def get(self, key: str, *, lean: bool = False) -> CacheEntry | None:
+        """``lean``: an image too large for the memory front that the store keeps as a file comes
+        with its body left there (``body_file``); the caller sends it, or ``release``s the entry."""
         found = self.peek(key)
         if found is not None:
             return found
-        raw = await self.store.get(f"img:{key}")
-        entry = CacheEntry.decode(raw) if raw is not None else None
+        if lean:
+            raw = await self.store.open_value(f"img:{key}", whole_to=self.front.largest, head=HEAD_BYTES)
+        else:
+            raw = await self.store.get(f"img:{key}")
+        entry = await self._lean(key, raw) if isinstance(raw, ValueFile) else \
+            CacheEntry.decode(raw) if raw is not None else None
         if entry is not None and entry.kind == FAILURE:
-            return entry if entry.meta.get("scope") == self.failure_scope else None
+            if entry.meta.get("scope") == self.failure_scope:
+                return entry
+            entry.release()
+            return None
         if entry is not None:
             self._remember(key, entry)
         return entry
 
+    async def _lean(self, key: str, value: ValueFile) -> CacheEntry | None:
+        """The entry in ``value`` from its header alone, its body left in the file (None, the file
+        closed, when it is not an entry). A header longer than ``HEAD_BYTES`` (never seen: prompts are
+        far shorter) has the value read whole instead."""
+        head = value.head
+        end = CacheEntry.header_end(head)
+        found = CacheEntry.decode_head(head) if end is not None and end <= value.size else None
+        if found is None:
+            value.close()
+            if end is None or end <= len(head) or end > value.size:
+                return None  # not an entry
+            raw = await self.store.get(f"img:{key}")
+            return CacheEntry.decode(raw) if raw is not None else None
+        entry, offset = found
+        self.files_opened += 1
+        self.files_open += 1
+        return replace(entry, body_file=StoredBody(value, offset, self._file_closed))
+
+    def _file_closed(self, dropped: bool) -> None:
+        self.files_open -= 1
+        if dropped:
+            self.files_dropped += 1
+            log.warning("a stored image's file was closed only when it was dropped, not when its "
+                        "answer ended (a bug: please report it)")
+
+    async def whole(self, entry: CacheEntry) -> CacheEntry:
+        """``entry`` with its body read, when it was left in the store's file (which is then let go)."""
+        file = entry.body_file
+        if file is None:
+            return entry
+        try:
+            body = await file.read()
+        finally:
+            file.close()
+        return replace(entry, body=body, body_file=None)
+
     def _remember(self, key: str, entry: CacheEntry) -> None:
+        if entry.body_file is not None:
+            return  # too large for the front: that is why it was left in its file
         self.front.sync(self.generation.read())
         size = len(entry.body) + 256
         file = BodyFile.of(entry.body) if 2 * size <= self.front.max_item_bytes else None
@@ -194,4 +254,6 @@ class ImageCache:
         misses = int(await self.store.get("stats:misses") or 0)
         return {**store, "hits": hits, "misses": misses,
                 "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
-                "memory_front": {"entries": len(self.front.items), "bytes": self.front.size}}
+                "memory_front": {"entries": len(self.front.items), "bytes": self.front.size},
+                "store_files": {"opened": self.files_opened, "open": self.files_open,
+                                "dropped": self.files_dropped}}

@@ -9,7 +9,12 @@ the body (as nginx's ``tcp_nopush``), so the headers leave in the body's first s
 of a small packet of their own that the client must wake up for.
 
 ``send_image`` writes the same answer straight to a connection's transport, for the fast lane's
-answers made where the request was parsed (``proxy.web.protocol``)."""
+answers made where the request was parsed (``proxy.web.protocol``).
+
+``StoredImageResponse`` answers with an image too large for the memory front, its body left in
+the store's own file (``proxy.cache.bodyfile.StoredBody``): the same headers, then the body sent
+from that file (``proxy.web.sendfile``), corked the same way; the file is closed when the answer
+ends, however it ends (sent, a HEAD, the client gone, an error)."""
 
 from __future__ import annotations
 
@@ -20,7 +25,8 @@ from collections.abc import Mapping
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 
-from proxy.cache.bodyfile import BodyFile
+from proxy.cache.bodyfile import BodyFile, StoredBody
+from proxy.web.sendfile import send_range
 
 SEPARATE_FROM = 16 * 1024  # below this, one write of headers + body is cheaper than two
 
@@ -64,6 +70,45 @@ class ImageResponse(web.Response):
         if sent < len(body):
             await web.StreamResponse.write(self, memoryview(body)[sent:])
         await web.StreamResponse.write_eof(self)
+
+
+class StoredImageResponse(web.StreamResponse):
+    def __init__(self, body: StoredBody, headers: Mapping[str, str]):
+        super().__init__(headers=headers)
+        self.content_length = body.length
+        self.body_file = body
+        self._request: web.BaseRequest | None = None
+        self._writer: AbstractStreamWriter | None = None
+        self._sock: socket.socket | None = None
+        self._corked = False
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        try:
+            if request.method == hdrs.METH_GET and not self.prepared:
+                self._sock = BodyFile.socket_of(request.transport)
+                self._corked = BodyFile.cork(self._sock, True)
+                self._request = request
+            self._writer = await super().prepare(request)
+        except BaseException:
+            self._done(request.transport)
+            raise
+        return self._writer
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        request, writer, self._request = self._request, self._writer, None
+        transport = request.transport if request is not None else None
+        try:
+            if request is not None and writer is not None:
+                await send_range(writer, transport, self._sock, self.body_file)
+            await super().write_eof(data)
+        finally:
+            self._done(transport)
+
+    def _done(self, transport: asyncio.BaseTransport | None) -> None:
+        if self._corked and transport is not None and not transport.is_closing():  # the fd is still ours
+            BodyFile.cork(self._sock, False)
+        self._corked, self._sock = False, None
+        self.body_file.close()
 
 
 def send_image(transport: asyncio.Transport, head: bytes, body: bytes, file: BodyFile | None,

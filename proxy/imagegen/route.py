@@ -4,7 +4,13 @@ request wants (``proxy.imagegen.formats``).
 
 A request that wants the safety check (``proxy.imagegen.safety``) is answered only with an image
 that passed it: a cached image not checked yet is checked first (and made again, from the safety
-rewrite on, when it fails), in a single flight of its own, apart from requests that do not want it."""
+rewrite on, when it fails), in a single flight of its own, apart from requests that do not want it.
+
+An image too large for the memory front, kept by the store as a file, is answered from its header
+alone and sent from that file (``ImageCache.get(lean=True)``, ``StoredImageResponse``): every
+decision here reads the header (kind, type, meta), and only what needs the bytes themselves
+reads them (``ImageCache.whole``): a format conversion, the safety check of an image not checked
+yet, a pending upload to the image host."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from proxy.errors import BadRequest, DeadlineExceeded, IrisError, UpstreamFailed
 from proxy.hosting.stage import HostingStage, ImageLost
 from proxy.imagegen.allowance import GenerateLimited
 from proxy.imagegen.params import ImageRequest
-from proxy.imagegen.reply import ImageResponse
+from proxy.imagegen.reply import ImageResponse, StoredImageResponse
 from proxy.imagegen.safety import Made, SafetyUnavailable, safe_key
 from proxy.imagegen.targets import PROMPT_ROUTE, Target
 from proxy.keys import (
@@ -51,35 +57,52 @@ async def prompt_image(request: web.Request) -> web.StreamResponse:
         raise BadRequest("seed=-1 makes a new image on every request, which a signed URL may not: "
                          "sign it with a seed", code="random_seed")
     req, key = target.request, target.key
-    entry, state = await obtain(request, req, key, caller)
+    entry, state = await obtain(request, req, key, caller, lean=True)
     expires = target.signed.expires if target.signed is not None else None
-    response = await _respond(request, entry, key, state, target, expires, app[ADMISSION].clock())
+    response: web.StreamResponse | None = None
+    try:
+        response = await _respond(request, entry, key, state, target, expires, app[ADMISSION].clock())
+    finally:  # the answer sending the stored file closes it when sent; any other lets it go now
+        if not (isinstance(response, StoredImageResponse) and response.body_file is entry.body_file):
+            entry.release()
     if state == MISS and response.status == 200 and request.method == "GET":
         app[RECENT].note(key, req, entry.meta.get("used_prompt"))  # the dashboard's gallery of fresh images
     return response
 
 
-async def obtain(request: web.Request, req: ImageRequest, key: str, caller: Caller) -> tuple[CacheEntry, str]:
+async def obtain(request: web.Request, req: ImageRequest, key: str, caller: Caller, *,
+                 lean: bool = False) -> tuple[CacheEntry, str]:
     """The entry for one image and whether the cache had it (``HIT``) or it was made now
     (``MISS``): the cache, single flight, the limits on new images, the pipeline and image hosting,
-    exactly as for every image route."""
+    exactly as for every image route. ``lean``: a large cached image may come with its body left in
+    the store's file (``CacheEntry.body_file``), which the caller sends or releases."""
     app = request.app
     cache = app[IMAGE_CACHE]
-    entry = cache.peek(key) or await cache.get(key)
-    state = HIT
-    if app[SAFETY].required(req):
-        entry, state = await _safe(request, req, key, entry, caller)
-        cache.count(state == HIT)
-    else:
-        cache.count(entry is not None)
-        if entry is None:
-            entry, state = await _generate(request, req, key, caller), MISS
-    hosting = app[HOSTING]
-    if hosting is not None and hosting.wants(entry):  # a pending upload, or proxy mode
-        try:
-            entry = await hosting.settle(key, entry, fresh=state == MISS)
-        except ImageLost:  # proxy mode: the host no longer has it (the entry is gone): made again
-            entry, state = await _remade(request, req, key, hosting, caller), MISS
+    found = cache.peek(key) or await cache.get(key, lean=lean)
+    entry = found
+    try:
+        state = HIT
+        if app[SAFETY].required(req):
+            entry, state = await _safe(request, req, key, entry, caller, lean)
+            cache.count(state == HIT)
+        else:
+            cache.count(entry is not None)
+            if entry is None:
+                entry, state = await _generate(request, req, key, caller), MISS
+        hosting = app[HOSTING]
+        if hosting is not None and hosting.wants(entry):  # a pending upload, or proxy mode
+            entry = await cache.whole(entry)  # an upload takes the bytes
+            try:
+                entry = await hosting.settle(key, entry, fresh=state == MISS)
+            except ImageLost:  # proxy mode: the host no longer has it (the entry is gone): made again
+                entry, state = await _remade(request, req, key, hosting, caller), MISS
+    except BaseException:
+        if entry is not None:
+            entry.release()
+        raise
+    finally:
+        if found is not None and found is not entry:
+            found.release()  # answered with another entry, or with its bytes read
     return entry, state
 
 
@@ -93,16 +116,18 @@ async def _remade(request: web.Request, req: ImageRequest, key: str, hosting: Ho
 
 
 async def _safe(request: web.Request, req: ImageRequest, key: str, entry: CacheEntry | None,
-                caller: Caller) -> tuple[CacheEntry, str]:
+                caller: Caller, lean: bool) -> tuple[CacheEntry, str]:
     """The answer for a request that wants the safety check: a cached image that passed it (or a
     failure), else the failure kept for such requests, else one checked (or made) now."""
     app = request.app
     safety, cache = app[SAFETY], app[IMAGE_CACHE]
     if entry is not None and safety.serves(entry):
         return entry, HIT
-    kept = await cache.get(safe_key(key))
+    kept = await cache.get(safe_key(key), lean=lean)
     if kept is not None:
         return kept, HIT
+    if entry is not None:
+        entry = await cache.whole(entry)  # the check reads the bytes
     made = await _generate(request, req, key, caller, checked=True, cached=entry)
     same = entry is not None and made.kind == entry.kind == IMAGE and made.body == entry.body
     return made, HIT if same else MISS
@@ -196,8 +221,10 @@ def cache_for(seconds: float) -> str:
 
 
 def image_response(cache: ImageCache, stored: str, entry: CacheEntry,
-                   headers: dict[str, str]) -> ImageResponse:
+                   headers: dict[str, str]) -> ImageResponse | StoredImageResponse:
     headers["Content-Type"] = entry.content_type
+    if entry.body_file is not None:
+        return StoredImageResponse(entry.body_file, headers)
     return ImageResponse(entry.body, headers, cache.file_for(stored, entry))
 
 
@@ -216,7 +243,7 @@ async def _respond(request: web.Request, entry: CacheEntry, key: str, state: str
     formats = variants.formats
     negotiated = formats.negotiates(target.wanted)
     variant = formats.variant(target.wanted, request.headers.get("Accept"), entry.content_type) \
-        if entry.kind == IMAGE and entry.body else None
+        if entry.kind == IMAGE and entry.length else None
     match = request.headers.get("If-None-Match", "")
     if match:  # known without converting anything
         stored = variant_key(key, variant.suffix) if variant is not None else key
@@ -224,7 +251,9 @@ async def _respond(request: web.Request, entry: CacheEntry, key: str, state: str
             return web.Response(status=304, headers=image_headers(stored, state, expires, now,
                                                                    negotiated=negotiated))
     if variant is not None:
-        entry = await variants.obtain(key, entry, variant)
+        # a conversion needs the original's bytes: an original left in the store's file is read
+        # whole first (also when the variant is found made), as every original was before
+        entry = await variants.obtain(key, await request.app[IMAGE_CACHE].whole(entry), variant)
     suffix = entry.meta.get("variant")  # None: the original (also when a conversion failed)
     stored = variant_key(key, suffix) if suffix else key
     headers = image_headers(stored, state, expires, now, negotiated=negotiated)

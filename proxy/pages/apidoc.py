@@ -68,7 +68,11 @@ SCHEMAS: dict[str, Any] = {
                    "description": "cache, database and (with REDIS_URL) redis: `ok` or what failed"}}},
     "CacheStats": {"type": "object", "required": ["hits", "misses"], "properties": {
         "keys": INT, "bytes": INT, "hits": INT, "misses": INT,
-        "hit_ratio": {"type": ["number", "null"]}}},
+        "hit_ratio": {"type": ["number", "null"]},
+        "store_files": {"type": "object", "properties": {"opened": INT, "open": INT, "dropped": INT},
+                        "description": "this worker's hits of images over CACHE_MEMORY_ITEM_BYTES sent "
+                                       "from the disk store's file of them, those files open now, and "
+                                       "any closed late, when dropped (a bug)"}}},
     "CacheDeleteBody": {"type": "object", "required": ["description"], "properties": {
         "description": STR, "width": INT, "height": INT, "model": STR, "seed": INT}},
     "CacheDeleted": {"type": "object", "required": ["deleted", "key"], "properties": {

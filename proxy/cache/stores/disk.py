@@ -10,6 +10,10 @@ A full disk (or quota) does not stop the store: a write that finds it full fails
 that does not record access times (that bookkeeping is a write too); ``room()`` then refuses new
 entries at once, looking every ``RECHECK`` seconds whether space was freed.
 
+Values of ``disk_min_file_size`` and up are files of their own in the directory (diskcache's
+design), each holding exactly the value's bytes; ``open_value`` hands a large one out opened, so
+it can be sent from there with sendfile.
+
 The cache is disposable: a damaged database found at start-up (not a database, or malformed) is
 moved aside with everything beside it, kept for inspection as ``<dir>.damaged-<time>``, and an
 empty cache takes its place (``repaired``); the log says so. Workers starting together agree on
@@ -21,19 +25,21 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import io
 import logging
 import os
 import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import diskcache
 
+from proxy.cache.stores.base import ValueFile
 from proxy.cache.stores.presence import AllPresent, PresenceMap
 from proxy.config.cache import CacheSettings
 from proxy.errors import ConfigError, StorageFull
@@ -182,16 +188,26 @@ class DiskStore:
         return disk.f_bavail * disk.f_frsize >= min(ROOM, disk.f_blocks * disk.f_frsize // 20)
 
     async def get(self, key: str) -> bytes | None:
+        return await self._read(key, lambda cache: cache.get(key, None, retry=True))
+
+    async def open_value(self, key: str, *, whole_to: int, head: int) -> bytes | ValueFile | None:
+        """diskcache keeps values of ``disk_min_file_size`` and up as files of their own, holding
+        exactly the value's bytes: such a file is opened (inside diskcache's read of the entry,
+        so it is the file of the value read) and, when larger than ``whole_to``, handed out."""
+        return await self._read(key, lambda cache: _open_value(cache, key, whole_to, head))
+
+    async def _read(self, key: str, read: Callable[[diskcache.Cache], Any]) -> Any:
+        """``read`` of the cache, on the pool; on a full disk, of the view that records no access."""
         if not self.presence.might_have(key):
             return None  # most misses end here, with no thread hop
         if self.full is None:
             try:
-                return await self._run(self.cache.get, key, None, retry=True)
+                return await self._run(read, self.cache)
             except sqlite3.OperationalError as exc:  # recording the access time needs room
                 if not _disk_full(exc):
                     raise
                 self._filled(exc)
-        return await self._run(self.reader.get, key, None, retry=True)
+        return await self._run(read, self.reader)
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         self.presence.mark(key)  # before the value lands: an unmarked key is certainly absent
@@ -249,6 +265,24 @@ class DiskStore:
 
 FULL_MESSAGE = ("the disk holding the image cache is full: new images cannot be stored, cached ones "
                 "are still served; try again later")
+
+
+def _open_value(cache: diskcache.Cache, key: str, whole_to: int, head: int) -> bytes | ValueFile | None:
+    found = cache.get(key, None, read=True, retry=True)  # a value kept as a file comes open
+    if not isinstance(found, io.BufferedReader):
+        return found  # kept in the database itself (small), or absent
+    try:
+        size = os.fstat(found.fileno()).st_size
+        if size <= whole_to:
+            with found:
+                return found.read()
+        if hasattr(os, "posix_fadvise"):  # its pages read ahead, for sendfile (a hint: may be refused)
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(found.fileno(), 0, size, os.POSIX_FADV_WILLNEED)
+        return ValueFile(found, size, found.read(head))
+    except BaseException:
+        found.close()
+        raise
 
 
 def _disk_full(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from proxy.cache.stores.base import ByteStore
+from proxy.cache.stores.base import ByteStore, ValueFile
 from proxy.cache.stores.redis import RedisStore
 from proxy.cache.stores.replay import NEVER_WRITTEN, Pending, Replay
 from proxy.redis.client import OUTAGE
@@ -42,6 +42,10 @@ class FailoverStore:
 
     async def get(self, key: str) -> bytes | None:
         return await self._run(lambda s: s.get(key))
+
+    async def open_value(self, key: str, *, whole_to: int, head: int) -> bytes | ValueFile | None:
+        """Redis's value; while Redis is out, the disk store's (a large one as its file)."""
+        return await self._run(lambda s: s.open_value(key, whole_to=whole_to, head=head))
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         """On Redis (kept in the journal until a replica confirms it), else on the disk and in the
