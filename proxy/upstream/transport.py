@@ -106,10 +106,12 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, *, labe
     try:
         async with asyncio.timeout(None) as scope:
             budget = _Budget(scope, limits.total)
-            calling = _CALL.set(budget)
+            calling = _CALL.set(budget)  # for the connector, while aiohttp connects (redirects too)
             async with session.request(method, url, timeout=aiohttp.ClientTimeout(
                                            total=None, sock_connect=limits.sock_connect),
                                        allow_redirects=allow_redirects, **kwargs) as resp:
+                _CALL.reset(calling)
+                calling = None
                 yield resp
     except aiohttp.ConnectionTimeoutError:
         raise ConnectFailed("connection timed out", backend=label) from None
