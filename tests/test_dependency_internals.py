@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.helpers import rfc822_formatted_time
@@ -81,3 +82,13 @@ def test_aiohttp_still_has_what_answering_a_request_where_it_was_parsed_uses():
     with pytest.raises(ValueError):
         _serialize_headers("HTTP/1.1 200 OK", {"A": "b\r\nInjected: yes"})
     assert len(rfc822_formatted_time()) == 29 and SERVER_SOFTWARE.startswith("Python/"), writer
+
+
+def test_aiohttp_still_waits_for_a_free_connection_in_the_method_irises_connector_extends():
+    """proxy/upstream/transport.py's ``_Connector`` learns there when a call waits in Iris's own pool
+    (where aiohttp sends its connection_queued signals)."""
+    where = "proxy/upstream/transport.py extends it; review it before raising the aiohttp bound"
+    method = aiohttp.TCPConnector._wait_for_available_connection
+    assert list(inspect.signature(method).parameters) == ["self", "key", "traces"], where
+    assert "send_connection_queued_start" in inspect.getsource(method), where
+    assert "_wait_for_available_connection(" in inspect.getsource(aiohttp.BaseConnector.connect), where

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import shutil
 
 from proxy.cache.stores.disk import DiskStore
@@ -57,3 +58,14 @@ def test_marks_from_two_maps_on_one_file_meet(tmp_path):
     assert all(a.might_have(k) and b.might_have(k) for k in keys)
     a.close()
     b.close()
+
+
+def test_a_new_maps_pages_are_mapped_when_it_is_opened(tmp_path):
+    """A miss's look at the map takes no page fault, also in a worker that has just started."""
+    fresh = PresenceMap(tmp_path / "p")
+    keys = [f"img:{i}" for i in range(200)]  # on about 200 different pages
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    assert not any(fresh.might_have(key) for key in keys)
+    faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+    assert faults < 20, f"{faults} page faults for 200 looks"
+    fresh.close()

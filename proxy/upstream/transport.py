@@ -5,16 +5,18 @@ The timeout policy: an upstream gets its whole time (``total``) for the call its
 Iris holds a connection to it. A burst of requests to one host can make calls wait for a free
 connection in Iris's own pool (``UPSTREAM_CONNECTIONS_PER_HOST``); that wait is not the upstream's
 time, so it is bounded separately (by ``total`` again) and, when it runs out, fails the call as a
-``LocalWait``, which never counts against the upstream. aiohttp tells when a call starts and stops
-waiting through its tracing signals."""
+``LocalWait``, which never counts against the upstream. The session's connector says when a call
+starts and stops waiting (``_Connector``), as aiohttp's tracing signals would: a session with any
+``TraceConfig`` awaits every one of its signals on every call (five or six: 55 us of CPU a call here),
+for the two this needs."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import SimpleNamespace
-from typing import Any
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -23,19 +25,22 @@ from proxy import __version__
 from proxy.config.image import UpstreamTimeouts
 from proxy.upstream.errors import ConnectFailed, HttpStatus, LocalWait, UpstreamError, error_detail
 
+if TYPE_CHECKING:
+    from aiohttp.client_reqrep import ConnectionKey
+    from aiohttp.tracing import Trace
+
 ERROR_CAP = 64 * 1024  # how much of an error answer is read for its type and code
 
 
 def open_session(timeouts: UpstreamTimeouts) -> aiohttp.ClientSession:
     """One connection pool and one TLS context for every upstream call of the app."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max(256, timeouts.per_host), limit_per_host=timeouts.per_host,
-                                       ttl_dns_cache=300),
+        connector=_Connector(limit=max(256, timeouts.per_host), limit_per_host=timeouts.per_host,
+                             ttl_dns_cache=300),
         timeout=aiohttp.ClientTimeout(total=timeouts.backend, sock_connect=timeouts.connect),
         headers={"User-Agent": f"iris-proxy/{__version__}"},
         raise_for_status=False,
         cookie_jar=aiohttp.DummyCookieJar(),  # a backend's cookies are not sent on anyone's next call
-        trace_configs=[_queue_tracer()],
     )
 
 
@@ -67,19 +72,23 @@ class _Budget:
             self.scope.reschedule(None if seconds is None else self.loop.time() + max(0.0, seconds))
 
 
-def _queue_tracer() -> aiohttp.TraceConfig:
-    async def started(_: aiohttp.ClientSession, ctx: SimpleNamespace, __: Any) -> None:
-        if isinstance(ctx.trace_request_ctx, _Budget):
-            ctx.trace_request_ctx.queue_start()
+_CALL: ContextVar[_Budget | None] = ContextVar("iris_upstream_call", default=None)
+"""The budget of the call being made in this task (set by ``request`` around aiohttp's request)."""
 
-    async def ended(_: aiohttp.ClientSession, ctx: SimpleNamespace, __: Any) -> None:
-        if isinstance(ctx.trace_request_ctx, _Budget):
-            ctx.trace_request_ctx.queue_end()
 
-    tracer = aiohttp.TraceConfig()
-    tracer.on_connection_queued_start.append(started)
-    tracer.on_connection_queued_end.append(ended)
-    return tracer
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, telling the call's ``_Budget`` when it waits for a free connection in
+    Iris's own pool and when it got one. (A private method of aiohttp's, the one that sends the
+    connection_queued signals: ``tests/test_dependency_internals.py`` checks it is still there.)
+    A wait that ends in an exception (the time ran out) leaves the budget queued, as the signals did."""
+
+    async def _wait_for_available_connection(self, key: ConnectionKey, traces: list[Trace]) -> None:
+        budget = _CALL.get()
+        if budget is not None:
+            budget.queue_start()
+        await super()._wait_for_available_connection(key, traces)
+        if budget is not None:
+            budget.queue_end()
 
 
 def timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
@@ -93,13 +102,16 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, *, labe
     """``session.request`` whose failures all become ``UpstreamError`` with a safe reason; the
     upstream's time (``limits.total``) does not run while the call waits in Iris's own pool."""
     budget: _Budget | None = None
+    calling = None
     try:
         async with asyncio.timeout(None) as scope:
             budget = _Budget(scope, limits.total)
+            calling = _CALL.set(budget)  # for the connector, while aiohttp connects (redirects too)
             async with session.request(method, url, timeout=aiohttp.ClientTimeout(
                                            total=None, sock_connect=limits.sock_connect),
-                                       allow_redirects=allow_redirects, trace_request_ctx=budget,
-                                       **kwargs) as resp:
+                                       allow_redirects=allow_redirects, **kwargs) as resp:
+                _CALL.reset(calling)
+                calling = None
                 yield resp
     except aiohttp.ConnectionTimeoutError:
         raise ConnectFailed("connection timed out", backend=label) from None
@@ -114,6 +126,9 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, *, labe
         raise ConnectFailed(f"connection failed ({type(exc).__name__})", backend=label) from None
     except (aiohttp.ClientError, OSError) as exc:
         raise UpstreamError(f"connection failed ({type(exc).__name__})", backend=label) from None
+    finally:
+        if calling is not None:
+            _CALL.reset(calling)
 
 
 async def read_capped(resp: aiohttp.ClientResponse, cap: int, *, label: str) -> bytes:

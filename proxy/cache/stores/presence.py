@@ -9,7 +9,12 @@ or the cache directory was replaced) is filled from the store's keys before it i
 
 The file's blocks are allocated when it is opened: a mark writes to memory the kernel must back
 with disk, and a page first written on a full disk would kill the process (SIGBUS). Where they
-cannot be allocated (the disk is full already), ``AllPresent`` stands in: every key "maybe"."""
+cannot be allocated (the disk is full already), ``AllPresent`` stands in: every key "maybe".
+
+Its pages are mapped when it is opened (``MAP_POPULATE``, 3.5 ms for the 8 MiB here): otherwise a
+new worker's first look at each page is a page fault, 13 us on a miss's path, and new keys land on
+pages at random, so that is most misses of a worker's first ten thousand. The pages are the page
+cache's, shared by the workers (each one's RSS counts them)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from pathlib import Path
 SLOTS = 8 * 1024 * 1024  # 8 MiB: about 1 % of slots marked, so 1 % needless lookups, per 80,000 keys
 HEADER = 64
 _ID = slice(0, 32)
+POPULATE = getattr(mmap, "MAP_POPULATE", 0)  # Linux
 
 
 class PresenceMap:
@@ -31,7 +37,7 @@ class PresenceMap:
             if os.fstat(fd).st_size < HEADER + slots:
                 os.ftruncate(fd, HEADER + slots)
             os.posix_fallocate(fd, 0, HEADER + slots)  # OSError (ENOSPC) here, not SIGBUS on a mark
-            self._map = mmap.mmap(fd, HEADER + slots)
+            self._map = mmap.mmap(fd, HEADER + slots, flags=mmap.MAP_SHARED | POPULATE)
         finally:
             os.close(fd)
 
