@@ -23,7 +23,7 @@ from aiohttp import web
 from proxy.app import create_app
 from proxy.config import load_settings
 from proxy.errors import ConfigError
-from proxy.keys import IMAGE_CACHE, SAFETY, TARGETS
+from proxy.keys import FLIGHT, IMAGE_CACHE, SAFETY, TARGETS
 from tests.conftest import ACCESS_KEY, base_env
 from tests.support.fakes import FakeImageBackend, FakePollinations, noise_png, png
 from tests.support.hosting_fakes import FakeSmms
@@ -79,6 +79,7 @@ async def test_when_no_stage_gives_a_safe_image_the_error_names_the_safety_check
     assert "backends: refused (backend-1: safety check: NSFW score 0.21" in error["message"]
     assert "fallback: pollinations: safety check" in error["message"]
     assert "ETag" not in resp.headers
+    await asyncio.gather(*client.app[FLIGHT].tasks)  # the failure is stored after it was answered
     again = await client.get(f"/prompt/a%20portrait?{Q}")
     assert again.status == 502 and again.headers["X-Cache"] == "HIT"  # the failure kept briefly
     assert len(backend.calls) == 1 and len(polls.calls) == 1
