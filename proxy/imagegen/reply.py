@@ -26,6 +26,7 @@ from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
 
 from proxy.cache.bodyfile import BodyFile, StoredBody
+from proxy.web.protocol import socket_for
 from proxy.web.sendfile import send_range
 
 SEPARATE_FROM = 16 * 1024  # below this, one write of headers + body is cheaper than two
@@ -44,7 +45,7 @@ class ImageResponse(web.Response):
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         self._request = request
         if self._file is not None and request.method == hdrs.METH_GET and self.status == 200:
-            self._sock = BodyFile.socket_of(request.transport)
+            self._sock = socket_for(request)
             self._corked = BodyFile.cork(self._sock, True)
         return await super().prepare(request)
 
@@ -85,7 +86,7 @@ class StoredImageResponse(web.StreamResponse):
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         try:
             if request.method == hdrs.METH_GET and not self.prepared:
-                self._sock = BodyFile.socket_of(request.transport)
+                self._sock = socket_for(request)
                 self._corked = BodyFile.cork(self._sock, True)
                 self._request = request
             self._writer = await super().prepare(request)
@@ -115,7 +116,7 @@ def send_image(transport: asyncio.Transport, head: bytes, body: bytes, file: Bod
                sock: socket.socket | None) -> None:
     """The header block ``head`` and ``body`` written to ``transport`` as ``ImageResponse`` sends
     them: one write for a small body; a large one corked, from ``file`` with sendfile when the
-    front holds one. ``sock``: the transport's socket (``BodyFile.socket_of``), None under TLS."""
+    front holds one. ``sock``: the connection's socket (``socket_for``), None under TLS."""
     if len(body) < SEPARATE_FROM:
         transport.write(head + body)
         return

@@ -134,6 +134,11 @@ class IrisRequestHandler(RequestHandler):
         self._consumed: Callable[[], None] | None = getattr(parser, "message_consumed", None)
 
     @property
+    def sock(self) -> socket.socket | None:
+        """The connection's plain socket (None under TLS, or once the connection is lost)."""
+        return self._sock
+
+    @property
     def waiting(self) -> bool:
         """Waiting for a request (idle, or receiving its headers), not handling one."""
         return self._waiter is not None and not self._messages
@@ -297,6 +302,19 @@ def plain_socket(transport: asyncio.BaseTransport) -> socket.socket | None:
     if loops is None:
         return None
     return socket.socket(loops.family, loops.type, loops.proto, fileno=loops.fileno())
+
+
+def socket_for(request: web.BaseRequest) -> socket.socket | None:
+    """The plain socket of the connection ``request`` came on: the one an Iris connection made
+    once (``plain_socket``), else the loop's own (a connection of another server's making)."""
+    protocol = request.protocol
+    if isinstance(protocol, IrisRequestHandler):
+        return protocol.sock
+    transport = request.transport
+    if transport is None or transport.is_closing() or transport.get_extra_info("sslcontext") is not None:
+        return None
+    sock: socket.socket | None = transport.get_extra_info("socket")
+    return sock
 
 
 def release(sock: socket.socket | None) -> None:
