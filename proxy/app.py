@@ -30,6 +30,7 @@ from proxy.hosting.stage import HostingStage
 from proxy.imagegen import openai_api
 from proxy.imagegen.allowance import Allowance
 from proxy.imagegen.pipeline import ImagePipeline
+from proxy.imagegen.recent import FINISH as NOTES_FINISH
 from proxy.imagegen.recent import RecentGenerations
 from proxy.imagegen.route import prompt_image
 from proxy.imagegen.safety import SafetyCheck
@@ -183,7 +184,7 @@ async def image_ctx(app: web.Application) -> AsyncIterator[None]:
     refusals = asyncio.create_task(safety.refusals.run(), name="safety-refusals")
     yield
     safety.refusals.stop()
-    await stop_tasks([refusals])
+    await stop_tasks([refusals], finish=NOTES_FINISH)
 
 
 async def hosting_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -271,7 +272,8 @@ async def observe_ctx(app: web.Application) -> AsyncIterator[None]:
              asyncio.create_task(sync.run(), name="breaker-metrics")]
     yield
     recent.stop()
-    await stop_tasks(tasks)
+    await stop_tasks(tasks[:1], finish=NOTES_FINISH)
+    await stop_tasks(tasks[1:])
     sync.once()
 
 

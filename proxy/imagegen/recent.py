@@ -24,6 +24,7 @@ from proxy.imagegen.params import ImageRequest
 
 log = logging.getLogger(__name__)
 GATHER = 0.25  # seconds a note waits for the notes after it, to be written with them
+FINISH = 2.0  # seconds a stopping writer has to write the notes already made
 
 
 class StoreRing:
@@ -34,6 +35,7 @@ class StoreRing:
         self.gather = gather
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=256)
         self.stopping = False
+        self.wake = asyncio.Event()
 
     def add(self, item: dict[str, Any]) -> None:
         """Never waits. A full queue drops the item (it is only for the dashboard)."""
@@ -50,30 +52,37 @@ class StoreRing:
             await self.store.set(f"{self.prefix}:{slot % self.size}", orjson.dumps(item))
 
     def stop(self) -> None:
-        """Ends ``run`` after the item in hand, even if a store call swallowed a cancellation."""
+        """Ends ``run`` once the notes already made are written: the gathering wait is cut short."""
         self.stopping = True
+        self.wake.set()
         with contextlib.suppress(asyncio.QueueFull):
             self.queue.put_nowait(None)
 
     async def run(self) -> None:
-        while not self.stopping:
+        while True:
             item = await self.queue.get()
             if item is None:
                 return
-            await asyncio.sleep(self.gather)
-            batch, last = [item], False
-            while not last and not self.queue.empty():
-                more = self.queue.get_nowait()
-                last = more is None
-                if more is not None:
-                    batch.append(more)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.gather)
+            batch, last = self.take(item)
             try:
                 await self.write(batch)
             except Exception:
                 log.warning("could not note %d item(s) for the dashboard (%s)", len(batch), self.prefix,
                             exc_info=True)
-            if last:
+            if last or (self.stopping and self.queue.empty()):
                 return
+
+    def take(self, first: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """``first`` and the notes queued behind it; True when the end mark was among them."""
+        batch = [first]
+        while not self.queue.empty():
+            more = self.queue.get_nowait()
+            if more is None:
+                return batch, True
+            batch.append(more)
+        return batch, False
 
     async def items(self) -> list[dict[str, Any]]:
         """Newest first (each item has a ``time``)."""
