@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from proxy.config import load_settings
 from proxy.errors import ConfigError
-from proxy.keys import SHARED
+from proxy.keys import FLIGHT, SHARED
 from proxy.redis.topology.registry import open_topology
 from proxy.redis.topology.sentinel import SentinelTopology
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
@@ -56,17 +56,18 @@ class Traffic:
         await self.task
 
 
-async def missing_on(port: int, prefix: str, keys: list[str]) -> list[str]:
-    server = aioredis.Redis(host=HOST, port=port)
+async def missing_on(port: int, prefix: str, keys: list[str], *, cluster: bool = False) -> list[str]:
+    server = aioredis.RedisCluster(host=HOST, port=port) if cluster else aioredis.Redis(host=HOST, port=port)
     try:
         return [key for key in keys if not await server.exists(f"{prefix}img:{key}")]
     finally:
         await server.aclose()
 
 
-async def until_none_missing(port: int, prefix: str, keys: list[str], within: float = 10.0) -> None:
+async def until_none_missing(port: int, prefix: str, keys: list[str], within: float = 10.0, *,
+                             cluster: bool = False) -> None:
     deadline = time.monotonic() + within
-    while missing := await missing_on(port, prefix, keys):
+    while missing := await missing_on(port, prefix, keys, cluster=cluster):
         assert time.monotonic() < deadline, f"{len(missing)} of {len(keys)} cached images lost: {missing[:5]}"
         await asyncio.sleep(0.1)
 
@@ -201,6 +202,7 @@ async def test_a_lost_cluster_node_degrades_to_local_and_sharing_resumes(instanc
     lost = cluster.ports[1]
     await asyncio.to_thread(cluster.procs.kill, lost)
     await eventually(lambda: not a.app[SHARED].health.up and not b.app[SHARED].health.up, within=10)
+    down = len(traffic.made)  # the lost node kept nothing (no persistence): images made before are gone
     status = await (await a.get("/status", headers=ADMIN)).json()
     assert status["redis"]["state"] == "down" and status["cache"]["store"] == "diskcache"
     await asyncio.sleep(0.3)
@@ -208,8 +210,12 @@ async def test_a_lost_cluster_node_degrades_to_local_and_sharing_resumes(instanc
     await eventually(lambda: a.app[SHARED].health.up and b.app[SHARED].health.up, within=20)
     await asyncio.sleep(0.2)
     await traffic.end()
-    assert set(traffic.statuses) == {200}
+    assert set(traffic.statuses) == {200} and traffic.made[down:]
+    # the images made while a node was out (cached locally meanwhile) are written to the cluster
+    # once it is back, before the store is used again: wait until every one is there
+    await until_none_missing(cluster.ports[0], redis_prefix, traffic.made[down:], within=20, cluster=True)
     assert (await a.get(image_url("after"))).headers["X-Cache"] == "MISS"
+    await asyncio.gather(*a.app[FLIGHT].tasks)  # answered before its store write: wait for the write
     assert (await b.get(image_url("after"))).headers["X-Cache"] == "HIT"  # shared again
     await a_delete_is_heard(b, a, "after")  # signals flow again
 
