@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 import sys
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from proxy.cache.generation import Generation
 from proxy.cache.locks.base import FlightLock
 from proxy.cache.locks.file import FileLock
 from proxy.cache.locks.lease import LeaseLock
+from proxy.cache.stores.base import ValueFile
 from proxy.cache.stores.disk import DiskStore
 from proxy.keys import FLIGHT
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
@@ -122,6 +126,40 @@ async def test_size_limit_evicts_least_recently_used(iris, serve, data_dir):
 def flight_lock(kind: str, store: DiskStore, directory: Path) -> FlightLock:
     """Each call stands for one worker's lock: a store lock, or its own open of the lock file."""
     return LeaseLock(store, lease=1.0) if kind == "store" else FileLock(directory / "flights.lock")
+
+
+def access_time(directory: Path, key: str) -> float:
+    with closing(sqlite3.connect(directory / "cache.db")) as db:
+        return db.execute("SELECT access_time FROM Cache WHERE key = ?", (key,)).fetchone()[0]
+
+
+async def test_a_worker_records_a_keys_access_once_in_a_while_not_on_every_read(tmp_path):
+    """Recording an access is a write transaction (the workers queue for SQLite's write lock):
+    the first read records it, the reads right after it do not, and still read the value."""
+    store = DiskStore(tmp_path / "c", 10**9)
+    try:
+        value = os.urandom(200_000)  # kept as a file of its own: opened by open_value
+        await store.set("img:k", value)
+        await store.set("small", b"v")
+        stored = access_time(tmp_path / "c", "img:k")
+        await asyncio.sleep(0.05)
+        opened = await store.open_value("img:k", whole_to=0, head=16)
+        assert isinstance(opened, ValueFile) and opened.read_at(0, len(value)) == value
+        opened.close()
+        first = access_time(tmp_path / "c", "img:k")
+        assert first > stored
+        await asyncio.sleep(0.05)
+        for _ in range(3):
+            again = await store.open_value("img:k", whole_to=0, head=16)
+            assert isinstance(again, ValueFile) and again.head == value[:16]
+            again.close()
+            assert await store.get("small") == b"v"
+        assert access_time(tmp_path / "c", "img:k") == first
+        small = access_time(tmp_path / "c", "small")
+        assert small > stored and await store.get("small") == b"v"
+        assert access_time(tmp_path / "c", "small") == small
+    finally:
+        await store.close()
 
 
 LOCKS = pytest.mark.parametrize("kind", ["file", "store"])

@@ -10,7 +10,8 @@ one of its transports owns), which also keeps the socket and its number from bei
 a call in progress should the connection close meanwhile. A wait for the socket also looks every
 ``CHECK_EVERY`` seconds whether the connection was closed on this side (a reset or a hang-up by
 the client wakes it at once). As nginx's ``sendfile on``, a page not in the page cache is read
-from the disk inside the call: the store asks the kernel to read the file ahead when it opens it."""
+from the disk inside the call: the store asks the kernel to read the file ahead when a worker
+first opens it in a while."""
 
 from __future__ import annotations
 

@@ -9,6 +9,10 @@ A full disk (or quota) does not stop the store: a write that finds it full fails
 ``StorageFull`` (503) and is logged once; reads go on, through a second view of the same cache
 that does not record access times (that bookkeeping is a write too); ``room()`` then refuses new
 entries at once, looking every ``RECHECK`` seconds whether space was freed.
+Recording an access is a write transaction, and the workers queue for SQLite's one write lock
+(its busy wait sleeps 1-100 ms at a time): a worker records a key's access at most once every
+``RECORD_EVERY`` seconds and reads it through the recording-free view in between. Eviction stays
+least-recently-used to within that time (hits of the memory front are not seen by the store at all).
 
 Values of ``disk_min_file_size`` and up are files of their own in the directory (diskcache's
 design), each holding exactly the value's bytes; ``open_value`` hands a large one out opened, so
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 STORE_ID = "meta:store-id"  # names this store in its presence map's header
 RECHECK = 5.0  # seconds between looks at the free space while the disk is full
 ROOM = 64 * 1024 * 1024  # free bytes (or a twentieth of the disk, if less) that end "full"
+RECORD_EVERY = 30.0  # seconds a worker lets pass between two recorded accesses of one key
+RECORDED_KEYS = 4096  # keys whose last recorded access a worker remembers (forgotten all at once)
 
 
 class DiskStore:
@@ -62,6 +68,7 @@ class DiskStore:
         self._open_repairing()
         self.threads = threads
         self.closing = False
+        self.recorded: dict[str, float] = {}  # key -> when this worker last recorded its access
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="diskcache")
         self._close_here()  # diskcache keeps a connection per thread: the pool's threads open theirs
 
@@ -188,26 +195,41 @@ class DiskStore:
         return disk.f_bavail * disk.f_frsize >= min(ROOM, disk.f_blocks * disk.f_frsize // 20)
 
     async def get(self, key: str) -> bytes | None:
-        return await self._read(key, lambda cache: cache.get(key, None, retry=True))
+        return await self._read(key, lambda cache, _: cache.get(key, None, retry=True))
 
     async def open_value(self, key: str, *, whole_to: int, head: int) -> bytes | ValueFile | None:
         """diskcache keeps values of ``disk_min_file_size`` and up as files of their own, holding
         exactly the value's bytes: such a file is opened (inside diskcache's read of the entry,
         so it is the file of the value read) and, when larger than ``whole_to``, handed out."""
-        return await self._read(key, lambda cache: _open_value(cache, key, whole_to, head))
+        return await self._read(key, lambda cache, first: _open_value(cache, key, whole_to, head,
+                                                                      ahead=first))
 
-    async def _read(self, key: str, read: Callable[[diskcache.Cache], Any]) -> Any:
-        """``read`` of the cache, on the pool; on a full disk, of the view that records no access."""
+    async def _read(self, key: str, read: Callable[[diskcache.Cache, bool], Any]) -> Any:
+        """``read`` of the cache, on the pool; of the view that records no access on a full disk,
+        or when this worker recorded the key's access a moment ago. ``read``'s second argument
+        says whether this is the first read of the key in that while."""
         if not self.presence.might_have(key):
             return None  # most misses end here, with no thread hop
-        if self.full is None:
+        first = self._records(key)
+        if self.full is None and first:
             try:
-                return await self._run(read, self.cache)
+                return await self._run(read, self.cache, True)
             except sqlite3.OperationalError as exc:  # recording the access time needs room
                 if not _disk_full(exc):
                     raise
                 self._filled(exc)
-        return await self._run(read, self.reader)
+        return await self._run(read, self.reader, first)
+
+    def _records(self, key: str) -> bool:
+        """Whether this read of ``key`` records its access (not if it did a moment ago)."""
+        now, recorded = time.monotonic(), self.recorded
+        last = recorded.get(key)
+        if last is not None and now - last < RECORD_EVERY:
+            return False
+        if len(recorded) >= RECORDED_KEYS:
+            recorded.clear()
+        recorded[key] = now
+        return True
 
     async def set(self, key: str, value: bytes, *, ttl: float | None = None) -> None:
         self.presence.mark(key)  # before the value lands: an unmarked key is certainly absent
@@ -267,7 +289,10 @@ FULL_MESSAGE = ("the disk holding the image cache is full: new images cannot be 
                 "are still served; try again later")
 
 
-def _open_value(cache: diskcache.Cache, key: str, whole_to: int, head: int) -> bytes | ValueFile | None:
+def _open_value(cache: diskcache.Cache, key: str, whole_to: int, head: int, *,
+                ahead: bool) -> bytes | ValueFile | None:
+    """``ahead``: ask the kernel to read the file ahead (75 us for 6 MB already in the page cache:
+    only on the first read in a while)."""
     found = cache.get(key, None, read=True, retry=True)  # a value kept as a file comes open
     if not isinstance(found, io.BufferedReader):
         return found  # kept in the database itself (small), or absent
@@ -276,7 +301,7 @@ def _open_value(cache: diskcache.Cache, key: str, whole_to: int, head: int) -> b
         if size <= whole_to:
             with found:
                 return found.read()
-        if hasattr(os, "posix_fadvise"):  # its pages read ahead, for sendfile (a hint: may be refused)
+        if ahead and hasattr(os, "posix_fadvise"):  # read ahead, for sendfile (a hint: may be refused)
             with contextlib.suppress(OSError):
                 os.posix_fadvise(found.fileno(), 0, size, os.POSIX_FADV_WILLNEED)
         return ValueFile(found, size, found.read(head))
