@@ -135,20 +135,28 @@ http {{
     fastcgi_temp_path {dir}/tmp_fastcgi;
     uwsgi_temp_path {dir}/tmp_uwsgi;
     scgi_temp_path {dir}/tmp_scgi;
+    {upstream}
     server {{
         listen 127.0.0.1:{port} reuseport;
         root {dir}/www;
-        location / {{ default_type image/png; etag on; }}
+        location / {{ {location} }}
     }}
 }}
 """
+SERVE_FILES = "default_type image/png; etag on;"
+# a reverse proxy as operators run one: HTTP/1.1 to the upstream, its connections kept alive
+PROXY_UPSTREAM = "upstream backend {{ server {host_port}; keepalive 32; }}"
+PROXY_PASS = 'proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection "";'
+
 
 
 class Nginx:
     """nginx serving files from a temp dir: one worker per core, sendfile, and an access log
-    (combined format, buffered by 64 KB as operators run it) unless ``access_log`` is false."""
+    (combined format, buffered by 64 KB as operators run it) unless ``access_log`` is false.
+    ``proxy_to`` (``host:port``): a reverse proxy to that server instead of the files."""
 
-    def __init__(self, workdir: Path, *, access_log: bool = False):
+    def __init__(self, workdir: Path, *, access_log: bool = False, proxy_to: str | None = None):
+        self.proxy_to = proxy_to
         self.dir = workdir / "nginx"
         self.access_log = f"{self.dir}/access.log combined buffer=64k flush=1s" if access_log else "off"
         (self.dir / "www").mkdir(parents=True)
@@ -165,8 +173,11 @@ class Nginx:
     async def start(self) -> None:
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.dir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(dir=self.dir, port=self.port, user=user,
-                                          access_log=self.access_log))
+        proxying = self.proxy_to is not None
+        conf.write_text(NGINX_CONF.format(
+            dir=self.dir, port=self.port, user=user, access_log=self.access_log,
+            upstream=PROXY_UPSTREAM.format(host_port=self.proxy_to) if proxying else "",
+            location=PROXY_PASS if proxying else SERVE_FILES))
         self.launch(conf)
         async with asyncio.timeout(STARTUP):
             await wait_http(f"{self.url}/")
