@@ -98,6 +98,7 @@ class FastLane:
         if hit is None:
             return None
         response = image_response(self.cache, hit.stored, hit.entry, self._headers(hit))
+        self._served()
         self.observer.finish(response, self.observer.request_id(request), hit.found.route, hdrs.METH_GET,
                              hit.started, authorized=hdrs.AUTHORIZATION in request.headers)
         return response
@@ -116,6 +117,7 @@ class FastLane:
             before, between, after = self._block(hit, hdrs.AUTHORIZATION in request.headers)
         except Exception:  # noqa: BLE001 - the full way decides, and reports what went wrong
             return None
+        self._served()
         head = b"".join((before, rid.encode(), between, rfc822_formatted_time().encode(), after))
         body = hit.entry.body
         send_image(transport, head, body, self.cache.file_for(hit.stored, hit.entry), request.sock)
@@ -151,7 +153,7 @@ class FastLane:
         return block
 
     def _find(self, request: RequestView) -> Hit | None:
-        """The hit ``request`` is, counted as one, when the lane can answer it; else None."""
+        """The hit ``request`` is, when the lane can answer it; else None (not counted yet)."""
         started = time.perf_counter()
         found = self.targets.remembered(request.raw_path)
         if found is None or hdrs.IF_NONE_MATCH in request.headers:
@@ -173,10 +175,13 @@ class FastLane:
             entry = self.cache.peek_variant(stored, entry)
             if entry is None:
                 return None  # to be made: the full way
-        self.cache.count(True)
-        self.served += 1
         expires = found.signed.expires if found.signed is not None else None
         return Hit(found, stored, entry, negotiated, expires, started)
+
+    def _served(self) -> None:
+        """A hit counted: only once its answer is certain (nothing that can fail comes after)."""
+        self.cache.count(True)
+        self.served += 1
 
     def _view(self, found: Target, pick: tuple[str | None, str]) -> tuple[str, bool]:
         """What ``found`` is served as for an ``Accept`` header and the original's type, remembered
