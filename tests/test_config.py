@@ -79,6 +79,9 @@ def test_contract_variables_are_honoured():
     ({"REFUSAL_CACHE_TTL": "-1"}, "REFUSAL_CACHE_TTL"),
     ({"HEADER_TIMEOUT": "nan"}, "HEADER_TIMEOUT"),
     ({"BODY_TIMEOUT": "inf"}, "BODY_TIMEOUT"),
+    ({"SEND_TIMEOUT": "0"}, "SEND_TIMEOUT"),
+    ({"SEND_TIMEOUT": "a minute"}, "SEND_TIMEOUT"),
+    ({"SEND_TIMEOUT": "nan"}, "SEND_TIMEOUT"),
 ])
 def test_bad_values_name_the_variable_and_the_fix(env, variable):
     with pytest.raises(ConfigError) as caught:
