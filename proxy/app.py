@@ -110,7 +110,8 @@ def create_app(settings: Settings, secrets: Secrets | None = None) -> web.Applic
     app[ADMIN_SESSIONS] = AdminSessions(app[SECRETS].admin_token, settings.web.admin_session_ttl)
     server = settings.server
     app[CONNECTION_LIMITS] = ConnectionLimits(server.header_timeout, server.body_timeout,
-                                              server.keepalive_timeout, server.max_connections)
+                                              server.keepalive_timeout, server.max_connections,
+                                              server.send_timeout)
     app.cleanup_ctx.extend([
         local_ctx,       # local models (ONNX Runtime): a model that cannot be used stops start-up first
         http_ctx,        # the one ClientSession

@@ -77,6 +77,11 @@ def test_contract_variables_are_honoured():
     ({"AVIF_QUALITY": "0"}, "AVIF_QUALITY"),
     ({"AVIF_SPEED": "11"}, "AVIF_SPEED"),
     ({"REFUSAL_CACHE_TTL": "-1"}, "REFUSAL_CACHE_TTL"),
+    ({"HEADER_TIMEOUT": "nan"}, "HEADER_TIMEOUT"),
+    ({"BODY_TIMEOUT": "inf"}, "BODY_TIMEOUT"),
+    ({"SEND_TIMEOUT": "0"}, "SEND_TIMEOUT"),
+    ({"SEND_TIMEOUT": "a minute"}, "SEND_TIMEOUT"),
+    ({"SEND_TIMEOUT": "nan"}, "SEND_TIMEOUT"),
 ])
 def test_bad_values_name_the_variable_and_the_fix(env, variable):
     with pytest.raises(ConfigError) as caught:

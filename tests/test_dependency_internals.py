@@ -9,6 +9,7 @@ import inspect
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.base_protocol import BaseProtocol
 from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.http_writer import _serialize_headers
@@ -82,6 +83,19 @@ def test_aiohttp_still_has_what_answering_a_request_where_it_was_parsed_uses():
     with pytest.raises(ValueError):
         _serialize_headers("HTTP/1.1 200 OK", {"A": "b\r\nInjected: yes"})
     assert len(rfc822_formatted_time()) == 29 and SERVER_SOFTWARE.startswith("Python/"), writer
+
+
+def test_aiohttp_still_has_what_the_send_timeout_uses():
+    """The connection's send timeout (IrisRequestHandler) reads whether writing is paused, and looks
+    at the transport after every answer aiohttp sends, in the method it extends."""
+    where = "proxy/web/protocol.py (the send timeout) uses it; review it before raising the aiohttp bound"
+    assert "_paused" in BaseProtocol.__slots__, where
+    assert "self._paused = True" in inspect.getsource(BaseProtocol.pause_writing), where
+    assert "self._paused = False" in inspect.getsource(BaseProtocol.resume_writing), where
+    finish = RequestHandler.finish_response
+    assert inspect.iscoroutinefunction(finish), where
+    assert list(inspect.signature(finish).parameters) == ["self", "request", "resp", "start_time"], where
+    assert "await self.finish_response(" in inspect.getsource(RequestHandler._handle_request), where
 
 
 def test_aiohttp_still_waits_for_a_free_connection_in_the_method_irises_connector_extends():

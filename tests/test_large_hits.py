@@ -18,6 +18,7 @@ import socket
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -116,15 +117,27 @@ async def large(iris, serve, image: bytes | None = None, **env: str):
     return client, backend
 
 
-async def slow_download(client, url: str):
-    """A GET on a raw connection whose both ends have small buffers, its headers read: the server is
-    still sending the body while the test reads it bit by bit."""
+async def small_buffered(host: str, port: int, **tls: Any) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw connection whose receive buffer is small: what the client does not read soon fills it.
+    ``tls``: ``ssl`` and ``server_hostname``, as ``asyncio.open_connection`` takes them."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, (client.server.host, client.server.port))
-    reader, writer = await asyncio.open_connection(sock=sock, limit=16384)
-    name = sock.getsockname()
+    await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    return await asyncio.open_connection(sock=sock, limit=16384, **tls)
+
+
+async def store_files(session: aiohttp.ClientSession, iris: Iris) -> dict[str, int]:
+    """``/status``'s count of the store's files, from an Iris served as ``python -m proxy serve``."""
+    async with session.get(f"{iris.url}/status", headers={"X-Admin-Token": BENCH_ADMIN_TOKEN}) as resp:
+        return (await resp.json())["cache"]["store_files"]
+
+
+async def slow_download(client, url: str, headers: str = ""):
+    """A GET on a raw connection whose both ends have small buffers, its headers read: the server is
+    still sending the body while the test reads it bit by bit. ``headers``: more header lines."""
+    reader, writer = await small_buffered(client.server.host, client.server.port)
+    name = writer.get_extra_info("sockname")
     server_side = None
     for _ in range(250):
         server_side = next((h.transport for h in client.server.runner.server.connections
@@ -134,7 +147,7 @@ async def slow_download(client, url: str):
         await asyncio.sleep(0.01)
     assert server_side is not None
     server_side.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    writer.write(f"GET {url} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+    writer.write(f"GET {url} HTTP/1.1\r\nHost: a\r\n{headers}\r\n".encode())
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert head.startswith(b"HTTP/1.1 200 "), head
     return reader, writer, server_side
@@ -392,27 +405,21 @@ async def test_large_hits_under_uvloop_as_served(serve, tmp_path: Path):
                     break
                 await asyncio.sleep(0.02)
             assert await asyncio.gather(*(get() for _ in range(4))) == [(200, "HIT", backend.image)] * 4
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.setblocking(False)
-            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", iris.port))
-            reader, writer = await asyncio.open_connection(sock=sock, limit=16384)
+            reader, writer = await small_buffered("127.0.0.1", iris.port)
             admin = {"X-Admin-Token": BENCH_ADMIN_TOKEN}
             try:
                 writer.write(f"GET {url.removeprefix(iris.url)} HTTP/1.1\r\nHost: a\r\n\r\n".encode())
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
                 got = await asyncio.wait_for(reader.readexactly(16384), 10)
                 key = re.search(rb'ETag: "(\w+)"', head)[1].decode()
-                async with session.get(f"{iris.url}/status", headers=admin) as resp:
-                    assert (await resp.json())["cache"]["store_files"]["open"] == 1  # still sending
+                assert (await store_files(session, iris))["open"] == 1  # still sending
                 async with session.delete(f"{iris.url}/cache/{key}", headers=admin) as resp:
                     assert resp.status == 200
                 got += await asyncio.wait_for(reader.readexactly(len(backend.image) - len(got)), 20)
                 assert got == backend.image
             finally:
                 writer.close()
-            async with session.get(f"{iris.url}/status", headers=admin) as resp:
-                files = (await resp.json())["cache"]["store_files"]
+            files = await store_files(session, iris)
             assert files["opened"] >= 5 and files["open"] == files["dropped"] == 0
     finally:
         await asyncio.to_thread(iris.stop)

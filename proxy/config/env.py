@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +63,8 @@ class Env:
             number = float(value)
         except ValueError:
             raise ConfigError(name, f"{value!r} is not a number", "write a number such as 2.5") from None
+        if not math.isfinite(number):  # nan passes every bound
+            raise ConfigError(name, f"{value!r} is not a finite number", "write a number such as 2.5")
         return _bounded(name, number, lo, hi)
 
     def items(self, name: str) -> list[str]:

@@ -32,6 +32,7 @@ class ServerSettings:
     header_timeout: float = 15.0
     body_timeout: float = 60.0
     keepalive_timeout: float = 75.0
+    send_timeout: float = 60.0
     max_connections: int = 1024
     shutdown_grace: float = 30.0
 
@@ -60,6 +61,7 @@ def load_server(env: Env) -> ServerSettings:
         header_timeout=env.number("HEADER_TIMEOUT", 15.0, lo=0.1, hi=3600.0),
         body_timeout=env.number("BODY_TIMEOUT", 60.0, lo=0.1, hi=3600.0),
         keepalive_timeout=env.number("KEEPALIVE_TIMEOUT", 75.0, lo=0.1, hi=3600.0),
+        send_timeout=env.number("SEND_TIMEOUT", 60.0, lo=0.1, hi=3600.0),
         max_connections=env.integer("MAX_CONNECTIONS", 1024, lo=1, hi=1_000_000),
         shutdown_grace=env.number("SHUTDOWN_GRACE", 30.0, lo=0.0, hi=3600.0),
     )

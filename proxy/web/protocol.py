@@ -7,6 +7,14 @@ the internet needs, and its own errors in Iris's shape.
   after aiohttp's ``keepalive_timeout``.
 - **Bodies in time** (``body_timeout``): a body still arriving after this many seconds fails its
   read with 408, and the connection is closed after the answer.
+- **Answers taken in time** (``send_timeout``, nginx's ``send_timeout``): while an answer's bytes
+  wait for the client (the transport still holds some after an answer, or holds so many that
+  writing is paused, or a send around the transport, sendfile, waits for the socket), the
+  connection's one send timer looks every quarter of the timeout whether the client took any; when
+  it took none for the whole timeout, the connection is reset: what it still held dropped, a
+  stored file being sent released (its send wakes at once), its slot freed, one INFO line. The time
+  counts between two writes, not for the whole answer: a slow but steady reader is never cut. No
+  timer runs while nothing waits: an answer the socket took whole arms none.
 - **Open connections** (``max_connections`` per worker): a connection beyond the bound closes the
   oldest one that is waiting for a request (an idle keep-alive or a slow sender) to make room; when
   every connection is busy with a request, the newcomer gets a 503 and is closed.
@@ -27,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -53,6 +62,8 @@ FULL_ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/j
                b"Cache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\n"
                b"Content-Length: " + str(len(_FULL)).encode() + b"\r\n\r\n" + _FULL)
 WARN_EVERY = 10.0
+SEND_LOOKS = 4  # looks at a waiting answer per SEND_TIMEOUT: cut at most a quarter of it late
+RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: a close drops what the kernel holds and resets
 
 
 class Answered(NamedTuple):  # a tuple: one is built for every answer made at once
@@ -72,6 +83,7 @@ class ConnectionLimits:
     body_timeout: float = 60.0
     keepalive_timeout: float = 75.0
     max_connections: int = 1024
+    send_timeout: float = 60.0
 
 
 class IrisServer(web.Server):
@@ -115,8 +127,9 @@ class IrisServer(web.Server):
 
 
 class IrisRequestHandler(RequestHandler):
-    __slots__ = ("_body_timer", "_consumed", "_header_deadline", "_header_timer", "_iris_server", "_limits",
-                 "_peer", "_refused_start", "_sock", "_start")
+    __slots__ = ("_around", "_around_waits", "_body_timer", "_consumed", "_header_deadline", "_header_timer",
+                 "_iris_server", "_limits", "_peer", "_refused_start", "_send_looks", "_send_mark",
+                 "_send_timer", "_sock", "_start", "_transport")
 
     def __init__(self, manager: IrisServer, *, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(manager, **kwargs)
@@ -129,6 +142,12 @@ class IrisRequestHandler(RequestHandler):
         self._refused_start: bytes | None = None  # ... of the one the parser refused
         self._peer: str | None = None  # the peer's address, for requests answered at once
         self._sock: socket.socket | None = None  # and the socket sendfile may write to, when it may
+        self._transport: asyncio.Transport | None = None  # kept while closing (aiohttp forgets it at once)
+        self._send_timer: asyncio.TimerHandle | None = None  # runs only while an answer's bytes wait
+        self._send_mark: tuple[int, int] = (0, 0)  # what waited at the last look: held, moved around
+        self._send_looks = 0  # looks in a row that found the client took nothing
+        self._around = 0  # bytes written to the socket around the transport (sendfile)
+        self._around_waits = False  # a send around the transport waits for the socket
         # aiohttp >= 3.14 counts the messages its parser queued; one answered at once is taken off
         parser = getattr(self, "_parser", None)
         self._consumed: Callable[[], None] | None = getattr(parser, "message_consumed", None)
@@ -145,6 +164,7 @@ class IrisRequestHandler(RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        self._transport = self.transport
         server = self._iris_server
         if len(server.connections) > self._limits.max_connections and not server.make_room(self):
             server.refused()
@@ -157,10 +177,27 @@ class IrisRequestHandler(RequestHandler):
         self._expect_headers()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        self._transport = None
         self._disarm()
         release(self._sock)
         self._sock = None
         super().connection_lost(exc)
+
+    def force_close(self) -> None:
+        super().force_close()
+        self._answered()  # a close waits for what the transport holds: only as long as the client takes it
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._watch_sending()
+
+    async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        try:
+            return await super().finish_response(request, resp, start_time)
+        finally:
+            self._answered()
 
     def data_received(self, data: bytes) -> None:
         waiter, shortcut = self._waiter, self._iris_server.shortcut
@@ -195,6 +232,8 @@ class IrisRequestHandler(RequestHandler):
         if self._consumed is not None:
             self._consumed()
         self._manager.requests_count += 1  # type: ignore[union-attr]
+        if self._send_timer is None and transport.get_write_buffer_size():
+            self._watch_sending()  # the socket did not take it all
         self._next_keepalive_close_time = started + self._keepalive_timeout
         if self._keepalive_handle is None:
             self._keepalive_handle = loop.call_at(self._next_keepalive_close_time, self._process_keepalive)
@@ -263,11 +302,64 @@ class IrisRequestHandler(RequestHandler):
         payload.set_exception(RequestTimeout(
             f"the request body did not arrive within {self._limits.body_timeout:g} s", code="body_timeout"))
 
+    def wrote_around(self, count: int) -> None:
+        """``count`` bytes written to the socket around the transport (sendfile): taken by the client."""
+        self._around += count
+
+    def waits_around(self, waits: bool) -> None:
+        """A send around the transport waits for the socket (``waits``), or no longer does."""
+        self._around_waits = waits
+        if waits and self._send_timer is None:
+            self._watch_sending()
+
+    def _answered(self) -> None:
+        """After an answer (or a close): what the socket did not take yet is watched."""
+        transport = self._transport
+        if self._send_timer is None and transport is not None and transport.get_write_buffer_size():
+            self._watch_sending()
+
+    def _watch_sending(self) -> None:
+        """An answer's bytes wait for the client: the connection's one send timer starts, and looks
+        every quarter of SEND_TIMEOUT until nothing waits (cheaper than a timer moved on every write)."""
+        transport = self._transport
+        if transport is None:
+            return
+        self._send_mark = (transport.get_write_buffer_size(), self._around)
+        self._send_looks = 0
+        self._look_later()
+
+    def _look_later(self) -> None:
+        step = self._limits.send_timeout / SEND_LOOKS
+        self._send_timer = self._loop.call_later(step, self._look_at_sending)
+
+    def _look_at_sending(self) -> None:
+        self._send_timer = None
+        transport = self._transport
+        if transport is None:
+            return
+        held = transport.get_write_buffer_size()
+        if not (held or self._paused or self._around_waits):
+            return  # all taken: no timer until an answer's bytes wait again
+        mark = (held, self._around)
+        if mark != self._send_mark:  # the client took some (or the answer wrote more): time starts again
+            self._send_mark, self._send_looks = mark, 0
+        else:
+            self._send_looks += 1
+            if self._send_looks >= SEND_LOOKS:
+                return self._cut_off(transport, held)
+        self._look_later()
+
+    def _cut_off(self, transport: asyncio.Transport, held: int) -> None:
+        log.info("reset the connection of %s: it took none of its answer for %g s (SEND_TIMEOUT); "
+                 "%d buffered bytes dropped", self._peer or "a client", self._limits.send_timeout, held)
+        reset(self._sock, transport)
+        transport.abort()
+
     def _disarm(self) -> None:
-        for timer in (self._header_timer, self._body_timer):
+        for timer in (self._header_timer, self._body_timer, self._send_timer):
             if timer is not None:
                 timer.cancel()
-        self._header_timer = self._body_timer = None
+        self._header_timer = self._body_timer = self._send_timer = None
 
     def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
@@ -315,6 +407,23 @@ def socket_for(request: web.BaseRequest) -> socket.socket | None:
         return None
     sock: socket.socket | None = transport.get_extra_info("socket")
     return sock
+
+
+def reset(sock: socket.socket | None, transport: asyncio.Transport) -> None:
+    """Before ``transport.abort()``: its close resets the connection, dropping what the kernel still
+    holds for the peer (nginx's ``reset_timedout_connection``), and a send waiting on a duplicate of
+    the socket's descriptor (``proxy.web.sendfile``) wakes at once to fail. ``sock``: the
+    connection's ``plain_socket``, None under TLS (where no such send runs)."""
+    try:
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+            sock.shutdown(socket.SHUT_RDWR)
+            return
+        loops = transport.get_extra_info("socket")
+        if loops is not None:
+            loops.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET)
+    except OSError:  # the connection is gone already
+        return
 
 
 def release(sock: socket.socket | None) -> None:

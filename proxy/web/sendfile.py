@@ -24,6 +24,8 @@ from typing import Protocol
 
 from aiohttp.abc import AbstractStreamWriter
 
+from proxy.web.protocol import IrisRequestHandler
+
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024  # bytes read and written at a time without sendfile
 CHECK_EVERY = 1.0  # seconds between looks at the connection while the socket takes nothing
@@ -64,7 +66,7 @@ async def _sendfile(writer: AbstractStreamWriter, transport: asyncio.Transport, 
                     source: FileRange) -> int:
     """Bytes sent with sendfile: all of them, or fewer where sendfile refused the file at once."""
     try:
-        watch = _Watch(sock)
+        watch = _Watch(sock, transport)
     except OSError:  # the socket is gone already
         raise ConnectionResetError("the connection closed before the answer's body") from None
     done, length, fd, start = 0, source.length, source.fileno(), source.offset
@@ -88,6 +90,8 @@ async def _sendfile(writer: AbstractStreamWriter, transport: asyncio.Transport, 
                 _short(source, done)
             done += sent
             writer.output_size += sent  # counted as every written byte (access log, metrics)
+            if watch.connection is not None:
+                watch.connection.wrote_around(sent)
             if done < length:
                 await asyncio.sleep(0)  # others run between the socket's gulps
     finally:
@@ -101,23 +105,32 @@ def _short(source: FileRange, done: int) -> None:
 
 
 class _Watch:
-    """The socket's writability, through a duplicate of its descriptor."""
+    """The socket's writability, through a duplicate of its descriptor. The Iris connection the
+    transport belongs to, if it is one, hears of each wait and of the bytes each call moved: its send
+    timeout (SEND_TIMEOUT, ``proxy.web.protocol``) resets a client that took none for that long,
+    which wakes the wait at once."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, transport: asyncio.Transport):
         self.loop = asyncio.get_running_loop()
+        protocol = transport.get_protocol()
+        self.connection = protocol if isinstance(protocol, IrisRequestHandler) else None
         self.fd = os.dup(sock.fileno())
 
     async def writable(self) -> None:
         """Until the socket takes bytes again (or ``CHECK_EVERY`` seconds passed)."""
-        loop = self.loop
+        loop, connection = self.loop, self.connection
         waiter = loop.create_future()
         loop.add_writer(self.fd, _wake, waiter)
         check = loop.call_later(CHECK_EVERY, _wake, waiter)
+        if connection is not None:
+            connection.waits_around(True)
         try:
             await waiter
         finally:
             check.cancel()
             loop.remove_writer(self.fd)
+            if connection is not None:
+                connection.waits_around(False)
 
     async def flushed(self, transport: asyncio.Transport) -> None:
         """Until the transport wrote (some of) what it holds: a loop may keep a write for the end
