@@ -72,14 +72,21 @@ class Allowance:
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Held while the pipeline makes the image."""
+        """Held while the pipeline makes the image. A miss that waited for its slot checks the
+        budget again: it may have been spent meanwhile. One that had a slot at once was checked a
+        moment ago (``admit``), and holds a slot now: the spend still passes the budget by at most
+        the images in flight, and the miss spares a round trip to the ledger."""
         slot = None
         try:
             try:
+                waited = False
                 if self.slots is not None:
-                    slot = await wait_for_slot(self.slots, self.settings.slot_wait)
-                if self.settings.daily_budget is not None:
-                    await self.budget.check()  # again: it may have been spent while this miss waited
+                    slot = await self.slots.take()
+                    if slot is None:
+                        waited = True
+                        slot = await wait_for_slot(self.slots, self.settings.slot_wait)
+                if waited and self.settings.daily_budget is not None:
+                    await self.budget.check()
             except IrisError as exc:
                 self.metrics.refused_generations.labels(exc.code).inc()
                 raise
