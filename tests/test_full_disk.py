@@ -122,6 +122,13 @@ async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, str | None
         return resp.status, resp.headers.get("X-Cache"), await resp.read()
 
 
+async def cache_state(session: aiohttp.ClientSession, base: str) -> dict[str, object]:
+    async with session.get(f"{base}/status", headers={"X-Admin-Token": "t" * 32}) as resp:
+        body = await resp.json()
+        assert "cache" in body, body
+        return body["cache"]
+
+
 @needs_mounts
 async def test_a_server_on_a_full_disk_serves_hits_and_answers_misses_with_503(tmp_path, serve):
     backend = FakeImageBackend(image=noise_png(120, 120))
@@ -162,6 +169,7 @@ async def test_a_server_on_a_full_disk_serves_hits_and_answers_misses_with_503(t
             status, _, body = await get(session, url.format("new%202"))
             assert status == 503
             assert orjson.loads(body)["error"]["code"] == "storage_full"
+            assert (await cache_state(session, base))["disk_full"] is True  # what operators see
             assert len(backend.calls) == calls_before  # refused before any backend call
             assert calls_before - calls <= 1
             status, state, _ = await get(session, url.format("kept"))
@@ -174,6 +182,7 @@ async def test_a_server_on_a_full_disk_serves_hits_and_answers_misses_with_503(t
                 await asyncio.sleep(0.5)
             else:
                 raise AssertionError("new images were still refused after space was freed")
+            assert (await cache_state(session, base))["disk_full"] is False
         assert proc.returncode is None, "Iris died on the full disk"
     finally:
         if proc.returncode is None:

@@ -33,6 +33,7 @@ from proxy.cache.front import MemoryFront
 from proxy.cache.generation import SharedGeneration
 from proxy.cache.stores.base import ByteStore, ValueFile
 from proxy.config.cache import CacheSettings
+from proxy.errors import StorageFull
 
 log = logging.getLogger(__name__)
 STATS_EVERY = 2.0
@@ -248,7 +249,8 @@ class ImageCache:
                 await self.flush_counts()
 
     async def stats(self) -> dict[str, Any]:
-        await self.flush_counts()
+        with contextlib.suppress(StorageFull):  # a full disk: the counts wait, the status answers
+            await self.flush_counts()
         store = await self.store.stats()
         hits = int(await self.store.get("stats:hits") or 0)
         misses = int(await self.store.get("stats:misses") or 0)

@@ -263,7 +263,7 @@ class DiskStore:
 
     def _stats(self) -> dict[str, Any]:
         return {"store": self.name, "keys": len(self.cache), "bytes": self.cache.volume(),
-                "size_limit": self.cache.size_limit}
+                "size_limit": self.cache.size_limit, "disk_full": self.full is not None}
 
     async def ping(self) -> None:
         await self._run(self.cache.get, STORE_ID, None, retry=True)  # a real read, on the pool
