@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from proxy.keys import SHARED
+from proxy.keys import FLIGHT, SHARED
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.redis_fakes import a_delete_is_heard, eventually
 
@@ -71,6 +71,7 @@ async def test_a_redis_restart_fails_no_request(instances, private_redis, backen
     assert again.headers["X-Cache"] == "MISS"  # the delete made during the outage reached Redis
     assert len(backend.calls) == calls + 1
     assert (await b.get(image_url("after"))).headers["X-Cache"] == "MISS"
+    await asyncio.gather(*b.app[FLIGHT].tasks)  # answered before its store write: wait for the write
     assert (await a.get(image_url("after"))).headers["X-Cache"] == "HIT"  # shared again
     assert (await b.get(image_url("made%20offline"))).headers["X-Cache"] == "HIT"
     await a_delete_is_heard(b, a, "after")  # signals flow again

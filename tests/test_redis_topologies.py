@@ -96,6 +96,7 @@ async def test_a_planned_failover_loses_no_cached_image(instances, private_senti
     calls = len(backend.calls)
     assert [(await b.get(image_url(f"before{i}"))).headers["X-Cache"] for i in range(5)] == ["HIT"] * 5
     assert (await a.get(image_url("after"))).headers["X-Cache"] == "MISS"
+    await asyncio.gather(*a.app[FLIGHT].tasks)  # answered before its store write: wait for the write
     assert (await b.get(image_url("after"))).headers["X-Cache"] == "HIT"
     assert len(backend.calls) == calls + 1
     assert await missing_on(new, redis_prefix, [(await a.get(image_url("after"))).headers["ETag"].strip('"')]) == []
@@ -141,6 +142,7 @@ async def test_a_killed_master_fails_no_request_and_loses_no_cached_image(instan
     await until_none_missing(new, redis_prefix, before + traffic.made)
     assert [(await b.get(image_url(f"before{i}"))).headers["X-Cache"] for i in range(5)] == ["HIT"] * 5
     assert (await a.get(image_url("after"))).headers["X-Cache"] == "MISS"
+    await asyncio.gather(*a.app[FLIGHT].tasks)  # answered before its store write: wait for the write
     assert (await b.get(image_url("after"))).headers["X-Cache"] == "HIT"
 
 
