@@ -87,6 +87,19 @@ async def test_an_empty_admin_token_does_not_log_in(iris, backend):
     assert "backends" in await (await client.get("/status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})).json()
 
 
+@pytest.mark.parametrize("path", ["/admin/login", "/admin/cache/delete"])
+async def test_a_malformed_admin_form_is_a_400_not_an_internal_error(iris, backend, path):
+    """A multipart type without its boundary (found by tests/test_fuzz.py): aiohttp's form reader
+    raises on it; the routes answer the error shape, as for any malformed form."""
+    client = await iris(BACKEND_API_URLS=backend.url)
+    if path != "/admin/login":  # a dashboard form: read once the session is known
+        assert (await login(client, ADMIN_TOKEN)).status == 303
+    resp = await client.post(path, data=b"token=x", allow_redirects=False,
+                             headers={"Content-Type": "multipart/form-data"})
+    body = await resp.json()
+    assert resp.status == 400 and body["error"]["code"] == "invalid_form", body
+
+
 async def test_an_empty_basic_or_admin_key_does_not_open_the_image_route(iris, backend):
     client = await iris(BACKEND_API_URLS=backend.url, BLACKLIST_AUTO_FAILURES="0", RATE_LIMIT_AUTH="100/minute")
     cases = [({}, "/prompt/apple?key=", "missing_key"),

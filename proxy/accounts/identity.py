@@ -4,24 +4,15 @@ that a successful ``POST /auth-{key}`` opened for the caller's address."""
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
-from multidict import MultiDictProxy
 
 from proxy.accounts.models import Profile
-from proxy.errors import BadRequest, Forbidden, Unauthorized
+from proxy.errors import Forbidden, Unauthorized
 from proxy.keys import ACCOUNTS, GUARD
 from proxy.security.credentials import bearer_of
 from proxy.security.gate import address_of
+from proxy.web.forms import read_form
 
 _FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
-
-
-async def read_form(request: web.Request) -> MultiDictProxy[str | bytes | bytearray | web.FileField]:
-    """``request.post()`` (read once, then kept by aiohttp), a malformed body being a 400."""
-    try:
-        return await request.post()
-    except (ValueError, HttpProcessingError) as exc:
-        raise BadRequest(f"the form body is malformed ({type(exc).__name__})", code="invalid_form") from None
 
 
 async def form_key(request: web.Request) -> str | None:

@@ -13,6 +13,7 @@ from proxy.keys import ADMIN_REVOCATIONS, ADMIN_SESSIONS, ADMISSION, GUARD, SECR
 from proxy.pages.views import render
 from proxy.security.credentials import same
 from proxy.security.gate import address_of, over_https, refuse_cross_site
+from proxy.web.forms import read_form
 
 
 async def session_of(request: web.Request) -> AdminSession | None:
@@ -38,7 +39,7 @@ async def checked_form(request: web.Request) -> tuple[AdminSession, dict[str, st
     if session is None:
         raise Unauthorized("your admin session has expired; log in again", code="admin_required")
     refuse_cross_site(request)
-    form = await request.post()
+    form = await read_form(request)
     if not session.csrf_ok(form.get("csrf")):
         raise Forbidden("the form's CSRF token is missing or wrong; reload the page", code="bad_csrf")
     return session, {k: v for k, v in form.items() if isinstance(v, str)}
@@ -56,7 +57,7 @@ async def login(request: web.Request) -> web.Response:
     except RateLimited as exc:
         return login_page(request, f"Too many failed attempts; try again in {exc.retry_after:.0f} s.",
                           status=429)
-    form = await request.post()
+    form = await read_form(request)
     token = form.get("token")
     if not isinstance(token, str) or not same(token.strip(), request.app[SECRETS].admin_token):
         await guard.key_failed(address, counted=False)
