@@ -4,13 +4,14 @@ Screenshots (laptop and phone width) are saved under tests/screenshots/."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import pytest
 from aiohttp import web
 
-from proxy.keys import IMAGE_CACHE
+from proxy.keys import IMAGE_CACHE, RECENT
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.browser_fakes import (
     LAPTOP,
@@ -114,6 +115,10 @@ async def test_dashboard_logs_in_shows_backends_and_deletes_an_entry(browser, ir
     for prompt in prompts:
         resp = await client.get(f"/prompt/{quote(prompt)}?key={ACCESS_KEY}&width=512&height=512")
         assert resp.status == 200
+    for _ in range(200):  # the gallery's notes are written in a batch a moment after the answers
+        if len(await client.app[RECENT].latest(len(prompts))) == len(prompts):
+            break
+        await asyncio.sleep(0.05)
     base = str(client.make_url("")).rstrip("/")
     tab = await browser.new_page()
     await tab.goto(f"{base}/admin")
