@@ -166,6 +166,7 @@ async def cache_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop_tasks([flusher])
     await flight.close()
     await images.flush_counts()
+    images.close()
     await backing.close()
 
 

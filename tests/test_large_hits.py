@@ -29,6 +29,9 @@ from bench.harness import ADMIN_TOKEN as BENCH_ADMIN_TOKEN
 from bench.harness import Iris
 from proxy.app import create_app
 from proxy.cache.bodyfile import StoredBody
+from proxy.cache.entry import image_entry
+from proxy.cache.held import HeldFiles
+from proxy.cache.images import ImageCache
 from proxy.cache.stores.base import ValueFile
 from proxy.keys import FLIGHT, IMAGE_CACHE, SETTINGS
 from proxy.logs import AccessLog, AccessLogger
@@ -71,10 +74,11 @@ async def until(check: Callable[[], bool], within: float = 5.0) -> None:
         await asyncio.sleep(0.02)
 
 
-def value_files(directory: Path) -> list[str]:
-    """Where this process's open descriptors of the store's value files point."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
+def value_files(directory: Path, cache: ImageCache) -> list[str]:
+    """Where this process's open descriptors of the store's value files point, but those ``cache``
+    holds open between hits (``proxy.cache.held``)."""
+    found, held = [], {str(item.value.fileno()) for item in cache.held.items.values()}
+    for fd in set(os.listdir("/proc/self/fd")) - held:
         try:
             target = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:  # closed meanwhile (the listing's own descriptor)
@@ -89,7 +93,7 @@ async def all_closed(client) -> None:
     cache = client.app[IMAGE_CACHE]
     await until(lambda: cache.files_open == 0)
     assert cache.files_dropped == 0
-    assert value_files(client.app[SETTINGS].cache.directory) == []
+    assert value_files(client.app[SETTINGS].cache.directory, cache) == []
 
 
 async def stored(client, url: str) -> str:
@@ -174,8 +178,8 @@ async def test_hits_too_large_for_the_front_come_whole_from_the_store_file(iris,
     assert same.status == 304 and await same.read() == b""
     assert same.headers["ETag"] == f'"{key}"' and same.headers["X-Cache"] == "HIT"
     status = await (await client.get("/status", headers=ADMIN)).json()
-    assert status["cache"]["store_files"] == {"opened": 6, "open": 0, "dropped": 0}
-    assert value_files(client.app[SETTINGS].cache.directory) == []
+    assert status["cache"]["store_files"] == {"opened": 6, "open": 0, "dropped": 0, "held": 1}
+    assert value_files(client.app[SETTINGS].cache.directory, cache) == []
     assert len(backend.calls) == 1
 
 
@@ -220,9 +224,9 @@ async def test_a_delete_and_a_new_image_meanwhile_leave_a_slow_download_whole(ir
     old = backend.image
     reader, writer, _ = await slow_download(client, url)
     got = await asyncio.wait_for(reader.readexactly(32768), 10)
-    assert cache.files_open == 1 and len(value_files(directory)) == 1  # still sending from the file
+    assert cache.files_open == 1 and len(value_files(directory, cache)) == 1  # still sending from the file
     assert (await client.delete(f"/cache/{key}", headers=ADMIN)).status == 200
-    assert value_files(directory)[0].endswith(" (deleted)")  # the store let go of it: only we hold it
+    assert value_files(directory, cache)[0].endswith(" (deleted)")  # the store let go of it: only we hold it
     backend.image = noise_png(350, seed=4)
     fresh = await client.get(url)  # the same key, made again: a new value, a new file
     assert fresh.headers["X-Cache"] == "MISS" and await fresh.read() == backend.image
@@ -242,11 +246,11 @@ async def test_a_client_gone_mid_answer_leaves_no_file_open(iris, serve, caplog)
     client, backend = await large(iris, serve)
     url = f"/prompt/gone?{Q}"
     await stored(client, url)
-    directory = client.app[SETTINGS].cache.directory
+    cache, directory = client.app[IMAGE_CACHE], client.app[SETTINGS].cache.directory
     for _ in range(2):
         reader, writer, _ = await slow_download(client, url)
         await asyncio.wait_for(reader.readexactly(16384), 10)
-        assert len(value_files(directory)) == 1
+        assert len(value_files(directory, cache)) == 1
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # a reset
         writer.transport.abort()
@@ -506,3 +510,76 @@ async def test_without_sendfile_a_file_s_bytes_are_copied_in_order_too(tmp_path:
 
 def test_a_file_s_bytes_wait_for_what_the_transport_still_holds_under_uvloop(tmp_path: Path):
     uvloop.run(behind_held_bytes(tmp_path))
+
+
+def store_file_of(cache: ImageCache, key: str) -> Path:
+    """The store's value file the worker holds open for ``key``."""
+    held = cache.held.items[key]
+    return Path(os.readlink(f"/proc/self/fd/{held.value.fileno()}"))
+
+
+async def test_hits_are_sent_from_the_file_held_open_without_asking_the_store(iris, serve):
+    """As nginx's open_file_cache: the file opened by the first hit serves the next ones, so the
+    store is not read (shown by taking its file away: a read would find nothing); after HELD_FOR
+    the store is asked again."""
+    client, backend = await large(iris, serve)
+    url = f"/prompt/held?{Q}"
+    key = await stored(client, url)
+    cache = client.app[IMAGE_CACHE]
+    assert await (await client.get(url)).read() == backend.image  # opens the file, and holds it
+    path = store_file_of(cache, key)
+    moved = path.rename(path.with_suffix(".away"))  # the store can no longer read the entry
+    for _ in range(3):
+        hit = await client.get(url)
+        assert hit.headers["X-Cache"] == "HIT" and await hit.read() == backend.image
+    await all_closed(client)  # each answer let go of its own descriptor; the held one stays
+    assert len(cache.held.items) == 1 and cache.files_opened == 4
+    moved.rename(path)
+    cache.held.hold_for = 0.0  # held long enough: the store is asked again (and records the access)
+    assert await (await client.get(url)).read() == backend.image
+    assert cache.held.items[key].since > 0 and len(backend.calls) == 1
+
+
+async def test_a_delete_by_another_worker_lets_go_of_the_held_file(aiohttp_client, serve, settings_for):
+    """Two apps on one DATA_DIR stand for two workers: the delete moves the shared generation and
+    the other worker's held file is dropped before it answers again."""
+    backend = FakeImageBackend(image=noise_png())
+    await serve(backend)
+    settings = settings_for(BACKEND_API_URLS=backend.url, **SMALL_FRONT)
+    one = await aiohttp_client(IrisTestServer(create_app(settings)))
+    two = await aiohttp_client(IrisTestServer(create_app(settings)))
+    url = f"/prompt/shared?{Q}"
+    key = await stored(one, url)
+    assert await (await two.get(url)).read() == backend.image
+    assert key in two.app[IMAGE_CACHE].held.items
+    assert (await one.delete(f"/cache/{key}", headers=ADMIN)).status == 200
+    backend.image = noise_png(350, seed=5)
+    again = await two.get(url)
+    assert again.headers["X-Cache"] == "MISS" and await again.read() == backend.image
+    assert len(backend.calls) == 2
+    await asyncio.gather(*two.app[FLIGHT].tasks)  # the new image's store write (it follows the answer)
+    await all_closed(two)
+    assert not two.app[IMAGE_CACHE].held.items  # the old file, let go
+    assert value_files(two.app[SETTINGS].cache.directory, two.app[IMAGE_CACHE]) == []
+
+
+def test_a_worker_holds_a_bounded_number_of_files_and_closes_those_it_lets_go(tmp_path):
+    held = HeldFiles(size=2)
+    held.sync(1)
+    opened = []
+    for n in range(3):
+        path = tmp_path / f"{n}.val"
+        path.write_bytes(b"x" * 100)
+        value = ValueFile(path.open("rb"), 100, b"x" * 16)
+        held.keep(f"k{n}", image_entry(b"", "image/png"), value, 16, generation=1)
+        value.close()  # the caller's own: the held one is a duplicate
+        opened.append(held.items[f"k{n}"].value)
+    assert list(held.items) == ["k1", "k2"] and opened[0].closed  # the oldest went, closed
+    _, copy, offset = held.get("k1")
+    assert offset == 16 and copy.read_at(0, 100) == b"x" * 100
+    copy.close()
+    assert not held.items["k1"].value.closed  # an answer's copy closes alone
+    held.keep("stale", image_entry(b"", "image/png"), opened[1], 16, generation=0)
+    assert "stale" not in held.items  # read under another generation: not kept
+    held.sync(2)
+    assert not held.items and opened[1].closed and opened[2].closed

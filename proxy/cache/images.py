@@ -12,12 +12,14 @@ delete, or left from an image made again since, is never served. The variants ma
 are listed beside it (the list is changed under a short lock in the store, so workers and
 instances adding variants at once all get listed), and a delete removes them all with the entry.
 
-An image too large for the memory front (CACHE_MEMORY_ITEM_BYTES) is read from the store on every
-hit. Where the store keeps it as a file of its own (the disk store), the image route's hits
+An image too large for the memory front (CACHE_MEMORY_ITEM_BYTES) is not kept in memory. Where
+the store keeps it as a file of its own (the disk store), the image route's hits
 (``get(..., lean=True)``) read only the entry's header from that file and leave the body there, to
 be sent from it with sendfile (``StoredBody``); the file stays open until the answer is sent, so a
-delete, eviction or overwrite meanwhile takes nothing from it. ``whole`` reads such a body where
-the bytes themselves are needed (a conversion, the safety check, an upload)."""
+delete, eviction or overwrite meanwhile takes nothing from it. The worker keeps the file open
+between hits for a while (``proxy.cache.held``), so the next hits skip the store altogether.
+``whole`` reads such a body where the bytes themselves are needed (a conversion, the safety check,
+an upload)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from proxy.cache.bodyfile import BodyFile, StoredBody
 from proxy.cache.entry import FAILURE, IMAGE, CacheEntry
 from proxy.cache.front import MemoryFront
 from proxy.cache.generation import SharedGeneration
+from proxy.cache.held import HeldFiles
 from proxy.cache.stores.base import ByteStore, ValueFile
 from proxy.config.cache import CacheSettings
 from proxy.errors import StorageFull
@@ -65,6 +68,7 @@ class ImageCache:
         self.front: MemoryFront[CacheEntry] = MemoryFront(settings.memory_bytes, settings.memory_item_bytes,
                                                           on_drop=self._forget_file)
         self.files: dict[str, tuple[CacheEntry, BodyFile]] = {}  # large bodies in the front, for sendfile
+        self.held = HeldFiles()  # the store's files of images too large for the front, kept open
         self.hits = 0
         self.misses = 0
         self._flushed = (0, 0)
@@ -74,7 +78,9 @@ class ImageCache:
 
     def peek(self, key: str) -> CacheEntry | None:
         """The memory front only: no I/O, for the hot path."""
-        self.front.sync(self.generation.read())
+        generation = self.generation.read()
+        self.front.sync(generation)
+        self.held.sync(generation)
         return self.front.get(key)
 
     async def get(self, key: str, *, lean: bool = False) -> CacheEntry | None:
@@ -83,11 +89,15 @@ class ImageCache:
         found = self.peek(key)
         if found is not None:
             return found
+        generation = self.held.generation
         if lean:
+            kept = self.held.get(key)  # (the peek brought it up to the generation)
+            if kept is not None:
+                return self._sent_from(*kept)
             raw = await self.store.open_value(f"img:{key}", whole_to=self.front.largest, head=HEAD_BYTES)
         else:
             raw = await self.store.get(f"img:{key}")
-        entry = await self._lean(key, raw) if isinstance(raw, ValueFile) else \
+        entry = await self._lean(key, raw, generation) if isinstance(raw, ValueFile) else \
             CacheEntry.decode(raw) if raw is not None else None
         if entry is not None and entry.kind == FAILURE:
             if entry.meta.get("scope") == self.failure_scope:
@@ -98,7 +108,7 @@ class ImageCache:
             self._remember(key, entry)
         return entry
 
-    async def _lean(self, key: str, value: ValueFile) -> CacheEntry | None:
+    async def _lean(self, key: str, value: ValueFile, generation: int | None) -> CacheEntry | None:
         """The entry in ``value`` from its header alone, its body left in the file (None, the file
         closed, when it is not an entry). A header longer than ``HEAD_BYTES`` (never seen: prompts are
         far shorter) has the value read whole instead."""
@@ -112,6 +122,12 @@ class ImageCache:
             raw = await self.store.get(f"img:{key}")
             return CacheEntry.decode(raw) if raw is not None else None
         entry, offset = found
+        if generation is not None:
+            self.held.keep(key, entry, value, offset, generation)
+        return self._sent_from(entry, value, offset)
+
+    def _sent_from(self, entry: CacheEntry, value: ValueFile, offset: int) -> CacheEntry:
+        """``entry`` (a header) with its body left in ``value`` from ``offset``, to be sent from there."""
         self.files_opened += 1
         self.files_open += 1
         return replace(entry, body_file=StoredBody(value, offset, self._file_closed))
@@ -171,6 +187,7 @@ class ImageCache:
                 await self.store.set(f"img:{key}", kept.encode(), ttl=self.settings.failure_ttl)
             return
         self._remember(key, entry)  # at once: the next request here is a hit, not a second miss
+        self.held.discard(key)
         await self.store.set(f"img:{key}", entry.encode())
 
     def peek_variant(self, stored: str, original: CacheEntry) -> CacheEntry | None:
@@ -224,6 +241,7 @@ class ImageCache:
             await self.store.delete(f"img:{variant_key(key, suffix)}")
         await self.store.delete(f"imgv:{key}")
         self.front.discard(key)
+        self.held.discard(key)
         await self.generation.bump()
         return deleted
 
@@ -258,4 +276,8 @@ class ImageCache:
                 "hit_ratio": round(hits / (hits + misses), 4) if hits + misses else None,
                 "memory_front": {"entries": len(self.front.items), "bytes": self.front.size},
                 "store_files": {"opened": self.files_opened, "open": self.files_open,
-                                "dropped": self.files_dropped}}
+                                "dropped": self.files_dropped, "held": len(self.held.items)}}
+
+    def close(self) -> None:
+        """Lets go of the store's files held open (the answers still sending have their own)."""
+        self.held.clear()
