@@ -78,9 +78,7 @@ class ImageCache:
 
     def peek(self, key: str) -> CacheEntry | None:
         """The memory front only: no I/O, for the hot path."""
-        generation = self.generation.read()
-        self.front.sync(generation)
-        self.held.sync(generation)
+        self.front.sync(self.generation.read())
         return self.front.get(key)
 
     async def get(self, key: str, *, lean: bool = False) -> CacheEntry | None:
@@ -89,9 +87,10 @@ class ImageCache:
         found = self.peek(key)
         if found is not None:
             return found
-        generation = self.held.generation
+        generation = self.generation.read()
+        self.held.sync(generation)  # here, not in ``peek``: the hot path never holds a file
         if lean:
-            kept = self.held.get(key)  # (the peek brought it up to the generation)
+            kept = self.held.get(key)
             if kept is not None:
                 return self._sent_from(*kept)
             raw = await self.store.open_value(f"img:{key}", whole_to=self.front.largest, head=HEAD_BYTES)
@@ -108,7 +107,7 @@ class ImageCache:
             self._remember(key, entry)
         return entry
 
-    async def _lean(self, key: str, value: ValueFile, generation: int | None) -> CacheEntry | None:
+    async def _lean(self, key: str, value: ValueFile, generation: int) -> CacheEntry | None:
         """The entry in ``value`` from its header alone, its body left in the file (None, the file
         closed, when it is not an entry). A header longer than ``HEAD_BYTES`` (never seen: prompts are
         far shorter) has the value read whole instead."""
@@ -122,8 +121,7 @@ class ImageCache:
             raw = await self.store.get(f"img:{key}")
             return CacheEntry.decode(raw) if raw is not None else None
         entry, offset = found
-        if generation is not None:
-            self.held.keep(key, entry, value, offset, generation)
+        self.held.keep(key, entry, value, offset, generation)  # unless a delete came meanwhile
         return self._sent_from(entry, value, offset)
 
     def _sent_from(self, entry: CacheEntry, value: ValueFile, offset: int) -> CacheEntry:
