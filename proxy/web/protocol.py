@@ -25,7 +25,10 @@ the internet needs, and its own errors in Iris's shape.
   was idle, may be answered right where it was parsed (the image fast lane answers cache hits so),
   without the connection's task, a response object or their loop turns. aiohttp's own parser has
   read it, as every request; a request the shortcut declines goes on exactly as if it had not
-  looked. The answer keeps the connection alive, is counted and logged as any other.
+  looked. The answer keeps the connection alive, is counted and logged as any other. A request
+  the shortcut answered is remembered parsed, by its exact bytes (``proxy.web.parsed``): the same
+  bytes again, on a connection whose every chunk so far was one whole request (so its parser is
+  between requests), are answered with that message without being parsed again.
 
 aiohttp has no public hook for these, so ``IrisServer`` makes ``IrisRequestHandler`` connections;
 ``tests/test_dependency_internals.py`` checks the private attributes used here still exist."""
@@ -49,6 +52,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler
 
 from proxy.errors import RequestTimeout
+from proxy.web.parsed import ParsedRequests, whole_request
 from proxy.web.responses import NO_STORE, error_response
 from proxy.web.view import WireRequest, peer_address
 
@@ -95,6 +99,7 @@ class IrisServer(web.Server):
         self.refusals = 0
         self.warned_at = -WARN_EVERY
         self.shortcut: Shortcut | None = None
+        self.parsed = ParsedRequests()  # whole requests the shortcut answered, by their bytes
 
     @classmethod
     def replacing(cls, made: web.Server, limits: ConnectionLimits) -> IrisServer:
@@ -129,7 +134,7 @@ class IrisServer(web.Server):
 class IrisRequestHandler(RequestHandler):
     __slots__ = ("_around", "_around_waits", "_body_timer", "_consumed", "_header_deadline", "_header_timer",
                  "_iris_server", "_limits", "_peer", "_refused_start", "_send_looks", "_send_mark",
-                 "_send_timer", "_sock", "_start", "_transport")
+                 "_send_timer", "_sock", "_start", "_transport", "_whole")
 
     def __init__(self, manager: IrisServer, *, limits: ConnectionLimits, **kwargs: Any):
         super().__init__(manager, **kwargs)
@@ -148,6 +153,7 @@ class IrisRequestHandler(RequestHandler):
         self._send_looks = 0  # looks in a row that found the client took nothing
         self._around = 0  # bytes written to the socket around the transport (sendfile)
         self._around_waits = False  # a send around the transport waits for the socket
+        self._whole = True  # every chunk read so far was one whole request: the parser is between requests
         # aiohttp >= 3.14 counts the messages its parser queued; one answered at once is taken off
         parser = getattr(self, "_parser", None)
         self._consumed: Callable[[], None] | None = getattr(parser, "message_consumed", None)
@@ -203,19 +209,34 @@ class IrisRequestHandler(RequestHandler):
         waiter, shortcut = self._waiter, self._iris_server.shortcut
         if shortcut is None or waiter is None or waiter.done() or self._messages or self._start is not None:
             return self._receive(data)  # not idle between requests: aiohttp's way, in order
+        if self._whole:
+            parsed = self._iris_server.parsed
+            known = parsed.get(data)
+            if known is not None and self._answer_at_once(shortcut, known, EMPTY_PAYLOAD):
+                parsed.used()
+                self._request_count += 1
+                self._header_deadline = None
+                return
         self._waiter = None  # aiohttp's wake-up is held until the shortcut has had its look
         try:
             self._receive(data)
         finally:
             self._waiter = waiter
-        if len(self._messages) == 1 and self._answer_at_once(shortcut):
-            return
-        if self._messages:
+        messages = self._messages
+        if len(messages) == 1:
+            message, payload = messages[0]
+            if self._answer_at_once(shortcut, message, payload):
+                messages.popleft()
+                if self._consumed is not None:
+                    self._consumed()
+                if self._whole and isinstance(message, RawRequestMessage):
+                    self._iris_server.parsed.remember(data, message)
+                return
+        if messages:
             waiter.set_result(None)
 
-    def _answer_at_once(self, shortcut: Shortcut) -> bool:
-        """The one message just read answered by ``shortcut``; False (nothing done) if declined."""
-        message, payload = self._messages[0]
+    def _answer_at_once(self, shortcut: Shortcut, message: Any, payload: Any) -> bool:
+        """``message`` answered by ``shortcut``; False (nothing done) if declined."""
         transport = self.transport
         if (not isinstance(message, RawRequestMessage) or payload is not EMPTY_PAYLOAD
                 or message.should_close or message.version != HttpVersion11 or transport is None
@@ -228,9 +249,6 @@ class IrisRequestHandler(RequestHandler):
         answered = shortcut(request)
         if answered is None:
             return False
-        self._messages.popleft()
-        if self._consumed is not None:
-            self._consumed()
         self._manager.requests_count += 1  # type: ignore[union-attr]
         if self._send_timer is None and transport.get_write_buffer_size():
             self._watch_sending()  # the socket did not take it all
@@ -252,6 +270,7 @@ class IrisRequestHandler(RequestHandler):
         super().data_received(data)
         after = len(messages)
         if after == before:
+            self._whole = False
             return
         for i in range(before, after):
             message, payload = messages[i]
@@ -260,6 +279,8 @@ class IrisRequestHandler(RequestHandler):
             elif not payload.is_eof():
                 self._arm_body_timer(payload)
         self._start = self._header_deadline = None
+        if self._whole:
+            self._whole = after - before == 1 and whole_request(data, *messages[before])
 
     def _expect_headers(self) -> None:
         """A request's headers are due within HEADER_TIMEOUT from now. The connection's one timer
