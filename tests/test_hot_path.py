@@ -11,6 +11,7 @@ import socket
 from PIL import Image
 
 from proxy.cache.bodyfile import FILE_FROM, BodyFile
+from proxy.imagegen.reply import send_image
 from proxy.keys import IMAGE_CACHE
 from tests.conftest import ACCESS_KEY, ADMIN_TOKEN
 from tests.support.fakes import FakeImageBackend
@@ -128,3 +129,64 @@ async def test_body_file_sends_over_a_real_socket_and_not_once_closed():
     writer.close()
     server.close()
     await server.wait_closed()
+
+
+async def connected_pair(reading: asyncio.Event) -> tuple[asyncio.Future[bytes], asyncio.StreamWriter,
+                                                         socket.socket, asyncio.Server]:
+    """A connection (its writer, and a plain socket over its descriptor, to ``detach``) to a server
+    that reads all it is sent, to the end, once ``reading`` is set."""
+    received: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def reader(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await reading.wait()
+        received.set_result(await r.read())
+        w.close()
+
+    server = await asyncio.start_server(reader, "127.0.0.1", 0)
+    _, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    sock = socket.socket(fileno=writer.transport.get_extra_info("socket").fileno())
+    return received, writer, sock, server
+
+
+async def sent_whole(received: asyncio.Future[bytes], writer: asyncio.StreamWriter, sock: socket.socket,
+                     server: asyncio.Server) -> bytes:
+    """Everything the connection was sent, as its server read it."""
+    await writer.drain()
+    sock.detach()
+    writer.close()
+    try:
+        return await asyncio.wait_for(received, 10)
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_large_answer_s_headers_and_file_go_out_in_order_with_the_socket_taking_what_it_can():
+    """``send_image`` as the lane calls it: the header block held back for the file's first bytes,
+    sent with sendfile; on a socket that takes everything at once, and on one that takes nothing
+    (its transport holding nothing, the kernel's buffers full), where both are written the
+    ordinary way, behind what was there before."""
+    body = random.Random(6).randbytes(FILE_FROM * 2)
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    file = BodyFile.of(body)
+    assert file is not None
+    reading = asyncio.Event()
+    reading.set()
+    received, writer, sock, server = await connected_pair(reading)
+    send_image(writer.transport, head, body, file, sock)
+    assert writer.transport.get_write_buffer_size() == 0  # all of it went to the kernel at once
+    assert await sent_whole(received, writer, sock, server) == head + body
+
+    full = asyncio.Event()
+    received, writer, sock, server = await connected_pair(full)
+    filled = 0
+    while True:  # the kernel's buffers filled behind the transport's back
+        try:
+            filled += sock.send(b"f" * 65536)
+        except BlockingIOError:
+            break
+    send_image(writer.transport, head, body, file, sock)
+    assert writer.transport.get_write_buffer_size() == len(head) + len(body)  # the socket took none
+    full.set()
+    assert await sent_whole(received, writer, sock, server) == b"f" * filled + head + body
+    file.close()

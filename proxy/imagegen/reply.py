@@ -4,12 +4,14 @@ aiohttp (on Python < 3.12.9) joins the header block and the body into one new bu
 writing: for a 1 MB image that is a 1 MB copy on every hit. A large body is sent after its
 headers instead, straight from the cached bytes; when the memory front also holds it in a
 memory file, the kernel takes it from there with sendfile, and only what the socket does not
-take at once is written the ordinary way. The socket is corked from the headers to the end of
-the body (as nginx's ``tcp_nopush``), so the headers leave in the body's first segment instead
-of a small packet of their own that the client must wake up for.
+take at once is written the ordinary way. The headers leave in the body's first segment instead
+of a small packet of their own that the client must wake up for (nginx's ``tcp_nopush``): the
+socket is corked from the headers to the end of the body.
 
 ``send_image`` writes the same answer straight to a connection's transport, for the fast lane's
-answers made where the request was parsed (``proxy.web.protocol``).
+answers made where the request was parsed (``proxy.web.protocol``). It holds the headers back
+with ``MSG_MORE`` on their own send instead of corking around the answer: two system calls fewer
+a hit, and the uncorking push was a fifth of a 1 MB hit's CPU.
 
 ``StoredImageResponse`` answers with an image too large for the memory front, its body left in
 the store's own file (``proxy.cache.bodyfile.StoredBody``): the same headers, then the body sent
@@ -114,18 +116,15 @@ class StoredImageResponse(web.StreamResponse):
 
 def send_image(transport: asyncio.Transport, head: bytes, body: bytes, file: BodyFile | None,
                sock: socket.socket | None) -> None:
-    """The header block ``head`` and ``body`` written to ``transport`` as ``ImageResponse`` sends
-    them: one write for a small body; a large one corked, from ``file`` with sendfile when the
-    front holds one. ``sock``: the connection's socket (``socket_for``), None under TLS."""
+    """The header block ``head`` and ``body`` written to ``transport``: one write for a small body;
+    a large one from ``file`` with sendfile when the front holds one, the headers held back for
+    the body's first segment (``BodyFile.send_into``), else both in one gathered write.
+    ``sock``: the connection's socket (``socket_for``), None under TLS."""
     if len(body) < SEPARATE_FROM:
         transport.write(head + body)
         return
-    corked = BodyFile.cork(sock, True)
-    try:
-        transport.write(head)
-        sent = file.send_into(transport, sock) if file is not None and sock is not None else 0
-        if sent < len(body):
-            transport.write(memoryview(body)[sent:] if sent else body)
-    finally:
-        if corked and not transport.is_closing():
-            BodyFile.cork(sock, False)
+    sent = file.send_into(transport, sock, head) if file is not None and sock is not None else 0
+    if sent < len(head):
+        transport.writelines((memoryview(head)[sent:], body) if sent else (head, body))
+    elif sent - len(head) < len(body):
+        transport.write(memoryview(body)[sent - len(head):])
