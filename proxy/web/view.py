@@ -64,8 +64,8 @@ class WireRequest:
         return self.message.version
 
     @property
-    def path_qs(self) -> str:
-        return str(self.message.url)
+    def path_qs(self) -> str:  # the target as sent: an origin form's is its path and query already
+        return self.message.path
 
     @property
     def query(self) -> MultiMapping[str]:
