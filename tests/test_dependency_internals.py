@@ -71,7 +71,7 @@ async def test_aiohttp_still_has_what_the_connection_bounds_use():
 def test_aiohttp_still_has_what_answering_a_request_where_it_was_parsed_uses():
     where = "proxy/web/protocol.py (IrisRequestHandler._answer_at_once) uses it; review it before raising the bound"
     for name in ("_keepalive_handle", "_next_keepalive_close_time", "_keepalive_timeout", "_manager",
-                 "_logging_enabled", "access_logger", "_request_count"):
+                 "_logging_enabled", "access_logger", "_request_count", "_close", "_force_close"):
         assert any(name in getattr(cls, "__slots__", ()) for cls in RequestHandler.__mro__), (name, where)
     assert callable(RequestHandler._process_keepalive) and "peername" in vars(RequestHandler), where
     source = inspect.getsource(RequestHandler)
@@ -80,6 +80,7 @@ def test_aiohttp_still_has_what_answering_a_request_where_it_was_parsed_uses():
     assert "waiter.set_result(None)" in source and "self._messages.append((msg, payload))" in source, where
     # requests remembered parsed (proxy/web/parsed.py): the parser reads what data_received hands it,
     # and, after an upgrade request (never one of a connection that uses them), what followed it
+    assert "if self._force_close or self._close:\n            return" in source, where  # closing: nothing read
     assert source.count("self._parser.feed_data(") == 2 and "feed_data(" in inspect.getsource(
         RequestHandler.data_received) and "self._parser.feed_data(\n                        self._message_tail" in source, where
     writer = "proxy/imagegen/lane.py writes the header block with it; review it before raising the bound"

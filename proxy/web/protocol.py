@@ -209,7 +209,7 @@ class IrisRequestHandler(RequestHandler):
         waiter, shortcut = self._waiter, self._iris_server.shortcut
         if shortcut is None or waiter is None or waiter.done() or self._messages or self._start is not None:
             return self._receive(data)  # not idle between requests: aiohttp's way, in order
-        if self._whole:
+        if self._whole and not (self._close or self._force_close):  # (aiohttp reads nothing once closing)
             parsed = self._iris_server.parsed
             known = parsed.get(data)
             if known is not None and self._answer_at_once(shortcut, known, EMPTY_PAYLOAD):
