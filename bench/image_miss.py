@@ -6,7 +6,9 @@
    interleaved; the overhead is Iris p50 minus direct p50 (target <= 1 ms). Beside them, the same
    backend call through nginx as a reverse proxy (keep-alive to the backend, as operators run
    it), interleaved too: what one more HTTP hop costs on this machine, measured in the same run,
-   is the floor under any proxy's overhead (``--no-nginx`` leaves it out).
+   is the floor under any proxy's overhead (``--no-nginx`` leaves it out). And the same call
+   through a bare aiohttp proxy (``bench/bare_proxy.py``: aiohttp's server and client, none of
+   Iris's steps): the floor under any aiohttp server's.
 2. 100 identical concurrent misses from 100 connections (spread by the kernel over the WORKERS
    processes; the script counts which worker holds each connection): backend calls (target 1)."""
 
@@ -17,9 +19,11 @@ import asyncio
 import statistics
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 
+from bench.bare_proxy import BareProxy
 from bench.fake_backend import BenchBackend, tiny_png
 from bench.harness import (
     Iris,
@@ -45,38 +49,50 @@ async def timed(session: aiohttp.ClientSession, method: str, url: str, **kwargs:
     return (time.perf_counter() - start) * 1000
 
 
-async def overhead(args: argparse.Namespace, iris: Iris, backend_url: str,
-                   nginx: Nginx | None) -> tuple[float, float, float | None]:
-    """p50s of the backend called directly, through Iris, and through nginx (None: not run)."""
-    direct, through, proxied = [], [], []
+class Floors(NamedTuple):
+    """p50s of the same backend call through nginx (None: not run) and a bare aiohttp proxy."""
+
+    nginx: float | None
+    aiohttp: float
+
+
+async def overhead(args: argparse.Namespace, iris: Iris, backend_url: str, nginx: Nginx | None,
+                   bare: BareProxy) -> tuple[float, float, Floors]:
+    """p50s of the backend called directly and through Iris, and the floors."""
+    direct, through, proxied, bared = [], [], [], []
     async with aiohttp.ClientSession() as session:
         for i in range(args.samples + 5):
             payload = {"prompt": f"direct {i}", "n": 1, "size": "64x64", "seed": 42}
             d = await timed(session, "POST", f"{backend_url}/v1/images/generations", json=payload)
             t = await timed(session, "GET", iris.image_url(f"miss-{i}", width=64, height=64))
+            b = await timed(session, "POST", f"{bare.url}/v1/images/generations", json=payload)
             p = None
             if nginx is not None:
                 p = await timed(session, "POST", f"{nginx.url}/v1/images/generations", json=payload)
             if i >= 5:  # the first few warm connections and code paths
                 direct.append(d)
                 through.append(t)
+                bared.append(b)
                 if p is not None:
                     proxied.append(p)
             await asyncio.sleep(args.gap)  # a miss finishes storing its entry after answering
-    floor = statistics.median(proxied) if proxied else None
-    return statistics.median(direct), statistics.median(through), floor
+    floors = Floors(statistics.median(proxied) if proxied else None, statistics.median(bared))
+    return statistics.median(direct), statistics.median(through), floors
 
 
-def overhead_table(direct: float, through: float, proxied: float | None) -> bool:
+def overhead_table(direct: float, through: float, floors: Floors) -> bool:
     added = through - direct
     met = added <= ADDED_TARGET
     print(f"| direct p50 | through Iris p50 | added by Iris | target |\n| --- | --- | --- | --- |\n"
           f"| {direct:.2f} ms | {through:.2f} ms | {added:.2f} ms | <= {ADDED_TARGET:g} ms "
           f"{'met' if met else 'MISSED'} |\n")
-    if proxied is not None:
-        hop = proxied - direct
-        print(f"| through nginx (reverse proxy) p50 | added by nginx: one more HTTP hop | Iris beyond it |\n"
-              f"| --- | --- | --- |\n| {proxied:.2f} ms | {hop:.2f} ms | {added - hop:.2f} ms |\n")
+    print("| the same backend call through | p50 | added: the floor | Iris beyond it |\n"
+          "| --- | --- | --- | --- |")
+    for name, p50 in (("nginx (reverse proxy): one more HTTP hop", floors.nginx),
+                      ("a bare aiohttp proxy (bench/bare_proxy.py)", floors.aiohttp)):
+        if p50 is not None:
+            print(f"| {name} | {p50:.2f} ms | {p50 - direct:.2f} ms | {added - (p50 - direct):.2f} ms |")
+    print()
     return met
 
 
@@ -111,14 +127,16 @@ async def main(args: argparse.Namespace) -> int:
     with workdir() as tmp:
         iris = Iris(backend_url, args.workers, Path(tmp))
         nginx = Nginx(Path(tmp), proxy_to=f"127.0.0.1:{port}") if args.nginx else None
+        bare = BareProxy(backend_url)
         try:
             await iris.start()
+            await bare.start()
             if nginx is not None:
                 await nginx.start()
-            direct, through, proxied = await overhead(args, iris, backend_url, nginx)
+            direct, through, floors = await overhead(args, iris, backend_url, nginx, bare)
             print(f"backend delay {args.delay * 1000:g} ms, {args.samples} sequential misses, "
                   f"{args.workers} workers; Iris runs on {interpreter()}")
-            ok &= overhead_table(direct, through, proxied)
+            ok &= overhead_table(direct, through, floors)
             print("| round | concurrent identical misses | connections per worker | backend calls |")
             print("| --- | --- | --- | --- |")
             for n in range(args.rounds):
@@ -128,6 +146,7 @@ async def main(args: argparse.Namespace) -> int:
                 print(f"| {n + 1} | {args.clients} | {per_worker} | {calls} |")
         finally:
             iris.stop()
+            bare.stop()
             if nginx is not None:
                 nginx.stop()
             await runner.cleanup()
