@@ -6,6 +6,8 @@ Raw sockets on the real server: what goes over the wire is what is checked."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 
 from aiohttp.http_parser import HttpRequestParser
 from aiohttp.test_utils import TestClient
@@ -126,6 +128,39 @@ async def test_a_body_that_repeats_a_remembered_request_is_read_as_a_body(iris, 
     assert await nothing_more(reader)
     assert parsed.reused == 1
     writer.close()
+
+
+async def test_however_a_connection_s_bytes_are_cut_each_request_gets_its_own_answer(iris, backend):
+    """Seeded random runs of requests on one connection, cut into packets at random places (often
+    where one request ends, so that whole remembered requests arrive alone, and where a body that
+    repeats one begins): the answers are those of the requests sent, in order, remembered parses
+    used or not."""
+    client, parsed, _, writer = await remembered(iris, backend)
+    writer.close()
+    post = b"POST /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: " + str(len(GET)).encode() + b"\r\n\r\n" + GET
+    requests = {"image": GET, "health": HEALTH, "other host": GET.replace(b"Host: a", b"Host: b"), "post": post}
+    expected = {"image": "image", "health": "json", "other host": "image", "post": "405"}
+    rng = random.Random(20261205)
+    for _ in range(30):
+        chosen = [rng.choice(list(requests)) for _ in range(rng.randint(1, 5))]
+        stream = b"".join(requests[name] for name in chosen)
+        ends = [sum(len(requests[name]) for name in chosen[:i + 1]) for i in range(len(chosen))]
+        bodies = [end - len(GET) for end, name in zip(ends, chosen, strict=True) if name == "post"]
+        cuts = {end for end in ends[:-1] + bodies if rng.random() < 0.7}
+        cuts |= {rng.randrange(1, len(stream)) for _ in range(rng.randint(0, 3))}
+        bounds = [0, *sorted(cuts), len(stream)]
+        reader, writer = await connect(client)
+        for start, end in itertools.pairwise(bounds):
+            writer.write(stream[start:end])
+            await writer.drain()
+            await asyncio.sleep(0.1 if end in bodies else 0.005)  # a body waited for: its request answered
+        answers = [await answer(reader) for _ in chosen]
+        writer.close()
+        seen = ["image" if body == backend.image and status == b"HTTP/1.1 200 OK"
+                else "json" if status == b"HTTP/1.1 200 OK" and headers["content-type"].startswith("application/json")
+                else status.split()[1].decode() for status, headers, body in answers]
+        assert seen == [expected[name] for name in chosen], (chosen, bounds)
+    assert parsed.reused > 1  # some runs were answered from remembered parses
 
 
 async def test_a_long_request_is_not_remembered(iris, backend):
